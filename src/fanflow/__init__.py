@@ -1,0 +1,53 @@
+"""fanflow: ZenML-style steps and pipelines whose fan-out really runs in parallel.
+
+    from fanflow import step, pipeline, get_step_context, unmapped
+    from fanflow.client import Client
+
+Invariant: importing `fanflow` loads nothing heavy (no SQLAlchemy, NumPy, pandas, Dask, rich)
+and reads no configuration; each public name is imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "step": "fanflow.steps",
+    "Step": "fanflow.steps",
+    "pipeline": "fanflow.pipelines",
+    "Pipeline": "fanflow.pipelines",
+    "get_step_context": "fanflow.context",
+    "StepContext": "fanflow.context",
+    "log_metadata": "fanflow.artifact_api",
+    "save_artifact": "fanflow.artifact_api",
+    "load_artifact": "fanflow.artifact_api",
+    "unmapped": "fanflow.tracing",
+    "ExecutionStatus": "fanflow.enums",
+    "ArtifactType": "fanflow.enums",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from fanflow.artifact_api import load_artifact, log_metadata, save_artifact
+    from fanflow.context import StepContext, get_step_context
+    from fanflow.enums import ArtifactType, ExecutionStatus
+    from fanflow.pipelines import Pipeline, pipeline
+    from fanflow.steps import Step, step
+    from fanflow.tracing import unmapped
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'fanflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,174 @@
+"""`save_artifact`, `load_artifact` and `log_metadata`, inside steps and outside.
+
+Inside a running step these never write to the metadata store: what they ask for is collected in
+the step's runtime and recorded by the orchestrator with the step's result. Outside steps they
+read and write the store directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fanflow.artifacts.io import load_value, save_value
+from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
+from fanflow.client import ArtifactVersionView, Client
+from fanflow.config import load_settings
+from fanflow.execution.runtime import ExtraArtifact, StepRuntime, active_step
+from fanflow.ids import new_id, normalize_id
+from fanflow.launch import save_manual_artifact
+from fanflow.metadata.records import MetadataUpdate
+from fanflow.metadata.store import MetadataStore
+
+
+@dataclass(frozen=True)
+class PendingArtifactVersion:
+    """An artifact saved by a running step; numbered and recorded when the step finishes."""
+
+    id: uuid.UUID
+    name: str
+    uri: str
+    materializer: str
+    data_type: str
+    _store: Any
+
+    version = None
+
+    def load(self) -> Any:
+        return load_value(self.uri, self.materializer, self.data_type, self._store)
+
+
+def save_artifact(
+    data: Any,
+    name: str,
+    version: str | int | None = None,
+    artifact_type: Any = None,
+    tags: list[str] | None = None,
+    extract_metadata: bool = True,
+    include_visualizations: bool = True,
+    user_metadata: dict[str, Any] | None = None,
+    materializer: type | None = None,
+    uri: str | None = None,
+    **_ignored: Any,
+) -> ArtifactVersionView | PendingArtifactVersion:
+    """Save `data` as a new version of the artifact `name` (version "1", "2", ... by default)."""
+    metadata = _recordable(user_metadata or {}, "user_metadata")
+    runtime = active_step()
+    if runtime is None:
+        return save_manual_artifact(
+            data, name, version=version, materializer=materializer, uri=uri, metadata=metadata
+        )
+    store = runtime.artifact_store
+    artifact_id = new_id()
+    target = uri or store.uri_for("custom_artifacts", name, artifact_id)
+    saved = save_value(data, store, target, materializer, artifact_id)
+    runtime.extra_artifacts.append(
+        ExtraArtifact(
+            name=name,
+            version=None if version is None else str(version),
+            saved=saved,
+            metadata=metadata,
+        )
+    )
+    return PendingArtifactVersion(
+        uuid.UUID(saved.id), name, saved.uri, saved.materializer, saved.data_type, store
+    )
+
+
+def load_artifact(name_or_id: str | uuid.UUID, version: str | int | None = None) -> Any:
+    """The value of an artifact version (the newest one of `name` unless `version` is given)."""
+    return Client().get_artifact_version(name_or_id, version).load()
+
+
+def _recordable(metadata: dict[str, Any], what: str) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{what} must be a dict, got {type(metadata).__qualname__}.")
+    plain = {}
+    for key, value in metadata.items():
+        try:
+            plain[str(key)] = to_plain_json(value, strict=True)
+        except NotRecordable as exc:
+            raise ValueError(
+                f"Metadata {key!r}: a value of type {type(value).__qualname__} cannot be "
+                "recorded; use JSON-compatible values (numbers, strings, lists, dicts, ...)."
+            ) from exc
+    return plain
+
+
+def log_metadata(
+    metadata: dict[str, Any],
+    step_id: str | uuid.UUID | None = None,
+    step_name: str | None = None,
+    run_id_name_or_prefix: str | uuid.UUID | None = None,
+    artifact_version_id: str | uuid.UUID | None = None,
+    artifact_name: str | None = None,
+    artifact_version: str | None = None,
+    infer_artifact: bool = False,
+    **model_arguments: Any,
+) -> None:
+    """Attach metadata to a step run, a run or an artifact version (ZenML's dispatch order)."""
+    plain = _recordable(metadata, "metadata")
+    if any(value is not None and value is not False for value in model_arguments.values()):
+        raise ValueError("log_metadata: model versions are not supported by fanflow.")
+    runtime = active_step()
+    client = Client()
+    target: MetadataUpdate | None = None
+    if step_id is not None:
+        target = MetadataUpdate("step", normalize_id(step_id), plain)
+    elif step_name is not None and run_id_name_or_prefix is not None:
+        run = client.get_pipeline_run(run_id_name_or_prefix)
+        target = MetadataUpdate("step", run.steps[step_name].id.hex, plain)
+    elif run_id_name_or_prefix is not None:
+        target = MetadataUpdate("run", client.get_pipeline_run(run_id_name_or_prefix).id.hex, plain)
+    elif artifact_name is not None and not infer_artifact:
+        av = client.get_artifact_version(artifact_name, artifact_version)
+        target = MetadataUpdate("artifact_version", av.id.hex, plain)
+    elif artifact_version_id is not None:
+        target = MetadataUpdate("artifact_version", normalize_id(artifact_version_id), plain)
+    elif infer_artifact:
+        _log_output_metadata(runtime, artifact_name, plain)
+        return
+    elif runtime is not None:
+        runtime.run_metadata.update(plain)
+        return
+    else:
+        raise ValueError(
+            "You are calling 'log_metadata()' outside of a step execution. If you would like to "
+            "add metadata to a fanflow entity outside of the step execution, please provide the "
+            "required identifiers (run_id_name_or_prefix=, step_name=, artifact_name=, ...)."
+        )
+    if runtime is not None:
+        if target.target == "step" and target.key == runtime.step_run_id:
+            runtime.run_metadata.update(plain)
+        else:
+            runtime.metadata_updates.append(target)
+        return
+    MetadataStore(load_settings().metadata_url).merge_metadata(target)
+
+
+def _log_output_metadata(
+    runtime: StepRuntime | None, artifact_name: str | None, plain: dict[str, Any]
+) -> None:
+    if runtime is None:
+        raise ValueError(
+            "When you use the `infer_artifact` option of `log_metadata`, it must be called "
+            "inside a step with outputs. Otherwise, provide `artifact_version_id` or "
+            "`artifact_name` and `artifact_version`."
+        )
+    names = runtime.output_names
+    if artifact_name is None:
+        if not names:
+            raise ValueError("The step does not have any outputs.")
+        if len(names) > 1:
+            raise ValueError(
+                "There is more than one output. If you would like to use the "
+                "`infer_artifact` option, you need to define an `artifact_name`."
+            )
+        artifact_name = names[0]
+    elif artifact_name not in names:
+        raise ValueError(
+            f"The provided artifact name `{artifact_name}` does not exist in the "
+            f"step outputs: {names}."
+        )
+    runtime.output_metadata.setdefault(artifact_name, {}).update(plain)

@@ -1,0 +1,1 @@
+"""Artifact bytes: where they live (store), how values become files (materializers, registry)."""

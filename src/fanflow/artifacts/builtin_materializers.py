@@ -1,0 +1,242 @@
+"""The materializers fanflow ships with.
+
+Invariants:
+- none of them imports numpy, pandas, pyarrow or pydantic at module import; they import inside
+  `save`/`load`, so `import fanflow` stays light and those libraries stay optional;
+- a materializer that cannot represent a value exactly raises :class:`UseFallback` from `save`
+  *before* the artifact is published; the caller then discards the staging directory and falls
+  back to cloudpickle (announced once per type);
+- names (`NAME`) are stable strings stored with every artifact.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from fanflow.artifacts import json_codec
+from fanflow.artifacts.materializers import BaseMaterializer
+from fanflow.enums import ArtifactType
+
+
+class UseFallback(Exception):
+    """Raised by `save` when this materializer cannot store the value exactly."""
+
+
+class JsonMaterializer(BaseMaterializer):
+    """Builtin scalars and containers (and importable dataclasses) as exact JSON (`data.json`)."""
+
+    NAME = "fanflow.json"
+    ASSOCIATED_TYPES = (str, int, float, bool, type(None), list, tuple, dict, set, frozenset)
+    ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
+    SKIP_REGISTRATION = True
+    FILENAME = "data.json"
+
+    def save(self, data: Any) -> None:
+        try:
+            text = json_codec.dumps(data)
+        except json_codec.NotJsonSafe as exc:
+            raise UseFallback(str(exc)) from exc
+        with open(os.path.join(self.uri, self.FILENAME), "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def load(self, data_type: type[Any]) -> Any:
+        with open(os.path.join(self.uri, self.FILENAME), encoding="utf-8") as handle:
+            return json_codec.loads(handle.read())
+
+    def extract_metadata(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, (str, int, float, bool)) and len(repr(data)) <= 200:
+            return {"value": data}
+        if hasattr(data, "__len__"):
+            return {"length": len(data)}
+        return {}
+
+
+class BytesMaterializer(BaseMaterializer):
+    """`bytes` written as they are (`data.bin`)."""
+
+    NAME = "fanflow.bytes"
+    ASSOCIATED_TYPES = (bytes,)
+    ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
+    SKIP_REGISTRATION = True
+    FILENAME = "data.bin"
+
+    def save(self, data: Any) -> None:
+        with open(os.path.join(self.uri, self.FILENAME), "wb") as handle:
+            handle.write(data)
+
+    def load(self, data_type: type[Any]) -> Any:
+        with open(os.path.join(self.uri, self.FILENAME), "rb") as handle:
+            return handle.read()
+
+
+class NumpyMaterializer(BaseMaterializer):
+    """NumPy arrays and scalars as `.npy` without pickle (object arrays fall back)."""
+
+    NAME = "fanflow.numpy"
+    ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
+    SKIP_REGISTRATION = True
+    FILENAME = "array.npy"
+
+    def save(self, data: Any) -> None:
+        import numpy as np
+
+        array = np.asarray(data)
+        if array.dtype.hasobject:
+            raise UseFallback("NumPy arrays of Python objects cannot be stored without pickle")
+        with open(os.path.join(self.uri, self.FILENAME), "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+        if not isinstance(data, np.ndarray):
+            with open(os.path.join(self.uri, "scalar"), "w") as handle:
+                handle.write("1")
+
+    def load(self, data_type: type[Any]) -> Any:
+        import numpy as np
+
+        array = np.load(os.path.join(self.uri, self.FILENAME), allow_pickle=False)
+        if os.path.exists(os.path.join(self.uri, "scalar")):
+            return array[()]
+        return array
+
+    def extract_metadata(self, data: Any) -> dict[str, Any]:
+        return {"shape": list(getattr(data, "shape", ())), "dtype": str(getattr(data, "dtype", ""))}
+
+
+class PandasMaterializer(BaseMaterializer):
+    """pandas DataFrame and Series as Parquet (needs pyarrow); a Series keeps its name."""
+
+    NAME = "fanflow.pandas"
+    ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
+    SKIP_REGISTRATION = True
+    FILENAME = "data.parquet"
+    SERIES_COLUMN = "__series__"
+
+    def save(self, data: Any) -> None:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError as exc:
+            raise UseFallback("pyarrow is not installed, so Parquet is not available") from exc
+        import pandas as pd
+
+        path = os.path.join(self.uri, self.FILENAME)
+        try:
+            if isinstance(data, pd.Series):
+                frame = data.to_frame(name=self.SERIES_COLUMN)
+                with open(os.path.join(self.uri, "series.json"), "w", encoding="utf-8") as handle:
+                    handle.write(json_codec.dumps({"name": data.name}))
+                frame.to_parquet(path)
+            else:
+                data.to_parquet(path)
+        except json_codec.NotJsonSafe as exc:
+            raise UseFallback(f"the Series name {data.name!r} is not JSON-safe") from exc
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise UseFallback(f"Parquet cannot store this value exactly: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("pyarrow"):
+                raise UseFallback(f"Parquet cannot store this value exactly: {exc}") from exc
+            raise
+
+    def load(self, data_type: type[Any]) -> Any:
+        import pandas as pd
+
+        frame = pd.read_parquet(os.path.join(self.uri, self.FILENAME))
+        series_meta = os.path.join(self.uri, "series.json")
+        if os.path.exists(series_meta):
+            with open(series_meta, encoding="utf-8") as handle:
+                name = json_codec.loads(handle.read())["name"]
+            series = frame[self.SERIES_COLUMN]
+            series.name = name
+            return series
+        return frame
+
+    def extract_metadata(self, data: Any) -> dict[str, Any]:
+        shape = getattr(data, "shape", ())
+        return {"shape": list(shape)}
+
+
+class PydanticMaterializer(BaseMaterializer):
+    """pydantic models as their JSON (`data.json`), rebuilt with `model_validate_json`."""
+
+    NAME = "fanflow.pydantic"
+    ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
+    SKIP_REGISTRATION = True
+    FILENAME = "data.json"
+
+    def save(self, data: Any) -> None:
+        with open(os.path.join(self.uri, self.FILENAME), "w", encoding="utf-8") as handle:
+            handle.write(data.model_dump_json())
+
+    def load(self, data_type: type[Any]) -> Any:
+        with open(os.path.join(self.uri, self.FILENAME), encoding="utf-8") as handle:
+            return data_type.model_validate_json(handle.read())
+
+
+class CloudpickleMaterializer(BaseMaterializer):
+    """The announced fallback: any value cloudpickle can serialize (`artifact.pkl`).
+
+    A pickle is only safe to load with the same Python and library versions, so the versions
+    are stored next to it and a mismatch is reported when loading.
+    """
+
+    NAME = "fanflow.cloudpickle"
+    ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
+    SKIP_REGISTRATION = True
+    FILENAME = "artifact.pkl"
+
+    def save(self, data: Any) -> None:
+        import cloudpickle
+
+        payload = cloudpickle.dumps(data)
+        with open(os.path.join(self.uri, self.FILENAME), "wb") as handle:
+            handle.write(payload)
+        with open(os.path.join(self.uri, "python_version"), "w") as handle:
+            handle.write(_python_version())
+
+    def load(self, data_type: type[Any]) -> Any:
+        import pickle
+
+        version_file = os.path.join(self.uri, "python_version")
+        if os.path.exists(version_file):
+            with open(version_file) as handle:
+                saved_version = handle.read().strip()
+            if saved_version != _python_version():
+                import logging
+
+                logging.getLogger("fanflow").warning(
+                    "Loading a pickled artifact written by Python %s with Python %s; "
+                    "this may fail or give wrong results.",
+                    saved_version,
+                    _python_version(),
+                )
+        with open(os.path.join(self.uri, self.FILENAME), "rb") as handle:
+            return pickle.load(handle)
+
+
+def _python_version() -> str:
+    return ".".join(str(part) for part in sys.version_info[:3])
+
+
+BUILTIN_MATERIALIZERS: dict[str, type[BaseMaterializer]] = {
+    cls.NAME: cls
+    for cls in (
+        JsonMaterializer,
+        BytesMaterializer,
+        NumpyMaterializer,
+        PandasMaterializer,
+        PydanticMaterializer,
+        CloudpickleMaterializer,
+    )
+}
+
+# Types matched by their qualified name while walking a value's MRO, so that numpy, pandas and
+# pydantic are never imported just to choose a materializer.
+BUILTIN_BY_TYPE_NAME: dict[str, type[BaseMaterializer]] = {
+    "numpy.ndarray": NumpyMaterializer,
+    "numpy.generic": NumpyMaterializer,
+    "pandas.core.frame.DataFrame": PandasMaterializer,
+    "pandas.core.series.Series": PandasMaterializer,
+    "pydantic.main.BaseModel": PydanticMaterializer,
+}
+
+JSON_EXACT_TYPES = frozenset(JsonMaterializer.ASSOCIATED_TYPES)

@@ -1,0 +1,212 @@
+"""Saving one value as an artifact and loading it back.
+
+`save_value` is what a worker calls for each step output: choose a materializer, write into a
+staging directory, hash it, publish atomically, and return a plain :class:`SavedArtifact` for the
+orchestrator to record. `load_value` is the inverse, given what was recorded.
+
+Invariants:
+- nothing is published unless `save` finished; a failed save leaves no trace in the store;
+- the content hash is a sha256 over the relative file names and bytes of the artifact directory;
+- the cloudpickle fallback is announced once per type per process, on the `fanflow` logger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fanflow.artifacts.builtin_materializers import CloudpickleMaterializer, UseFallback
+from fanflow.artifacts.json_codec import import_class
+from fanflow.artifacts.materializers import BaseMaterializer
+from fanflow.artifacts.registry import materializer_registry
+from fanflow.artifacts.store import ArtifactStore
+from fanflow.exceptions import ArtifactMissingError, MaterializerError
+
+logger = logging.getLogger("fanflow")
+
+_announced_fallbacks: set[type] = set()
+_announce_lock = threading.Lock()
+_type_cache: dict[str, type] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class SavedArtifact:
+    """What the orchestrator needs to record about an artifact written by a worker."""
+
+    id: str
+    uri: str
+    materializer: str
+    data_type: str
+    artifact_type: str
+    size: int
+    content_hash: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def type_path(data_type: type) -> str:
+    return f"{data_type.__module__}.{data_type.__qualname__}"
+
+
+def resolve_type(path: str) -> type:
+    """The class at `module.qualname`, or `object` when it cannot be imported here."""
+    found = _type_cache.get(path)
+    if found is not None:
+        return found
+    try:
+        if path.startswith("builtins."):
+            import builtins
+
+            resolved = getattr(builtins, path[len("builtins.") :])
+        else:
+            resolved = _import_longest(path)
+    except (ImportError, AttributeError, ValueError):
+        resolved = object
+    _type_cache[path] = resolved
+    return resolved
+
+
+def _import_longest(path: str) -> Any:
+    parts = path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            return import_class(f"{'.'.join(parts[:split])}:{'.'.join(parts[split:])}")
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError(path)
+
+
+def _announce_fallback(data_type: type, reason: str | None) -> None:
+    with _announce_lock:
+        if data_type in _announced_fallbacks:
+            return
+        _announced_fallbacks.add(data_type)
+    because = f" ({reason})" if reason else ""
+    logger.warning(
+        "No materializer stores %s exactly%s; falling back to cloudpickle. Such artifacts load "
+        "only with compatible Python and library versions; register a materializer for the "
+        "type to avoid this.",
+        type_path(data_type),
+        because,
+    )
+
+
+def _hash_and_size(directory: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    total = 0
+    entries: list[tuple[str, str]] = []
+    for current, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in files:
+            full = os.path.join(current, name)
+            entries.append((os.path.relpath(full, directory), full))
+    for relative, full in sorted(entries):
+        digest.update(relative.encode())
+        digest.update(b"\0")
+        with open(full, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                total += len(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest(), total
+
+
+def _write(
+    materializer_cls: type[BaseMaterializer], value: Any, store: ArtifactStore
+) -> tuple[str, dict[str, Any]]:
+    staging = store.staging()
+    try:
+        materializer = materializer_cls(staging, artifact_store=store)
+        materializer.save(value)
+        metadata = materializer.extract_metadata(value) or {}
+    except BaseException:
+        store.discard(staging)
+        raise
+    return staging, metadata
+
+
+def save_value(
+    value: Any,
+    store: ArtifactStore,
+    uri: str,
+    materializer_cls: type[BaseMaterializer] | None = None,
+    artifact_id: str | None = None,
+) -> SavedArtifact:
+    """Write `value` to `uri` (atomically) and describe what was written.
+
+    Raises MaterializerError when no materializer can save the value.
+    """
+    data_type = type(value)
+    chosen = materializer_cls or materializer_registry.select(data_type)
+    try:
+        staging, metadata = _write(chosen, value, store)
+    except UseFallback as exc:
+        if materializer_cls is not None:
+            raise MaterializerError(f"{chosen.NAME} cannot save this value: {exc}") from exc
+        _announce_fallback(data_type, str(exc))
+        chosen = CloudpickleMaterializer
+        staging, metadata = _save_pickle(value, store)
+    except MaterializerError:
+        raise
+    except Exception as exc:
+        if chosen is CloudpickleMaterializer:
+            raise _unsaveable(data_type, exc) from exc
+        raise MaterializerError(
+            f"Materializer {chosen.NAME} failed to save a value of type "
+            f"{type_path(data_type)}: {type(exc).__name__}: {exc}"
+        ) from exc
+    else:
+        if chosen is CloudpickleMaterializer and materializer_cls is None:
+            _announce_fallback(data_type, None)
+    content_hash, size = _hash_and_size(staging)
+    store.publish(staging, uri)
+    metadata = {"storage_size": size, **metadata}
+    return SavedArtifact(
+        id=artifact_id or uuid.uuid4().hex,
+        uri=uri,
+        materializer=chosen.NAME,
+        data_type=type_path(data_type),
+        artifact_type=str(chosen.ASSOCIATED_ARTIFACT_TYPE),
+        size=size,
+        content_hash=content_hash,
+        metadata=metadata,
+    )
+
+
+def _save_pickle(value: Any, store: ArtifactStore) -> tuple[str, dict[str, Any]]:
+    try:
+        return _write(CloudpickleMaterializer, value, store)
+    except Exception as exc:
+        raise _unsaveable(type(value), exc) from exc
+
+
+def _unsaveable(data_type: type, exc: BaseException) -> MaterializerError:
+    return MaterializerError(
+        f"No materializer can save a value of type {type_path(data_type)}: none is registered "
+        f"for it and the cloudpickle fallback failed ({type(exc).__name__}: {exc}). Return a "
+        "serializable value, or register a materializer for the type."
+    )
+
+
+def load_value(
+    uri: str,
+    materializer_name: str,
+    data_type_path: str,
+    store: ArtifactStore,
+    data_type: type | None = None,
+) -> Any:
+    """Load an artifact recorded with `materializer_name` and `data_type_path` from `uri`."""
+    materializer_cls = materializer_registry.resolve(materializer_name)
+    target_type = data_type or resolve_type(data_type_path)
+    with store.local_copy(uri) as local_dir:
+        materializer = materializer_cls(local_dir, artifact_store=store)
+        try:
+            return materializer.load(target_type)
+        except FileNotFoundError as exc:
+            raise ArtifactMissingError(
+                f"The artifact at {uri!r} is incomplete: {exc.filename or exc} is missing."
+            ) from exc

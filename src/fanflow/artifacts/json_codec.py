@@ -1,0 +1,217 @@
+"""Exact JSON round trips for Python's builtin values.
+
+Plain JSON loses information (tuples become lists, int dict keys become strings, sets are not
+representable). This codec writes plain JSON wherever plain JSON is exact and a small tagged object
+`{"__fanflow__": kind, ...}` elsewhere, so `decode(encode(v)) == v` with the same types.
+
+Invariants:
+- only *exact* builtin types are accepted (a `dict` subclass or an `IntEnum` is not JSON-safe and
+  is left to another materializer): `is_json_safe` and `encode` agree on what they accept;
+- a dict whose keys are all `str` and that does not contain the tag key is written as a plain
+  JSON object; any other dict is written as a list of pairs;
+- bytes are base64 inside containers (a top-level `bytes` goes to the raw-bytes materializer);
+- dataclass instances are written with their class path and rebuilt without calling `__init__`
+  (as pickle does); only classes importable by path qualify, so a class defined in `__main__`
+  or inside a function is not JSON-safe here;
+- datetime, date, time, timedelta, Decimal, UUID and Path values are tagged and exact.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import importlib
+import json
+import os
+import pathlib
+import uuid
+from typing import Any
+
+TAG = "__fanflow__"
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class NotJsonSafe(TypeError):
+    """The value holds something this codec cannot represent exactly."""
+
+
+def _encode(value: Any) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list:
+        return [_encode(item) for item in value]
+    if kind is dict:
+        if all(type(key) is str for key in value) and TAG not in value:
+            return {key: _encode(item) for key, item in value.items()}
+        return {TAG: "dict", "items": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if kind is tuple:
+        return {TAG: "tuple", "items": [_encode(item) for item in value]}
+    if kind is set or kind is frozenset:
+        items = [_encode(item) for item in value]
+        with contextlib.suppress(TypeError):
+            items.sort(key=lambda item: json.dumps(item, sort_keys=True))
+        return {TAG: kind.__name__, "items": items}
+    if kind is bytes:
+        return {TAG: "bytes", "b64": base64.b64encode(value).decode("ascii")}
+    encoder = _SIMPLE_ENCODERS.get(kind)
+    if encoder is not None:
+        return {TAG: kind.__name__, "v": encoder(value)}
+    if kind in _PATH_TYPES:
+        return {TAG: "path", "cls": kind.__name__, "v": str(value)}
+    if dataclasses.is_dataclass(kind) and is_importable_class(kind):
+        return {
+            TAG: "dataclass",
+            "type": f"{kind.__module__}:{kind.__qualname__}",
+            "fields": {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)},
+        }
+    raise NotJsonSafe(f"{kind.__module__}.{kind.__qualname__} is not JSON-safe")
+
+
+def _decode(value: Any) -> Any:
+    kind = type(value)
+    if kind is list:
+        return [_decode(item) for item in value]
+    if kind is dict:
+        tag = value.get(TAG)
+        if tag is None:
+            return {key: _decode(item) for key, item in value.items()}
+        if tag == "tuple":
+            return tuple(_decode(item) for item in value["items"])
+        if tag == "dict":
+            return {_decode(k): _decode(v) for k, v in value["items"]}
+        if tag == "set":
+            return {_decode(item) for item in value["items"]}
+        if tag == "frozenset":
+            return frozenset(_decode(item) for item in value["items"])
+        if tag == "bytes":
+            return base64.b64decode(value["b64"])
+        decoder = _SIMPLE_DECODERS.get(tag)
+        if decoder is not None:
+            return decoder(value["v"])
+        if tag == "path":
+            return getattr(pathlib, value["cls"])(value["v"])
+        if tag == "dataclass":
+            cls = import_class(value["type"])
+            instance = object.__new__(cls)
+            for name, item in value["fields"].items():
+                object.__setattr__(instance, name, _decode(item))
+            return instance
+        raise ValueError(f"unknown tag {tag!r} in fanflow JSON data")
+    return value
+
+
+_SIMPLE_ENCODERS: dict[type, Any] = {
+    dt.datetime: dt.datetime.isoformat,
+    dt.date: dt.date.isoformat,
+    dt.time: dt.time.isoformat,
+    dt.timedelta: lambda v: [v.days, v.seconds, v.microseconds],
+    decimal.Decimal: str,
+    uuid.UUID: str,
+    complex: lambda v: [v.real, v.imag],
+}
+_SIMPLE_DECODERS: dict[str, Any] = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+    "timedelta": lambda v: dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
+    "Decimal": decimal.Decimal,
+    "UUID": uuid.UUID,
+    "complex": lambda v: complex(v[0], v[1]),
+}
+_PATH_TYPES = {
+    type(pathlib.Path()),
+    pathlib.PurePosixPath,
+    pathlib.PureWindowsPath,
+    pathlib.Path,
+}
+
+
+def is_importable_class(cls: type) -> bool:
+    """True when `module:qualname` finds this very class again in another process."""
+    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        return False
+    try:
+        return import_class(f"{cls.__module__}:{cls.__qualname__}") is cls
+    except (ImportError, AttributeError):
+        return False
+
+
+def import_class(path: str) -> Any:
+    """Resolve `module:qualname` (or `module.qualname` for top-level names)."""
+    if ":" in path:
+        module_name, qualname = path.split(":", 1)
+    else:
+        module_name, _, qualname = path.rpartition(".")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def is_json_safe(value: Any) -> bool:
+    try:
+        _encode(value)
+    except (NotJsonSafe, RecursionError):
+        return False
+    return True
+
+
+def dumps(value: Any) -> str:
+    """Encode exactly; raises NotJsonSafe for values outside the codec's types."""
+    try:
+        return json.dumps(_encode(value), ensure_ascii=False)
+    except RecursionError as exc:
+        raise NotJsonSafe("value is nested too deeply (or refers to itself)") from exc
+
+
+def loads(text: str) -> Any:
+    return _decode(json.loads(text))
+
+
+class NotRecordable(TypeError):
+    """A value with no faithful plain-JSON form (strict `to_plain_json`)."""
+
+
+def to_plain_json(value: Any, *, strict: bool = False) -> Any:
+    """Plain JSON data for metadata (parameters, run metadata, configs).
+
+    Tuples and sets become lists and dict keys strings; enums, paths, dates, UUIDs, decimals,
+    dataclasses, pydantic models and NumPy scalars are converted. Anything else becomes its
+    `repr`, or raises `NotRecordable` when `strict`.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if isinstance(value, enum.Enum):
+        return to_plain_json(value.value, strict=strict)
+    for base in (bool, int, float, str):
+        if isinstance(value, base):
+            return base(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_plain_json(item, strict=strict) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_plain_json(item, strict=strict) for key, item in value.items()}
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: to_plain_json(getattr(value, f.name), strict=strict)
+            for f in dataclasses.fields(value)
+        }
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return model_dump(mode="json")
+    if kind.__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return to_plain_json(value.item(), strict=strict)
+    if strict:
+        raise NotRecordable(f"{kind.__module__}.{kind.__qualname__} has no plain JSON form")
+    return repr(value)

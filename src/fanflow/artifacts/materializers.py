@@ -1,0 +1,96 @@
+"""The materializer interface, in ZenML's shape.
+
+A materializer turns one Python value into files in a directory (`self.uri`) and back. Subclasses
+declare `ASSOCIATED_TYPES` and are registered on definition, as in ZenML; the registry (see
+`registry.py`) finds them by walking a value's MRO.
+
+Invariants:
+- `self.uri` is always a local directory that exists; the artifact store moves it into place
+  atomically, so `save` may write several files without caring about partial writes;
+- every materializer has a stable `NAME` stored with each artifact; loading resolves the name,
+  never the import path of whatever class happens to be registered today.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fanflow.enums import ArtifactType
+from fanflow.exceptions import MaterializerInterfaceError
+
+
+class BaseMaterializer:
+    """Base class of materializers: override `load` and `save` (and optionally `extract_metadata`).
+
+    Subclasses register themselves for their `ASSOCIATED_TYPES` when defined, unless they set
+    `SKIP_REGISTRATION = True`. A subclass that claims a type another user materializer already
+    claims raises `MaterializerConflictError` unless it sets `OVERRIDE = True`.
+    """
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type, ...]] = ()
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType | str] = ArtifactType.BASE
+    SKIP_REGISTRATION: ClassVar[bool] = True
+    OVERRIDE: ClassVar[bool] = False
+    NAME: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "NAME" not in cls.__dict__ or not cls.__dict__["NAME"]:
+            cls.NAME = f"{cls.__module__}.{cls.__qualname__}"
+        try:
+            cls.ASSOCIATED_ARTIFACT_TYPE = ArtifactType(cls.ASSOCIATED_ARTIFACT_TYPE)
+        except ValueError:
+            raise MaterializerInterfaceError(
+                f"Invalid materializer class {cls.__qualname__!r}: ASSOCIATED_ARTIFACT_TYPE "
+                f"{cls.ASSOCIATED_ARTIFACT_TYPE!r} is not one of "
+                f"{[t.value for t in ArtifactType]}."
+            ) from None
+        skip = cls.__dict__.get("SKIP_REGISTRATION", False)
+        cls.SKIP_REGISTRATION = skip
+        if skip:
+            return
+        if not cls.ASSOCIATED_TYPES:
+            raise MaterializerInterfaceError(
+                f"Invalid materializer class {cls.__qualname__!r}: when creating a custom "
+                "materializer, list at least one type in its ASSOCIATED_TYPES class variable "
+                "(or set SKIP_REGISTRATION = True and pass it with output_materializers=...)."
+            )
+        for associated in cls.ASSOCIATED_TYPES:
+            if not isinstance(associated, type):
+                raise MaterializerInterfaceError(
+                    f"Associated type {associated!r} of materializer {cls.__qualname__!r} is "
+                    "not a class."
+                )
+        from fanflow.artifacts.registry import materializer_registry
+
+        materializer_registry.register(cls, override=cls.OVERRIDE)
+
+    def __init__(self, uri: str, artifact_store: Any = None) -> None:
+        self.uri = uri
+        self.artifact_store = artifact_store
+
+    def load(self, data_type: type[Any]) -> Any:
+        """Read the value from the files in `self.uri`."""
+        raise NotImplementedError(f"{type(self).__qualname__} does not implement load()")
+
+    def save(self, data: Any) -> None:
+        """Write `data` as files into the directory `self.uri`."""
+        raise NotImplementedError(f"{type(self).__qualname__} does not implement save()")
+
+    def extract_metadata(self, data: Any) -> dict[str, Any]:
+        """Metadata about `data` worth recording with the artifact (JSON-safe values)."""
+        return {}
+
+    def save_visualizations(self, data: Any) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def can_handle_type(cls, data_type: type) -> bool:
+        return any(issubclass(data_type, associated) for associated in cls.ASSOCIATED_TYPES)
+
+    def validate_type_compatibility(self, data_type: type) -> None:
+        if self.ASSOCIATED_TYPES and not self.can_handle_type(data_type):
+            raise TypeError(
+                f"Unable to handle type {data_type}. {type(self).__qualname__} can only "
+                f"read/write artifacts of the following types: {self.ASSOCIATED_TYPES}."
+            )

@@ -1,0 +1,107 @@
+"""Which materializer handles which type: one explicit registry, searched along the MRO.
+
+Invariants:
+- lookup walks `type(value).__mro__`; at each class a user registration wins over a builtin one;
+- builtin JSON and bytes materializers match only the *exact* builtin type (a `dict` subclass or
+  an `IntEnum` would not survive a JSON round trip, so they continue up the MRO);
+- numpy, pandas and pydantic types are matched by qualified name, so choosing never imports them;
+- two user materializers claiming the same type is an error unless the newcomer says
+  `OVERRIDE = True` (or is a re-definition of the same class, as when a notebook cell reruns);
+- when nothing matches, the answer is the cloudpickle fallback, and the caller announces it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+from fanflow.artifacts.builtin_materializers import (
+    BUILTIN_BY_TYPE_NAME,
+    BUILTIN_MATERIALIZERS,
+    JSON_EXACT_TYPES,
+    BytesMaterializer,
+    CloudpickleMaterializer,
+    JsonMaterializer,
+)
+from fanflow.artifacts.json_codec import import_class, is_importable_class
+from fanflow.artifacts.materializers import BaseMaterializer
+from fanflow.exceptions import MaterializerConflictError, MaterializerError
+
+
+class MaterializerRegistry:
+    def __init__(self) -> None:
+        self._by_type: dict[type, type[BaseMaterializer]] = {}
+        self._by_name: dict[str, type[BaseMaterializer]] = dict(BUILTIN_MATERIALIZERS)
+        self._lock = threading.Lock()
+
+    def register(self, materializer: type[BaseMaterializer], *, override: bool = False) -> None:
+        with self._lock:
+            for associated in materializer.ASSOCIATED_TYPES:
+                current = self._by_type.get(associated)
+                if (
+                    current is not None
+                    and current is not materializer
+                    and current.NAME != materializer.NAME
+                    and not override
+                ):
+                    raise MaterializerConflictError(
+                        f"Materializers {current.NAME!r} and {materializer.NAME!r} both claim "
+                        f"type {associated.__module__}.{associated.__qualname__}. Set "
+                        f"OVERRIDE = True on {materializer.__qualname__} to replace the first, "
+                        "or SKIP_REGISTRATION = True and pass it per step with "
+                        "output_materializers=..."
+                    )
+                self._by_type[associated] = materializer
+            self._by_name[materializer.NAME] = materializer
+
+    def unregister(self, materializer: type[BaseMaterializer]) -> None:
+        with self._lock:
+            for associated, current in list(self._by_type.items()):
+                if current is materializer:
+                    del self._by_type[associated]
+            if self._by_name.get(materializer.NAME) is materializer:
+                del self._by_name[materializer.NAME]
+
+    def select(self, data_type: type) -> type[BaseMaterializer]:
+        """The materializer for values of `data_type` (cloudpickle when nothing else fits)."""
+        by_type = self._by_type
+        for depth, cls in enumerate(data_type.__mro__):
+            user = by_type.get(cls)
+            if user is not None:
+                return user
+            if depth == 0:
+                if cls in JSON_EXACT_TYPES:
+                    return JsonMaterializer
+                if cls is bytes:
+                    return BytesMaterializer
+                if dataclasses.is_dataclass(cls) and is_importable_class(cls):
+                    return JsonMaterializer
+            builtin = BUILTIN_BY_TYPE_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
+            if builtin is not None:
+                if builtin.NAME == "fanflow.pydantic" and not is_importable_class(data_type):
+                    return CloudpickleMaterializer
+                return builtin
+        return CloudpickleMaterializer
+
+    def is_registered(self, data_type: type) -> bool:
+        return self.select(data_type) is not CloudpickleMaterializer
+
+    def resolve(self, name: str) -> type[BaseMaterializer]:
+        """The materializer stored under `name` (a NAME, or an import path as a last resort)."""
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
+        try:
+            cls: Any = import_class(name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise MaterializerError(
+                f"Materializer {name!r} is not registered in this process and cannot be "
+                "imported; import the module that defines it before loading the artifact."
+            ) from exc
+        if not (isinstance(cls, type) and issubclass(cls, BaseMaterializer)):
+            raise MaterializerError(f"{name!r} is not a materializer class")
+        return cls
+
+
+materializer_registry = MaterializerRegistry()

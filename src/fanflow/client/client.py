@@ -1,0 +1,146 @@
+"""The Client: a small read façade over the metadata store, with ZenML's method names.
+
+Works from any process and from inside a running step (a step may read its own run). Lookups by
+name, id or unique prefix follow ZenML: an exact id, then an exact name, then a prefix of either;
+no match raises `KeyError`, several raise `KeyError` asking for more characters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from fanflow.artifacts.io import load_value
+from fanflow.artifacts.store import ArtifactStore, artifact_store_for
+from fanflow.client.views import (
+    ArtifactVersionView,
+    Page,
+    PipelineRunView,
+    PipelineView,
+    StepRunView,
+)
+from fanflow.config import Settings, load_settings
+from fanflow.ids import normalize_id
+from fanflow.metadata.records import ArtifactVersionRecord
+from fanflow.metadata.store import MetadataStore
+
+
+def _ident(value: str | uuid.UUID) -> str:
+    return value.hex if isinstance(value, uuid.UUID) else str(value)
+
+
+def _sort_newest_first(sort_by: str) -> bool:
+    return not sort_by.startswith("asc:") and sort_by != "created"
+
+
+class Client:
+    """Read access to recorded pipelines, runs, steps and artifacts."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings or load_settings()
+        self._store = MetadataStore(self._settings.metadata_url)
+        self._artifact_store: ArtifactStore = artifact_store_for(self._settings.artifact_root)
+
+    # --- pipelines -------------------------------------------------------------------------
+
+    def get_pipeline(self, name_id_or_prefix: str | uuid.UUID) -> PipelineView:
+        return PipelineView(self._store.get_pipeline(_ident(name_id_or_prefix)), self)
+
+    def list_pipelines(
+        self, name: str | None = None, page: int = 1, size: int = 20, **_ignored: Any
+    ) -> Page[PipelineView]:
+        records = self._store.list_pipelines(name=name)
+        start = max(page - 1, 0) * size
+        items = [PipelineView(r, self) for r in records[start : start + size]]
+        return Page(items, len(records), page, size)
+
+    # --- runs ------------------------------------------------------------------------------------
+
+    def get_pipeline_run(
+        self,
+        name_id_or_prefix: str | uuid.UUID,
+        allow_name_prefix_match: bool = True,
+        **_ignored: Any,
+    ) -> PipelineRunView:
+        return PipelineRunView(self._store.get_run(_ident(name_id_or_prefix)), self)
+
+    def list_pipeline_runs(
+        self,
+        sort_by: str = "desc:created",
+        page: int = 1,
+        size: int = 20,
+        pipeline_id: str | uuid.UUID | None = None,
+        pipeline_name: str | None = None,
+        pipeline: str | uuid.UUID | None = None,
+        status: str | Sequence[str] | None = None,
+        name: str | None = None,
+        **_ignored: Any,
+    ) -> Page[PipelineRunView]:
+        """Runs, newest first by default, optionally of one pipeline and in given statuses."""
+        wanted_pipeline = pipeline_id or pipeline or pipeline_name
+        resolved_pipeline_id = None
+        if wanted_pipeline is not None:
+            if pipeline_id is not None:
+                resolved_pipeline_id = normalize_id(_ident(pipeline_id))
+            else:
+                try:
+                    resolved_pipeline_id = self._store.get_pipeline(_ident(wanted_pipeline)).id
+                except KeyError:
+                    return Page([], 0, page, size)
+        records, total = self._store.list_runs(
+            pipeline_id=resolved_pipeline_id,
+            status=status,
+            name=name,
+            page=page,
+            size=size,
+            newest_first=_sort_newest_first(sort_by),
+        )
+        return Page([PipelineRunView(r, self) for r in records], total, page, size)
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    def get_run_step(self, step_run_id: str | uuid.UUID) -> StepRunView:
+        return StepRunView(self._store.get_step(normalize_id(_ident(step_run_id))), self)
+
+    def list_run_steps(
+        self,
+        pipeline_run_id: str | uuid.UUID,
+        name: str | None = None,
+        status: str | None = None,
+        **_ignored: Any,
+    ) -> Page[StepRunView]:
+        run = self.get_pipeline_run(pipeline_run_id)
+        steps = [
+            step
+            for step in run.steps.values()
+            if (name is None or step.name == name) and (status is None or step.status == status)
+        ]
+        return Page(steps, len(steps), 1, max(len(steps), 1))
+
+    # --- artifacts -------------------------------------------------------------------------------
+
+    def get_artifact_version(
+        self, name_id_or_prefix: str | uuid.UUID, version: str | int | None = None
+    ) -> ArtifactVersionView:
+        """The newest version of an artifact by name (or `version`), or one version by id."""
+        record = self._store.get_artifact_version(
+            _ident(name_id_or_prefix), None if version is None else str(version)
+        )
+        return ArtifactVersionView(record, self)
+
+    def list_artifact_versions(
+        self,
+        name: str | None = None,
+        artifact: str | None = None,
+        page: int = 1,
+        size: int = 20,
+        **_ignored: Any,
+    ) -> Page[ArtifactVersionView]:
+        records, total = self._store.list_artifact_versions(
+            name=name or artifact, page=page, size=size
+        )
+        return Page([ArtifactVersionView(r, self) for r in records], total, page, size)
+
+    def _load_artifact(self, record: ArtifactVersionRecord) -> Any:
+        return load_value(record.uri, record.materializer, record.data_type, self._artifact_store)

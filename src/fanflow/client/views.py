@@ -1,0 +1,361 @@
+"""Read-only views of recorded pipelines, runs, step runs and artifact versions.
+
+Views wrap the frozen records of the metadata store and add what users do with them: `load()`
+an artifact, walk from a run to its steps and from a step to its artifacts. Attribute names follow
+ZenML's response models (`run.steps["x"].outputs["output"][0].load()`).
+
+Invariants:
+- a view never writes; related objects are fetched when first asked for;
+- `run.steps` lists steps by topological layer, ids sorted as strings within a layer (never in
+  completion order), and re-reads the store on each access, so a running run shows progress;
+- ids are exposed as `uuid.UUID`, as in ZenML.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from fanflow.enums import ExecutionStatus
+from fanflow.graph import layered_order
+from fanflow.metadata.records import ArtifactVersionRecord, PipelineRecord, RunRecord, StepRunRecord
+
+if TYPE_CHECKING:
+    from fanflow.client.client import Client
+
+T = TypeVar("T")
+
+
+def as_uuid(hex_id: str | None) -> uuid.UUID | None:
+    return uuid.UUID(hex_id) if hex_id else None
+
+
+class Page(Sequence[T], Generic[T]):
+    """One page of a listing (ZenML's `Page`): `items`, `total`, `index`, `max_size`."""
+
+    __slots__ = ("index", "items", "max_size", "total")
+
+    def __init__(self, items: list[T], total: int, index: int, max_size: int) -> None:
+        self.items = items
+        self.total = total
+        self.index = index
+        self.max_size = max_size
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, -(-self.total // self.max_size)) if self.max_size else 1
+
+    @overload
+    def __getitem__(self, position: int) -> T: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> list[T]: ...
+
+    def __getitem__(self, position: int | slice) -> T | list[T]:
+        return self.items[position]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __repr__(self) -> str:
+        return f"Page(index={self.index}, size={len(self.items)}, total={self.total})"
+
+
+class ConfigView:
+    """A recorded configuration; attributes read from the stored mapping (`.parameters`, ...)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self._data.get("parameters") or {})
+
+    def model_dump(self) -> dict[str, Any]:
+        return dict(self._data)
+
+    def __repr__(self) -> str:
+        return f"ConfigView({self._data!r})"
+
+
+class ExceptionInfo:
+    __slots__ = ("message", "traceback")
+
+    def __init__(self, message: str | None, traceback: str | None) -> None:
+        self.message = message
+        self.traceback = traceback
+
+    def __repr__(self) -> str:
+        return f"ExceptionInfo(message={self.message!r})"
+
+
+class ArtifactVersionView:
+    __slots__ = ("_client", "_record")
+
+    def __init__(self, record: ArtifactVersionRecord, client: Client) -> None:
+        self._record = record
+        self._client = client
+
+    id = property(lambda self: uuid.UUID(self._record.id))
+    name = property(lambda self: self._record.name)
+    version = property(lambda self: self._record.version)
+    version_number = property(lambda self: self._record.version_number)
+    uri = property(lambda self: self._record.uri)
+    materializer = property(lambda self: self._record.materializer)
+    data_type = property(lambda self: self._record.data_type)
+    type = property(lambda self: self._record.artifact_type)
+    size = property(lambda self: self._record.size)
+    content_hash = property(lambda self: self._record.content_hash)
+    save_type = property(lambda self: self._record.save_type)
+    created = property(lambda self: self._record.created)
+    run_metadata = property(lambda self: dict(self._record.run_metadata))
+    producer_step_run_id = property(lambda self: as_uuid(self._record.producer_step_run_id))
+    producer_pipeline_run_id = property(lambda self: as_uuid(self._record.producer_run_id))
+
+    @property
+    def producer_step(self) -> StepRunView | None:
+        """The step run that produced this artifact (None for artifacts saved outside runs)."""
+        step_id = self._record.producer_step_run_id
+        return self._client.get_run_step(step_id) if step_id else None
+
+    step = producer_step
+
+    @property
+    def run(self) -> PipelineRunView | None:
+        run_id = self._record.producer_run_id
+        return self._client.get_pipeline_run(run_id) if run_id else None
+
+    def load(self) -> Any:
+        """The artifact's value, read from the artifact store."""
+        return self._client._load_artifact(self._record)
+
+    read = load
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArtifactVersionView) and other._record.id == self._record.id
+
+    def __hash__(self) -> int:
+        return hash(self._record.id)
+
+    def __repr__(self) -> str:
+        return (
+            f"ArtifactVersion(name={self.name!r}, version={self.version!r}, "
+            f"data_type={self.data_type!r})"
+        )
+
+
+class StepRunView:
+    __slots__ = ("_client", "_record")
+
+    def __init__(self, record: StepRunRecord, client: Client) -> None:
+        self._record = record
+        self._client = client
+
+    id = property(lambda self: uuid.UUID(self._record.id))
+    name = property(lambda self: self._record.name)
+    step_name = property(lambda self: self._record.step_name)
+    status = property(lambda self: ExecutionStatus(self._record.status))
+    start_time = property(lambda self: self._record.start_time)
+    end_time = property(lambda self: self._record.end_time)
+    created = property(lambda self: self._record.created)
+    cache_key = property(lambda self: self._record.cache_key)
+    code_hash = property(lambda self: self._record.code_hash)
+    source = property(lambda self: self._record.source)
+    original_step_run_id = property(lambda self: as_uuid(self._record.original_step_run_id))
+    pipeline_run_id = property(lambda self: uuid.UUID(self._record.run_id))
+    run_metadata = property(lambda self: dict(self._record.run_metadata))
+    map_index = property(lambda self: self._record.map_index)
+    map_group = property(lambda self: self._record.map_group)
+    upstream = property(lambda self: list(self._record.upstream))
+    parent_step_names = upstream
+    attempts = property(lambda self: list(self._record.attempts or []))
+
+    @property
+    def config(self) -> ConfigView:
+        return ConfigView(self._record.config)
+
+    @property
+    def duration(self) -> float | None:
+        if self._record.start_time and self._record.end_time:
+            return (self._record.end_time - self._record.start_time).total_seconds()
+        return None
+
+    @property
+    def exception_info(self) -> ExceptionInfo | None:
+        if self._record.exception is None and self._record.traceback is None:
+            return None
+        return ExceptionInfo(self._record.exception, self._record.traceback)
+
+    @property
+    def exception(self) -> str | None:
+        return self._record.exception
+
+    @property
+    def traceback(self) -> str | None:
+        return self._record.traceback
+
+    @property
+    def inputs(self) -> dict[str, list[ArtifactVersionView]]:
+        return {
+            name: [ArtifactVersionView(av, self._client) for av in items]
+            for name, items in self._record.inputs.items()
+        }
+
+    @property
+    def outputs(self) -> dict[str, list[ArtifactVersionView]]:
+        return {
+            name: [ArtifactVersionView(av, self._client) for av in items]
+            for name, items in self._record.outputs.items()
+        }
+
+    @property
+    def input(self) -> ArtifactVersionView:
+        inputs = self._record.inputs
+        if not inputs:
+            raise ValueError(f"Step {self.name} has no inputs.")
+        if len(inputs) > 1 or len(next(iter(inputs.values()))) > 1:
+            raise ValueError(
+                f"Step {self.name} has multiple inputs, so `Step.input` is "
+                "ambiguous. Please use `Step.inputs` instead."
+            )
+        return ArtifactVersionView(next(iter(inputs.values()))[0], self._client)
+
+    @property
+    def output(self) -> ArtifactVersionView:
+        outputs = self._record.outputs
+        if not outputs:
+            raise ValueError(f"Step {self.name} has no outputs.")
+        if len(outputs) > 1 or len(next(iter(outputs.values()))) > 1:
+            raise ValueError(
+                f"Step {self.name} has multiple outputs, so `Step.output` is "
+                "ambiguous. Please use `Step.outputs` instead."
+            )
+        return ArtifactVersionView(next(iter(outputs.values()))[0], self._client)
+
+    @property
+    def pipeline_run(self) -> PipelineRunView:
+        return self._client.get_pipeline_run(self._record.run_id)
+
+    def __repr__(self) -> str:
+        return f"StepRun(name={self.name!r}, status={self._record.status!r})"
+
+
+class PipelineRunView:
+    __slots__ = ("_client", "_record")
+
+    def __init__(self, record: RunRecord, client: Client) -> None:
+        self._record = record
+        self._client = client
+
+    id = property(lambda self: uuid.UUID(self._record.id))
+    name = property(lambda self: self._record.name)
+    status = property(lambda self: ExecutionStatus(self._record.status))
+    created = property(lambda self: self._record.created)
+    start_time = property(lambda self: self._record.start_time)
+    end_time = property(lambda self: self._record.end_time)
+    run_metadata = property(lambda self: dict(self._record.run_metadata))
+    exception = property(lambda self: self._record.exception)
+    original_run_id = property(lambda self: as_uuid(self._record.original_run_id))
+    orchestrator_pid = property(lambda self: self._record.orchestrator_pid)
+    heartbeat = property(lambda self: self._record.heartbeat)
+
+    @property
+    def config(self) -> ConfigView:
+        return ConfigView(self._record.config)
+
+    @property
+    def in_progress(self) -> bool:
+        return not ExecutionStatus(self._record.status).is_finished
+
+    @property
+    def pipeline(self) -> PipelineView | None:
+        if self._record.pipeline_id is None:
+            return None
+        return self._client.get_pipeline(self._record.pipeline_id)
+
+    @property
+    def pipeline_name(self) -> str | None:
+        return self._record.pipeline_name
+
+    @property
+    def steps(self) -> dict[str, StepRunView]:
+        """Step runs keyed by invocation id, by topological layer then id."""
+        records = {record.name: record for record in self._client._store.get_steps(self._record.id)}
+        order = layered_order({name: record.upstream for name, record in records.items()})
+        return {name: StepRunView(records[name], self._client) for name in order}
+
+    @property
+    def duration(self) -> float | None:
+        if self._record.start_time and self._record.end_time:
+            return (self._record.end_time - self._record.start_time).total_seconds()
+        return None
+
+    def refresh(self) -> PipelineRunView:
+        """A fresh view of this run (status and times re-read from the store)."""
+        return self._client.get_pipeline_run(self._record.id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PipelineRunView) and other._record.id == self._record.id
+
+    def __hash__(self) -> int:
+        return hash(self._record.id)
+
+    def __repr__(self) -> str:
+        return f"PipelineRun(name={self.name!r}, status={self._record.status!r})"
+
+
+class PipelineView:
+    __slots__ = ("_client", "_record")
+
+    def __init__(self, record: PipelineRecord, client: Client) -> None:
+        self._record = record
+        self._client = client
+
+    id = property(lambda self: uuid.UUID(self._record.id))
+    name = property(lambda self: self._record.name)
+    created: datetime = property(lambda self: self._record.created)  # type: ignore[assignment]
+
+    def get_runs(self, **filters: Any) -> list[PipelineRunView]:
+        filters.setdefault("size", 1_000_000)
+        return list(self._client.list_pipeline_runs(pipeline_id=self._record.id, **filters))
+
+    @property
+    def runs(self) -> list[PipelineRunView]:
+        """All runs of this pipeline, newest first."""
+        return self.get_runs()
+
+    @property
+    def num_runs(self) -> int:
+        return self._client.list_pipeline_runs(pipeline_id=self._record.id, size=1).total
+
+    @property
+    def last_run(self) -> PipelineRunView:
+        page = self._client.list_pipeline_runs(pipeline_id=self._record.id, size=1)
+        if not page.items:
+            raise RuntimeError(f"The pipeline {self.name} has no runs.")
+        return page.items[0]
+
+    @property
+    def last_successful_run(self) -> PipelineRunView:
+        page = self._client.list_pipeline_runs(
+            pipeline_id=self._record.id, status=["completed", "cached"], size=1
+        )
+        if not page.items:
+            raise RuntimeError(f"The pipeline {self.name} has no successful runs.")
+        return page.items[0]
+
+    def __repr__(self) -> str:
+        return f"Pipeline(name={self.name!r})"

@@ -1,0 +1,139 @@
+"""The one exception hierarchy of fanflow.
+
+Invariants:
+- Every error fanflow raises on purpose derives from :class:`FanflowError`.
+- Names follow ZenML where ZenML has the concept, so `except` clauses written for ZenML keep
+  working after the import line changes.
+- Definition errors (found while tracing a pipeline, before any run is recorded) are
+  :class:`RuntimeError` subclasses, as are failed runs; "not found" errors are :class:`KeyError`
+  subclasses so `load_artifact("missing")` behaves like a mapping lookup.
+- Messages say what went wrong, where (step, input, output, run) and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class FanflowError(Exception):
+    """Base class of every error raised by fanflow itself."""
+
+    def __str__(self) -> str:
+        # KeyError subclasses would otherwise print their message wrapped in quotes.
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+ZenMLBaseException = FanflowError
+
+
+# --- definition errors: raised while tracing/compiling, before anything runs -----------------
+
+
+class PipelineDefinitionError(FanflowError, RuntimeError):
+    """A pipeline or step definition is invalid; nothing was run or recorded."""
+
+
+class StepInterfaceError(PipelineDefinitionError):
+    """A step was called with inputs that do not fit its signature (missing, unknown, extra)."""
+
+
+class PipelineInterfaceError(PipelineDefinitionError):
+    """A pipeline was called with arguments that do not fit its signature."""
+
+
+class StepParameterTypeError(PipelineDefinitionError, TypeError):
+    """A literal argument of a step does not match the step's annotation."""
+
+
+class InvalidAfterReferenceError(PipelineDefinitionError):
+    """`after=` names an invocation id that does not exist in the pipeline."""
+
+
+class DuplicateInvocationIdError(PipelineDefinitionError):
+    """Two step invocations in one pipeline use the same `id`."""
+
+
+class PipelineCycleError(PipelineDefinitionError):
+    """The invocations of a pipeline depend on each other in a cycle."""
+
+
+class ForeignHandleError(PipelineDefinitionError):
+    """A step output handle from another pipeline (or no pipeline) was passed to a step."""
+
+
+class MaterializerConflictError(FanflowError, RuntimeError):
+    """Two materializers claim the same type and neither is marked as an override."""
+
+
+# --- runtime errors ---------------------------------------------------------------------------
+
+
+class StepExecutionException(FanflowError, RuntimeError):
+    """A step failed while running; `original_exception` (and `__cause__`) is what it raised."""
+
+    def __init__(self, message: str, original_exception: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.original_exception = original_exception
+
+
+class RunFailedError(StepExecutionException):
+    """A pipeline run ended in failure; `__cause__` holds the first failed step's exception."""
+
+    def __init__(
+        self,
+        message: str,
+        run_name: str,
+        failed_steps: tuple[str, ...],
+        original_exception: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, original_exception)
+        self.run_name = run_name
+        self.failed_steps = failed_steps
+
+
+class StepOutputError(StepExecutionException, TypeError):
+    """A step returned a value that does not fit its declared outputs."""
+
+
+class StepContextError(FanflowError, RuntimeError):
+    """`get_step_context()` (or an in-step API) was used outside a running step."""
+
+
+# --- storage errors ---------------------------------------------------------------------------
+
+
+class EntityExistsError(FanflowError):
+    """An entity with this name already exists (for example a pipeline run name)."""
+
+
+class DoesNotExistError(FanflowError, KeyError):
+    """The requested pipeline, run, step or artifact is not recorded in the store."""
+
+
+EntityNotFoundError = DoesNotExistError
+DoesNotExistException = DoesNotExistError
+
+
+class AmbiguousIdentifierError(FanflowError, KeyError):
+    """A name or id prefix matches more than one entity."""
+
+
+class MaterializerError(FanflowError):
+    """An artifact could not be saved or loaded by its materializer."""
+
+
+class ArtifactMissingError(MaterializerError, FileNotFoundError):
+    """An artifact is recorded in the metadata store but its data is gone from the store."""
+
+
+class MetadataStoreError(FanflowError, RuntimeError):
+    """The metadata store cannot be used (corrupted, foreign, or from a newer fanflow)."""
+
+
+class SchemaVersionError(MetadataStoreError):
+    """The metadata store was written by a newer fanflow than the one running."""
+
+
+class MaterializerInterfaceError(FanflowError, TypeError):
+    """A custom materializer class is declared wrongly (for example no ASSOCIATED_TYPES)."""
+
+
+ZenKeyError = AmbiguousIdentifierError

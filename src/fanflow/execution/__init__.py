@@ -1,0 +1,1 @@
+"""Running a compiled pipeline: scheduler state, executors, the worker and the orchestrator."""

@@ -1,0 +1,66 @@
+"""Cache keys: when may a step's earlier result stand in for running it again?
+
+A key covers what determines the outputs: the step's code (a hash of its source), where it is
+defined, its parameters, the *content* of its input artifacts (hash, type, materializer) and how
+its outputs are named and materialized. The pipeline's name, the run and the invocation id are
+not part of it, so the same step with the same inputs hits the cache from any pipeline.
+
+Using input content rather than input ids means that when an upstream re-runs and produces the
+same bytes, its dependents still hit the cache (ZenML does the same when content hashes exist).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fanflow.artifacts.json_codec import to_plain_json
+from fanflow.spec import StepDefinition
+
+_code_hashes: dict[int, tuple[Any, str]] = {}
+_lock = threading.Lock()
+
+
+def code_hash(step: StepDefinition) -> str:
+    """sha256 of the step function's source (or its bytecode when the source is unavailable)."""
+    func = step.func
+    cached = _code_hashes.get(id(func))
+    if cached is not None and cached[0] is func:
+        return cached[1]
+    try:
+        material = inspect.getsource(func).encode()
+    except (OSError, TypeError):
+        code = getattr(func, "__code__", None)
+        material = (
+            repr((code.co_code, code.co_consts, code.co_names)).encode()
+            if code
+            else (repr(func).encode())
+        )
+    digest = hashlib.sha256(material).hexdigest()
+    with _lock:
+        _code_hashes[id(func)] = (func, digest)
+    return digest
+
+
+def cache_key(
+    step: StepDefinition,
+    parameters: Mapping[str, Any],
+    inputs: Mapping[str, Sequence[tuple[str, str, str]]],
+) -> str:
+    """`inputs` maps each input name to (content hash, data type, materializer) per artifact."""
+    document = {
+        "code": code_hash(step),
+        "source": step.source,
+        "parameters": to_plain_json(dict(parameters)),
+        "inputs": {name: [list(item) for item in items] for name, items in sorted(inputs.items())},
+        "outputs": [
+            [out.name, out.artifact_name, out.materializer.NAME if out.materializer else None]
+            for out in step.outputs
+        ],
+    }
+    text = json.dumps(document, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,212 @@
+"""Running one step: load inputs, call the function, check and save outputs.
+
+`execute_step(task)` is the function every executor runs. It never touches the metadata store:
+it returns a picklable :class:`StepResult` (status, saved outputs, timings, error) and the
+orchestrator records it. That keeps one writer per run and lets the same function run in a
+thread, a process or on a Dask worker.
+
+Invariants:
+- an exception raised by the step (or while loading/saving its artifacts) becomes a failed
+  result carrying the exception and its formatted traceback; it never escapes as a raise;
+- outputs are validated (count and type) before anything is saved, so a bad return value saves
+  nothing;
+- `current_step` is set only while the step runs and is reset afterwards.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fanflow.artifacts.io import SavedArtifact, load_value, save_value
+from fanflow.artifacts.store import ArtifactStore
+from fanflow.exceptions import MaterializerError, StepOutputError
+from fanflow.execution.runtime import ExtraArtifact, StepRuntime, current_step
+from fanflow.ids import new_id, utcnow
+from fanflow.spec import StepDefinition
+from fanflow.typecheck import describe, mismatch
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInput:
+    """Where a step input's artifact lives and how to load it."""
+
+    artifact_version_id: str
+    uri: str
+    materializer: str
+    data_type: str
+
+
+@dataclass(slots=True)
+class StepTask:
+    run_id: str
+    run_name: str
+    pipeline_name: str | None
+    step_run_id: str
+    invocation_id: str
+    step: StepDefinition
+    parameters: dict[str, Any]
+    artifact_inputs: dict[str, ArtifactInput | list[ArtifactInput]]
+    artifact_store: ArtifactStore
+    metadata_url: str
+    run_start_time: datetime | None = None
+    map_index: int | None = None
+    map_group: str | None = None
+
+
+@dataclass(slots=True)
+class SavedOutput:
+    output_name: str
+    artifact_name: str
+    saved: SavedArtifact
+    metadata: dict[str, Any]
+
+
+@dataclass(slots=True)
+class StepResult:
+    step_run_id: str
+    invocation_id: str
+    succeeded: bool
+    start_time: datetime
+    end_time: datetime
+    outputs: list[SavedOutput] = field(default_factory=list)
+    extra_artifacts: list[ExtraArtifact] = field(default_factory=list)
+    run_metadata: dict[str, Any] = field(default_factory=dict)
+    metadata_updates: list[Any] = field(default_factory=list)
+    error: BaseException | None = None
+    error_text: str | None = None
+    traceback_text: str | None = None
+
+
+def default_artifact_name(pipeline_name: str | None, invocation_id: str, output_name: str) -> str:
+    """ZenML's naming: `{pipeline}::{invocation id}::{output}` ("unlisted" without pipeline)."""
+    return f"{pipeline_name or 'unlisted'}::{invocation_id}::{output_name}"
+
+
+def _load_inputs(task: StepTask) -> dict[str, Any]:
+    store = task.artifact_store
+    values: dict[str, Any] = {}
+    for name, source in task.artifact_inputs.items():
+        if isinstance(source, list):
+            values[name] = [
+                load_value(item.uri, item.materializer, item.data_type, store) for item in source
+            ]
+        else:
+            values[name] = load_value(source.uri, source.materializer, source.data_type, store)
+    return values
+
+
+def split_outputs(step: StepDefinition, returned: Any) -> list[tuple[str, Any]]:
+    """Pair the returned value with the declared outputs, checking count and types."""
+    outputs = step.outputs
+    if not outputs:
+        if returned is not None:
+            raise StepOutputError(
+                f"Step {step.name!r} declares no outputs (its return annotation is None or it has "
+                f"no return value) but returned a value of type {type(returned).__qualname__}. "
+                "Annotate the return type to keep the value."
+            )
+        return []
+    if step.returns_tuple:
+        if not isinstance(returned, (tuple, list)) or len(returned) != len(outputs):
+            got = (
+                f"{len(returned)} values"
+                if isinstance(returned, (tuple, list))
+                else f"a single {type(returned).__qualname__}"
+            )
+            raise StepOutputError(
+                f"Step {step.name!r} declares {len(outputs)} outputs "
+                f"({', '.join(o.name for o in outputs)}) but returned {got}."
+            )
+        values = list(returned)
+    else:
+        values = [returned]
+    paired = []
+    for output, value in zip(outputs, values, strict=True):
+        problem = mismatch(value, output.annotation)
+        if problem is not None:
+            raise StepOutputError(
+                f"Step {step.name!r} output {output.name!r} is declared as "
+                f"{describe(output.annotation)} but the step returned a value that does not fit "
+                f"({problem})."
+            )
+        paired.append((output.name, value))
+    return paired
+
+
+def _save_outputs(
+    task: StepTask, runtime: StepRuntime, values: list[tuple[str, Any]]
+) -> list[SavedOutput]:
+    store = task.artifact_store
+    saved_outputs: list[SavedOutput] = []
+    by_name = {output.name: output for output in task.step.outputs}
+    for output_name, value in values:
+        output = by_name[output_name]
+        artifact_id = new_id()
+        uri = store.uri_for(task.invocation_id, output_name, artifact_id)
+        try:
+            saved = save_value(value, store, uri, output.materializer, artifact_id)
+        except MaterializerError as exc:
+            raise MaterializerError(
+                f"Step {task.step.name!r} output {output_name!r}: {exc}"
+            ) from exc
+        artifact_name = output.artifact_name or default_artifact_name(
+            task.pipeline_name, task.invocation_id, output_name
+        )
+        metadata = {**saved.metadata, **runtime.output_metadata.get(output_name, {})}
+        saved_outputs.append(SavedOutput(output_name, artifact_name, saved, metadata))
+    return saved_outputs
+
+
+def execute_step(task: StepTask) -> StepResult:
+    """Run one step invocation; never raises for errors of the step itself."""
+    start_time = utcnow()
+    runtime = StepRuntime(
+        run_id=task.run_id,
+        run_name=task.run_name,
+        pipeline_name=task.pipeline_name,
+        step_run_id=task.step_run_id,
+        invocation_id=task.invocation_id,
+        step=task.step,
+        metadata_url=task.metadata_url,
+        artifact_store=task.artifact_store,
+        run_start_time=task.run_start_time,
+        map_index=task.map_index,
+        map_group=task.map_group,
+    )
+    token = current_step.set(runtime)
+    try:
+        kwargs = dict(task.parameters)
+        kwargs.update(_load_inputs(task))
+        returned = task.step.func(**kwargs)
+        values = split_outputs(task.step, returned)
+        outputs = _save_outputs(task, runtime, values)
+    except Exception as exc:
+        return StepResult(
+            step_run_id=task.step_run_id,
+            invocation_id=task.invocation_id,
+            succeeded=False,
+            start_time=start_time,
+            end_time=utcnow(),
+            error=exc,
+            error_text=f"{type(exc).__name__}: {exc}",
+            traceback_text="".join(traceback.format_exception(exc)),
+            run_metadata=runtime.run_metadata,
+            metadata_updates=runtime.metadata_updates,
+            extra_artifacts=runtime.extra_artifacts,
+        )
+    finally:
+        current_step.reset(token)
+    return StepResult(
+        step_run_id=task.step_run_id,
+        invocation_id=task.invocation_id,
+        succeeded=True,
+        start_time=start_time,
+        end_time=utcnow(),
+        outputs=outputs,
+        extra_artifacts=runtime.extra_artifacts,
+        run_metadata=runtime.run_metadata,
+        metadata_updates=runtime.metadata_updates,
+    )

@@ -1,0 +1,84 @@
+"""Running a compiled spec and turning the outcome into what the caller gets back.
+
+Shared by `@pipeline` calls and single-step runs: run the orchestrator, then either return the
+finished run's view or raise `RunFailedError` naming the failed step(s), chained to the first
+step's own exception. Also home of `save_manual_artifact`, the one way an artifact is saved and
+recorded outside a run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from fanflow.artifacts.io import save_value
+from fanflow.artifacts.store import artifact_store_for
+from fanflow.client import ArtifactVersionView, Client, PipelineRunView
+from fanflow.config import Settings, load_settings
+from fanflow.enums import ArtifactSaveType
+from fanflow.exceptions import RunFailedError
+from fanflow.execution.runner import Orchestrator
+from fanflow.ids import new_id
+from fanflow.metadata.records import NewArtifactVersion
+from fanflow.metadata.store import MetadataStore
+from fanflow.spec import PipelineSpec
+
+
+def launch(
+    spec: PipelineSpec, *, settings: Settings | None = None, unlisted: bool = False
+) -> PipelineRunView:
+    settings = settings or load_settings()
+    outcome = Orchestrator(spec, settings, unlisted=unlisted).run()
+    run = Client(settings).get_pipeline_run(outcome.run_id)
+    if outcome.failures:
+        failed = tuple(inv_id for inv_id, _, _ in outcome.failures)
+        first_id, first_error, first_text = outcome.failures[0]
+        message = (
+            f"Pipeline run has failed due to failure in step(s): {', '.join(failed)}. "
+            f"Run `{outcome.run_name}`; first error in `{first_id}`: {first_text}"
+        )
+        error = RunFailedError(message, outcome.run_name, failed, first_error)
+        raise error from first_error
+    return run
+
+
+def save_manual_artifact(
+    value: Any,
+    name: str,
+    *,
+    version: str | int | None = None,
+    materializer: type | None = None,
+    uri: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> ArtifactVersionView:
+    """Save `value` as a new version of artifact `name` and record it (outside any run)."""
+    settings = settings or load_settings()
+    store = artifact_store_for(settings.artifact_root)
+    artifact_id = new_id()
+    target = uri or store.uri_for("custom_artifacts", name, artifact_id)
+    if uri is not None and os.path.exists(uri):
+        raise FileExistsError(f"save_artifact: the uri {uri!r} already exists; choose a new one.")
+    saved = save_value(value, store, target, materializer, artifact_id)
+    from fanflow.artifacts.json_codec import to_plain_json
+
+    metadata_store = MetadataStore(settings.metadata_url)
+    metadata_store.save_artifact_version(
+        NewArtifactVersion(
+            id=saved.id,
+            artifact_name=name,
+            uri=saved.uri,
+            materializer=saved.materializer,
+            data_type=saved.data_type,
+            artifact_type=saved.artifact_type,
+            size=saved.size,
+            content_hash=saved.content_hash,
+            save_type=ArtifactSaveType.MANUAL.value,
+            producer_step_run_id=None,
+            producer_run_id=None,
+            run_metadata=to_plain_json({**saved.metadata, **dict(metadata or {})}),
+            version=None if version is None else str(version),
+        )
+    )
+    return Client(settings).get_artifact_version(saved.id)

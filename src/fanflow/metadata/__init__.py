@@ -1,0 +1,1 @@
+"""Metadata: the record of pipelines, runs, step runs and artifact versions (SQLAlchemy Core)."""

@@ -1,0 +1,171 @@
+"""The compiled form of a pipeline: frozen, plain data, no decorators.
+
+Tracing a pipeline function produces a :class:`PipelineSpec`; the scheduler, the executors and the
+metadata store only ever see these objects. Invariants:
+- every object here is immutable once built (frozen dataclasses, tuples, read-only mappings);
+- an :class:`Invocation`'s `upstream` holds every invocation it must wait for (data inputs and
+  `after=`), sorted and without duplicates;
+- a :class:`StepDefinition` holds the plain function, never the `@step` object, so it can be
+  pickled to another process with cloudpickle.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fanflow.config.retry_config import StepRetryConfig
+
+EMPTY_MAPPING: Mapping[str, Any] = types.MappingProxyType({})
+
+
+class _Missing:
+    """Marks a step input without a default value."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+def frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if not values:
+        return EMPTY_MAPPING
+    return types.MappingProxyType(dict(values))
+
+
+@dataclass(frozen=True, slots=True)
+class InputSignature:
+    name: str
+    annotation: Any
+    default: Any = MISSING
+
+    @property
+    def required(self) -> bool:
+        return self.default is MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSignature:
+    name: str
+    annotation: Any
+    artifact_name: str | None = None
+    materializer: type | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepConfig:
+    """Options of a step that do not change its signature. `None` means "inherit"."""
+
+    enable_cache: bool | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY_MAPPING)
+    retry: StepRetryConfig | None = None
+    timeout: float | None = None
+    max_concurrency: int | None = None
+    on_failure: Callable[..., Any] | None = None
+    on_success: Callable[..., Any] | None = None
+    settings: Mapping[str, Any] = field(default_factory=lambda: EMPTY_MAPPING)
+
+
+@dataclass(frozen=True, eq=False)
+class StepDefinition:
+    """What a step is: its function, interface and options (identity-compared)."""
+
+    name: str
+    func: Callable[..., Any]
+    source: str
+    inputs: tuple[InputSignature, ...]
+    outputs: tuple[OutputSignature, ...]
+    returns_tuple: bool
+    config: StepConfig = field(default_factory=StepConfig)
+
+    def input(self, name: str) -> InputSignature | None:
+        for signature in self.inputs:
+            if signature.name == name:
+                return signature
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRef:
+    """An output of another invocation in the same pipeline."""
+
+    invocation_id: str
+    output_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalArtifactRef:
+    """An artifact version recorded earlier (for example fetched with the Client)."""
+
+    artifact_version_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListRef:
+    """A fan-in input: several artifacts delivered to one `list[T]` parameter, in this order."""
+
+    items: tuple[OutputRef | ExternalArtifactRef, ...]
+
+
+InputRef = OutputRef | ExternalArtifactRef | ListRef
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    id: str
+    step: StepDefinition
+    inputs: Mapping[str, InputRef]
+    parameters: Mapping[str, Any]
+    upstream: tuple[str, ...]
+    after: tuple[str, ...] = ()
+    enable_cache: bool = True
+    map_group: str | None = None
+    map_index: int | None = None
+
+    def input_refs(self) -> list[OutputRef | ExternalArtifactRef]:
+        refs: list[OutputRef | ExternalArtifactRef] = []
+        for ref in self.inputs.values():
+            if isinstance(ref, ListRef):
+                refs.extend(ref.items)
+            else:
+                refs.append(ref)
+        return refs
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Options of one pipeline run (decorator values overridden by `with_options`)."""
+
+    run_name: str | None = None
+    enable_cache: bool | None = None
+    max_parallelism: int | None = None
+    orchestrator: str | None = None
+    substitutions: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAPPING)
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY_MAPPING)
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    name: str | None
+    source: str
+    invocations: Mapping[str, Invocation]
+    parameters: Mapping[str, Any]
+    options: RunOptions
+
+    def edges(self) -> dict[str, tuple[str, ...]]:
+        return {invocation_id: inv.upstream for invocation_id, inv in self.invocations.items()}

@@ -1,0 +1,181 @@
+"""Checking plain values against type annotations, without pydantic.
+
+Used for step parameters (before anything runs) and step outputs (right after the step returns).
+Invariants: `mismatch(value, annotation)` returns None when the value fits and otherwise a short
+text naming the first offending position ("[3]: expected int, got str"); annotations it does not
+understand (TypeVars, protocols, exotic generics) are accepted rather than guessed at, so a
+correct program is never rejected by a gap in this module.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import inspect
+import types
+import typing
+from typing import Any
+
+_NoneType = type(None)
+_UNION_TYPES: tuple[Any, ...] = (typing.Union, types.UnionType)
+_SEQUENCE_ORIGINS = (list, cabc.Sequence, cabc.MutableSequence, cabc.Iterable, cabc.Collection)
+_SET_ORIGINS = (set, frozenset, cabc.Set, cabc.MutableSet)
+_MAPPING_ORIGINS = (dict, cabc.Mapping, cabc.MutableMapping)
+
+
+def strip_annotated(annotation: Any) -> Any:
+    """`Annotated[T, ...]` -> `T`; anything else unchanged."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def describe(annotation: Any) -> str:
+    """A readable name for an annotation: `int`, `list[int]`, `int | None`."""
+    annotation = strip_annotated(annotation)
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return "Any"
+    if annotation is None or annotation is _NoneType:
+        return "None"
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        if annotation.__module__ == "builtins":
+            return annotation.__qualname__
+        return f"{annotation.__module__}.{annotation.__qualname__}"
+    text = repr(annotation)
+    return text.replace("typing.", "")
+
+
+def is_list_annotation(annotation: Any) -> bool:
+    """True for `list[T]`, `List[T]`, `Sequence[T]`: annotations that accept a fan-in list."""
+    annotation = strip_annotated(annotation)
+    origin = typing.get_origin(annotation) or annotation
+    return origin in (list, cabc.Sequence, cabc.MutableSequence, typing.List)  # noqa: UP006
+
+
+def list_item_annotation(annotation: Any) -> Any:
+    args = typing.get_args(strip_annotated(annotation))
+    return args[0] if args else Any
+
+
+def _type_name(value: Any) -> str:
+    cls = type(value)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def mismatch(value: Any, annotation: Any, _path: str = "") -> str | None:
+    """Why `value` does not fit `annotation`, or None when it does."""
+    annotation = strip_annotated(annotation)
+    if annotation is Any or annotation is inspect.Parameter.empty or annotation is object:
+        return None
+    if annotation is None or annotation is _NoneType:
+        return (
+            None if value is None else f"{_path or 'value'}: expected None, got {_type_name(value)}"
+        )
+    if isinstance(annotation, (str, typing.ForwardRef, typing.TypeVar)):
+        return None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+
+    if origin in _UNION_TYPES:
+        for option in args:
+            if mismatch(value, option) is None:
+                return None
+        return f"{_path or 'value'}: expected {describe(annotation)}, got {_type_name(value)}"
+    if origin is typing.Literal:
+        if any(value == option and type(value) is type(option) for option in args):
+            return None
+        return f"{_path or 'value'}: expected one of {list(args)!r}, got {value!r}"
+    if isinstance(annotation, typing.NewType):
+        return mismatch(value, annotation.__supertype__, _path)
+    if origin is None:
+        return _check_plain(value, annotation, _path)
+    if origin is type:
+        if isinstance(value, type) and (
+            not args or not isinstance(args[0], type) or issubclass(value, args[0])
+        ):
+            return None
+        return f"{_path or 'value'}: expected {describe(annotation)}, got {value!r}"
+    if origin is cabc.Callable:
+        return (
+            None
+            if callable(value)
+            else (f"{_path or 'value'}: expected a callable, got {_type_name(value)}")
+        )
+    if not isinstance(origin, type):
+        return None
+    if not isinstance(value, origin):
+        return f"{_path or 'value'}: expected {describe(annotation)}, got {_type_name(value)}"
+    if not args:
+        return None
+    if origin is tuple:
+        return _check_tuple(value, args, _path)
+    if issubclass(origin, _MAPPING_ORIGINS) or origin in _MAPPING_ORIGINS:
+        key_type, value_type = ((*args, Any, Any))[:2]
+        for key, item in value.items():
+            problem = mismatch(key, key_type, f"{_path}[key {key!r}]") or mismatch(
+                item, value_type, f"{_path}[{key!r}]"
+            )
+            if problem:
+                return problem
+        return None
+    if (
+        origin in _SEQUENCE_ORIGINS
+        or origin in _SET_ORIGINS
+        or issubclass(origin, (cabc.Sequence, cabc.Set))
+    ):
+        if isinstance(value, (str, bytes)) and origin is not str:
+            return f"{_path or 'value'}: expected {describe(annotation)}, got {_type_name(value)}"
+        item_type = args[0]
+        if strip_annotated(item_type) in (Any, object):
+            return None
+        for index, item in enumerate(value):
+            problem = mismatch(item, item_type, f"{_path}[{index}]")
+            if problem:
+                return problem
+        return None
+    return None
+
+
+def _check_plain(value: Any, annotation: Any, path: str) -> str | None:
+    if not isinstance(annotation, type):
+        return None
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return None  # PEP 484 numeric tower: an int is acceptable where a float is expected
+    if annotation is complex and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None
+    if getattr(annotation, "_is_protocol", False):
+        if getattr(annotation, "_is_runtime_protocol", False):
+            return (
+                None
+                if isinstance(value, annotation)
+                else (
+                    f"{path or 'value'}: expected {describe(annotation)}, got {_type_name(value)}"
+                )
+            )
+        return None
+    try:
+        fits = isinstance(value, annotation)
+    except TypeError:
+        return None
+    if fits:
+        return None
+    return f"{path or 'value'}: expected {describe(annotation)}, got {_type_name(value)}"
+
+
+def _check_tuple(value: tuple[Any, ...], args: tuple[Any, ...], path: str) -> str | None:
+    if len(args) == 2 and args[1] is Ellipsis:
+        for index, item in enumerate(value):
+            problem = mismatch(item, args[0], f"{path}[{index}]")
+            if problem:
+                return problem
+        return None
+    if args == ((),):
+        args = ()
+    if len(value) != len(args):
+        return f"{path or 'value'}: expected a tuple of {len(args)} items, got {len(value)}"
+    for index, (item, item_type) in enumerate(zip(value, args, strict=True)):
+        problem = mismatch(item, item_type, f"{path}[{index}]")
+        if problem:
+            return problem
+    return None
