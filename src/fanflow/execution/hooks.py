@@ -47,6 +47,21 @@ def human_duration(seconds: float) -> str:
 _console_ready = False
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time (test runners and notebooks swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def ensure_console_logging(verbosity: str = "INFO") -> None:
     """Attach a stderr handler to the `fanflow` logger unless the user configured one."""
     global _console_ready
@@ -54,7 +69,7 @@ def ensure_console_logging(verbosity: str = "INFO") -> None:
         return
     _console_ready = True
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.propagate = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, select
@@ -61,11 +62,29 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _retry_while_locked(cursor, "PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _retry_while_locked(cursor: Any, statement: str) -> None:
+    """Switching to WAL needs a moment of exclusive access, which SQLite's busy timeout does
+    not wait for; when another process is creating the store at the same instant, retry."""
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
@@ -125,6 +144,11 @@ def _ensure_schema(engine: Engine, url: str) -> None:
         with engine.connect() as conn:
             version = _read_version(conn)
     except DBAPIError as exc:
+        if "locked" in str(exc.orig):
+            raise MetadataStoreError(
+                f"{_describe(url)} stayed locked by another process for more than "
+                f"{SQLITE_BUSY_TIMEOUT_S:.0f} s; try again when it is done."
+            ) from exc
         raise MetadataStoreError(
             f"Cannot open {_describe(url)} as a fanflow metadata store: {exc.orig}. The file may "
             "be corrupted or not a database at all; move it away (or point FANFLOW_HOME / "

@@ -1,0 +1,70 @@
+"""`import fanflow` stays light: no heavy libraries, no configuration reads, no output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = (
+    "sqlalchemy",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "dask",
+    "distributed",
+    "rich",
+    "click",
+    "pydantic",
+    "cloudpickle",
+    "fsspec",
+)
+
+
+def _loaded_after(statement: str) -> tuple[set[str], str]:
+    code = f"import sys\n{statement}\nimport json\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "FANFLOW_HOME": "/nonexistent"},
+    )
+    return set(json.loads(result.stdout.strip().splitlines()[-1])), result.stderr
+
+
+def test_import_fanflow_loads_nothing_heavy_and_prints_nothing():
+    modules, stderr = _loaded_after("import fanflow")
+    assert not [m for m in modules if m.split(".")[0] in HEAVY]
+    assert stderr == ""
+
+
+def test_defining_steps_and_pipelines_needs_no_database_layer():
+    modules, _ = _loaded_after(
+        "from fanflow import step, pipeline, get_step_context, unmapped\n"
+        "@step\ndef a() -> int:\n    return 1\n"
+        "@pipeline\ndef p():\n    a()\n"
+    )
+    assert not [m for m in modules if m.split(".")[0] in HEAVY]
+
+
+def test_public_names_are_importable():
+    import fanflow
+    from fanflow.client import Client
+    from fanflow.config.retry_config import StepRetryConfig
+    from fanflow.exceptions import EntityExistsError, StepExecutionException, StepInterfaceError
+
+    for name in (
+        "step",
+        "pipeline",
+        "get_step_context",
+        "log_metadata",
+        "save_artifact",
+        "load_artifact",
+        "unmapped",
+    ):
+        assert callable(getattr(fanflow, name))
+    assert StepRetryConfig(max_retries=2).max_retries == 2
+    assert issubclass(StepExecutionException, RuntimeError)
+    assert Client is not None and EntityExistsError is not None and StepInterfaceError
+    assert json.dumps(sorted(fanflow.__all__))
