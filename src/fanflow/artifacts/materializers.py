@@ -13,10 +13,15 @@ Invariants:
 
 from __future__ import annotations
 
+import typing
 from typing import Any, ClassVar
 
 from fanflow.enums import ArtifactType
 from fanflow.exceptions import MaterializerInterfaceError
+
+# Every materializer class defined in this process, by its stable NAME (registered for types or
+# not), so an artifact written with a per-step materializer loads back in the same process.
+KNOWN_MATERIALIZERS: dict[str, type[BaseMaterializer]] = {}
 
 
 class BaseMaterializer:
@@ -37,6 +42,7 @@ class BaseMaterializer:
         super().__init_subclass__(**kwargs)
         if "NAME" not in cls.__dict__ or not cls.__dict__["NAME"]:
             cls.NAME = f"{cls.__module__}.{cls.__qualname__}"
+        KNOWN_MATERIALIZERS[cls.NAME] = cls
         try:
             cls.ASSOCIATED_ARTIFACT_TYPE = ArtifactType(cls.ASSOCIATED_ARTIFACT_TYPE)
         except ValueError:
@@ -56,7 +62,8 @@ class BaseMaterializer:
                 "(or set SKIP_REGISTRATION = True and pass it with output_materializers=...)."
             )
         for associated in cls.ASSOCIATED_TYPES:
-            if not isinstance(associated, type):
+            # `list[int]` passes isinstance(..., type) but never appears in an MRO.
+            if not isinstance(associated, type) or typing.get_origin(associated) is not None:
                 raise MaterializerInterfaceError(
                     f"Associated type {associated!r} of materializer {cls.__qualname__!r} is "
                     "not a class."

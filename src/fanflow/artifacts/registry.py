@@ -1,12 +1,14 @@
 """Which materializer handles which type: one explicit registry, searched along the MRO.
 
 Invariants:
-- lookup walks `type(value).__mro__`; at each class a user registration wins over a builtin one;
+- lookup walks `type(value).__mro__`; at each class a user registration wins over a builtin one,
+  and a user registration for a base class wins over the implicit JSON form of a dataclass;
 - builtin JSON and bytes materializers match only the *exact* builtin type (a `dict` subclass or
   an `IntEnum` would not survive a JSON round trip, so they continue up the MRO);
 - numpy, pandas and pydantic types are matched by qualified name, so choosing never imports them;
 - two user materializers claiming the same type is an error unless the newcomer says
   `OVERRIDE = True` (or is a re-definition of the same class, as when a notebook cell reruns);
+  a failed registration changes nothing; a user materializer cannot take a builtin's NAME;
 - when nothing matches, the answer is the cloudpickle fallback, and the caller announces it.
 """
 
@@ -25,7 +27,7 @@ from fanflow.artifacts.builtin_materializers import (
     JsonMaterializer,
 )
 from fanflow.artifacts.json_codec import import_class, is_importable_class
-from fanflow.artifacts.materializers import BaseMaterializer
+from fanflow.artifacts.materializers import KNOWN_MATERIALIZERS, BaseMaterializer
 from fanflow.exceptions import MaterializerConflictError, MaterializerError
 
 
@@ -37,6 +39,13 @@ class MaterializerRegistry:
 
     def register(self, materializer: type[BaseMaterializer], *, override: bool = False) -> None:
         with self._lock:
+            builtin = BUILTIN_MATERIALIZERS.get(materializer.NAME)
+            if builtin is not None and builtin is not materializer:
+                raise MaterializerConflictError(
+                    f"Materializer {materializer.__qualname__} uses the NAME "
+                    f"{materializer.NAME!r} of a builtin materializer; choose another NAME."
+                )
+            # Check every type before changing anything, so a conflict leaves no trace.
             for associated in materializer.ASSOCIATED_TYPES:
                 current = self._by_type.get(associated)
                 if (
@@ -52,6 +61,7 @@ class MaterializerRegistry:
                         "or SKIP_REGISTRATION = True and pass it per step with "
                         "output_materializers=..."
                     )
+            for associated in materializer.ASSOCIATED_TYPES:
                 self._by_type[associated] = materializer
             self._by_name[materializer.NAME] = materializer
 
@@ -66,6 +76,7 @@ class MaterializerRegistry:
     def select(self, data_type: type) -> type[BaseMaterializer]:
         """The materializer for values of `data_type` (cloudpickle when nothing else fits)."""
         by_type = self._by_type
+        json_dataclass = False
         for depth, cls in enumerate(data_type.__mro__):
             user = by_type.get(cls)
             if user is not None:
@@ -76,24 +87,26 @@ class MaterializerRegistry:
                 if cls is bytes:
                     return BytesMaterializer
                 if dataclasses.is_dataclass(cls) and is_importable_class(cls):
-                    return JsonMaterializer
+                    json_dataclass = True  # unless a base class has a user materializer
+            if json_dataclass:
+                continue
             builtin = BUILTIN_BY_TYPE_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
             if builtin is not None:
                 if builtin.NAME == "fanflow.pydantic" and not is_importable_class(data_type):
                     return CloudpickleMaterializer
                 return builtin
-        return CloudpickleMaterializer
+        return JsonMaterializer if json_dataclass else CloudpickleMaterializer
 
     def is_registered(self, data_type: type) -> bool:
         return self.select(data_type) is not CloudpickleMaterializer
 
     def resolve(self, name: str) -> type[BaseMaterializer]:
         """The materializer stored under `name` (a NAME, or an import path as a last resort)."""
-        found = self._by_name.get(name)
+        found = self._by_name.get(name) or KNOWN_MATERIALIZERS.get(name)
         if found is not None:
             return found
         try:
-            cls: Any = import_class(name)
+            cls: Any = _import_dotted(name)
         except (ImportError, AttributeError, ValueError) as exc:
             raise MaterializerError(
                 f"Materializer {name!r} is not registered in this process and cannot be "
@@ -102,6 +115,20 @@ class MaterializerRegistry:
         if not (isinstance(cls, type) and issubclass(cls, BaseMaterializer)):
             raise MaterializerError(f"{name!r} is not a materializer class")
         return cls
+
+
+def _import_dotted(path: str) -> Any:
+    """`module:qualname`, or `a.b.Outer.Inner` tried with the longest importable module first."""
+    if ":" in path:
+        return import_class(path)
+    parts = path.split(".")
+    error: Exception = ImportError(path)
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            return import_class(f"{'.'.join(parts[:split])}:{'.'.join(parts[split:])}")
+        except (ImportError, AttributeError) as exc:
+            error = exc
+    raise error
 
 
 materializer_registry = MaterializerRegistry()

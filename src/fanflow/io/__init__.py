@@ -1,0 +1,1 @@
+"""File helpers where ZenML users import them from (`from fanflow.io import fileio`)."""

@@ -1,0 +1,5 @@
+"""`from fanflow.materializers.base_materializer import BaseMaterializer` (ZenML's path)."""
+
+from fanflow.artifacts.materializers import BaseMaterializer
+
+__all__ = ["BaseMaterializer"]
