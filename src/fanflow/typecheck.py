@@ -91,9 +91,7 @@ def mismatch(value: Any, annotation: Any, _path: str = "") -> str | None:
     if origin is None:
         return _check_plain(value, annotation, _path)
     if origin is type:
-        if isinstance(value, type) and (
-            not args or not isinstance(args[0], type) or issubclass(value, args[0])
-        ):
+        if isinstance(value, type) and _class_fits(value, args[0] if args else Any):
             return None
         return f"{_path or 'value'}: expected {describe(annotation)}, got {value!r}"
     if origin is cabc.Callable:
@@ -104,8 +102,10 @@ def mismatch(value: Any, annotation: Any, _path: str = "") -> str | None:
         )
     if not isinstance(origin, type):
         return None
-    if not isinstance(value, origin):
+    if not isinstance(value, typing.cast(Any, origin)):  # (cast: keep `value` typed Any)
         return f"{_path or 'value'}: expected {describe(annotation)}, got {_type_name(value)}"
+    if origin is tuple and not args and annotation is not typing.Tuple:  # noqa: UP006
+        args = ((),)  # `tuple[()]` (Python 3.11+ gives it no args): the empty tuple
     if not args:
         return None
     if origin is tuple:
@@ -129,12 +129,29 @@ def mismatch(value: Any, annotation: Any, _path: str = "") -> str | None:
         item_type = args[0]
         if strip_annotated(item_type) in (Any, object):
             return None
+        if not isinstance(value, cabc.Collection) or isinstance(value, cabc.Iterator):
+            return None  # an iterator or generator: checking its items would consume them
         for index, item in enumerate(value):
             problem = mismatch(item, item_type, f"{_path}[{index}]")
             if problem:
                 return problem
         return None
     return None
+
+
+def _class_fits(cls: type, target: Any) -> bool:
+    """Whether the class `cls` fits `type[target]` (unknown targets are accepted)."""
+    target = strip_annotated(target)
+    if target is Any or target is object:  # `Any` is a class on Python 3.11+
+        return True
+    if typing.get_origin(target) in _UNION_TYPES:
+        return any(_class_fits(cls, option) for option in typing.get_args(target))
+    if isinstance(target, type) and typing.get_origin(target) is None:
+        try:
+            return issubclass(cls, target)
+        except TypeError:
+            return True
+    return True
 
 
 def _check_plain(value: Any, annotation: Any, path: str) -> str | None:

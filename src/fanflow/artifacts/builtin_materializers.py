@@ -5,14 +5,23 @@ Invariants:
   `save`/`load`, so `import fanflow` stays light and those libraries stay optional;
 - a materializer that cannot represent a value exactly raises :class:`UseFallback` from `save`
   *before* the artifact is published; the caller then discards the staging directory and falls
-  back to cloudpickle (announced once per type);
+  back to cloudpickle (announced once per type). Where a format's exactness depends on the data
+  (Parquet, pydantic's JSON), `save` reads the written files back and compares;
+- numpy and pandas materializers take only the exact library types (and numpy scalars): a
+  subclass (masked array, a DataFrame subclass) would come back as its base class, so it falls
+  back;
 - names (`NAME`) are stable strings stored with every artifact.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import errno
 import os
+import pathlib
 import sys
+import uuid
 from typing import Any
 
 from fanflow.artifacts import json_codec
@@ -28,7 +37,29 @@ class JsonMaterializer(BaseMaterializer):
     """Builtin scalars and containers (and importable dataclasses) as exact JSON (`data.json`)."""
 
     NAME = "fanflow.json"
-    ASSOCIATED_TYPES = (str, int, float, bool, type(None), list, tuple, dict, set, frozenset)
+    ASSOCIATED_TYPES = (
+        str,
+        int,
+        float,
+        bool,
+        type(None),
+        list,
+        tuple,
+        dict,
+        set,
+        frozenset,
+        # exact in the codec too, so no reason to pickle them at the top level
+        complex,
+        dt.datetime,
+        dt.date,
+        dt.time,
+        dt.timedelta,
+        decimal.Decimal,
+        uuid.UUID,
+        pathlib.PurePosixPath,
+        pathlib.PureWindowsPath,
+        type(pathlib.Path()),
+    )
     ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
     SKIP_REGISTRATION = True
     FILENAME = "data.json"
@@ -82,6 +113,10 @@ class NumpyMaterializer(BaseMaterializer):
     def save(self, data: Any) -> None:
         import numpy as np
 
+        if type(data) is not np.ndarray and not isinstance(data, np.generic):
+            raise UseFallback(
+                f"{type(data).__qualname__} is an ndarray subclass; .npy would load a plain ndarray"
+            )
         array = np.asarray(data)
         if array.dtype.hasobject:
             raise UseFallback("NumPy arrays of Python objects cannot be stored without pickle")
@@ -95,8 +130,11 @@ class NumpyMaterializer(BaseMaterializer):
         import numpy as np
 
         array = np.load(os.path.join(self.uri, self.FILENAME), allow_pickle=False)
-        if os.path.exists(os.path.join(self.uri, "scalar")):
+        marker = os.path.join(self.uri, "scalar")
+        if os.path.exists(marker):
             return array[()]
+        if isinstance(data_type, type) and issubclass(data_type, np.generic):
+            raise FileNotFoundError(errno.ENOENT, "scalar marker file is missing", marker)
         return array
 
     def extract_metadata(self, data: Any) -> dict[str, Any]:
@@ -119,6 +157,11 @@ class PandasMaterializer(BaseMaterializer):
             raise UseFallback("pyarrow is not installed, so Parquet is not available") from exc
         import pandas as pd
 
+        if type(data) is not pd.DataFrame and type(data) is not pd.Series:
+            raise UseFallback(
+                f"{type(data).__qualname__} is a pandas subclass; Parquet would load its base class"
+            )
+        _check_label_types(data)
         path = os.path.join(self.uri, self.FILENAME)
         try:
             if isinstance(data, pd.Series):
@@ -136,6 +179,9 @@ class PandasMaterializer(BaseMaterializer):
             if type(exc).__module__.startswith("pyarrow"):
                 raise UseFallback(f"Parquet cannot store this value exactly: {exc}") from exc
             raise
+        problem = _pandas_difference(data, self.load(type(data)))
+        if problem is not None:
+            raise UseFallback(f"Parquet does not round-trip this value exactly ({problem})")
 
     def load(self, data_type: type[Any]) -> Any:
         import pandas as pd
@@ -148,6 +194,8 @@ class PandasMaterializer(BaseMaterializer):
             series = frame[self.SERIES_COLUMN]
             series.name = name
             return series
+        if isinstance(data_type, type) and issubclass(data_type, pd.Series):
+            raise FileNotFoundError(errno.ENOENT, "Series metadata file is missing", series_meta)
         return frame
 
     def extract_metadata(self, data: Any) -> dict[str, Any]:
@@ -164,8 +212,15 @@ class PydanticMaterializer(BaseMaterializer):
     FILENAME = "data.json"
 
     def save(self, data: Any) -> None:
+        try:
+            text = data.model_dump_json()
+            restored = type(data).model_validate_json(text)
+        except Exception as exc:  # serialization or re-validation failed
+            raise UseFallback(f"pydantic's JSON cannot store this model: {exc}") from exc
+        if restored != data:
+            raise UseFallback("pydantic's JSON does not round-trip this model exactly")
         with open(os.path.join(self.uri, self.FILENAME), "w", encoding="utf-8") as handle:
-            handle.write(data.model_dump_json())
+            handle.write(text)
 
     def load(self, data_type: type[Any]) -> Any:
         with open(os.path.join(self.uri, self.FILENAME), encoding="utf-8") as handle:
@@ -217,6 +272,65 @@ def _python_version() -> str:
     return ".".join(str(part) for part in sys.version_info[:3])
 
 
+def _check_label_types(data: Any) -> None:
+    """Mixed-type column labels are silently turned into strings by Parquet: fall back early."""
+    import pandas as pd
+
+    columns = getattr(data, "columns", None)
+    if columns is None:
+        return
+    levels = columns.levels if isinstance(columns, pd.MultiIndex) else [columns]
+    for level in levels:
+        label_types = {type(label) for label in level}
+        if len(label_types) > 1 or tuple in label_types:
+            raise UseFallback("column labels of mixed types (or tuples) do not survive Parquet")
+
+
+def _pandas_difference(original: Any, restored: Any) -> str | None:
+    """Why `restored` is not an exact copy of `original` (a DataFrame or Series), or None."""
+    import pandas as pd
+
+    if type(restored) is not type(original):
+        return f"loads as {type(restored).__qualname__}"
+    options: dict[str, Any] = {
+        "check_exact": True,
+        "check_dtype": True,
+        "check_index_type": "equiv",
+        "check_names": True,
+        "check_freq": True,
+        "check_flags": True,
+        "check_categorical": True,
+    }
+    try:
+        if isinstance(original, pd.DataFrame):
+            pd.testing.assert_frame_equal(
+                original, restored, check_column_type="equiv", check_like=False, **options
+            )
+        else:
+            pd.testing.assert_series_equal(original, restored, check_series_type=True, **options)
+    except (AssertionError, TypeError, ValueError) as exc:
+        return str(exc).strip().splitlines()[0]
+    if original.attrs != restored.attrs:
+        return "attrs differ"
+    # Object columns compare equal across types (a list and an ndarray of the same numbers);
+    # require the same element types too.
+    columns = (
+        [(name, original[name], restored[name]) for name in original.columns]
+        if isinstance(original, pd.DataFrame)
+        else [(original.name, original, restored)]
+    )
+    indexes = [("index", original.index, restored.index)]
+    if isinstance(original, pd.DataFrame):
+        indexes.append(("columns", original.columns, restored.columns))
+    for label, before, after in [*columns, *indexes]:
+        if isinstance(before, pd.DataFrame):  # duplicate labels select a frame
+            return f"duplicate label {label!r}"
+        object_dtype = str(getattr(before, "dtype", "")) == "object"
+        if object_dtype and [type(v) for v in before] != [type(v) for v in after]:
+            return f"element types of {label!r} change"
+    return None
+
+
 BUILTIN_MATERIALIZERS: dict[str, type[BaseMaterializer]] = {
     cls.NAME: cls
     for cls in (
@@ -234,6 +348,10 @@ BUILTIN_MATERIALIZERS: dict[str, type[BaseMaterializer]] = {
 BUILTIN_BY_TYPE_NAME: dict[str, type[BaseMaterializer]] = {
     "numpy.ndarray": NumpyMaterializer,
     "numpy.generic": NumpyMaterializer,
+    # pandas >= 3 reports its public classes as `pandas.DataFrame`; older versions by their
+    # defining module.
+    "pandas.DataFrame": PandasMaterializer,
+    "pandas.Series": PandasMaterializer,
     "pandas.core.frame.DataFrame": PandasMaterializer,
     "pandas.core.series.Series": PandasMaterializer,
     "pydantic.main.BaseModel": PydanticMaterializer,

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import threading
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,7 @@ from fanflow.artifacts.materializers import BaseMaterializer
 from fanflow.artifacts.registry import materializer_registry
 from fanflow.artifacts.store import ArtifactStore
 from fanflow.exceptions import ArtifactMissingError, MaterializerError
+from fanflow.ids import new_id
 
 logger = logging.getLogger("fanflow")
 
@@ -162,11 +162,15 @@ def save_value(
     else:
         if chosen is CloudpickleMaterializer and materializer_cls is None:
             _announce_fallback(data_type, None)
-    content_hash, size = _hash_and_size(staging)
-    store.publish(staging, uri)
+    try:
+        content_hash, size = _hash_and_size(staging)
+        store.publish(staging, uri)
+    except BaseException:
+        store.discard(staging)
+        raise
     metadata = {"storage_size": size, **metadata}
     return SavedArtifact(
-        id=artifact_id or uuid.uuid4().hex,
+        id=artifact_id or new_id(),
         uri=uri,
         materializer=chosen.NAME,
         data_type=type_path(data_type),

@@ -13,7 +13,12 @@ Invariants:
 - dataclass instances are written with their class path and rebuilt without calling `__init__`
   (as pickle does); only classes importable by path qualify, so a class defined in `__main__`
   or inside a function is not JSON-safe here;
-- datetime, date, time, timedelta, Decimal, UUID and Path values are tagged and exact.
+- datetime, date, time, timedelta, Decimal, UUID and Path values are tagged and exact (a timezone
+  is kept when it is a fixed offset or a named `zoneinfo` zone; other tzinfo classes are not
+  JSON-safe);
+- ints too large for Python's int/str conversion limit are written in hex, and strings that are
+  not valid UTF-8 (lone surrogates) are written with ASCII escapes, so `dumps` never fails on a
+  value `is_json_safe` accepted.
 """
 
 from __future__ import annotations
@@ -24,15 +29,21 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import functools
 import importlib
+import inspect
 import json
 import os
 import pathlib
 import uuid
+import zoneinfo
 from typing import Any
 
 TAG = "__fanflow__"
 _SCALARS = (str, int, float, bool, type(None))
+# Above this many bits an int may exceed `sys.get_int_max_str_digits()` (4300 digits by default);
+# such ints are written in hex, which the limit does not apply to.
+_MAX_PLAIN_INT_BITS = 4000
 
 
 class NotJsonSafe(TypeError):
@@ -42,6 +53,8 @@ class NotJsonSafe(TypeError):
 def _encode(value: Any) -> Any:
     kind = type(value)
     if kind in _SCALARS:
+        if kind is int and value.bit_length() > _MAX_PLAIN_INT_BITS:
+            return {TAG: "int", "hex": hex(value)}
         return value
     if kind is list:
         return [_encode(item) for item in value]
@@ -58,18 +71,77 @@ def _encode(value: Any) -> Any:
         return {TAG: kind.__name__, "items": items}
     if kind is bytes:
         return {TAG: "bytes", "b64": base64.b64encode(value).decode("ascii")}
+    if kind is dt.datetime or kind is dt.time:
+        return _encode_clock(value)
     encoder = _SIMPLE_ENCODERS.get(kind)
     if encoder is not None:
         return {TAG: kind.__name__, "v": encoder(value)}
     if kind in _PATH_TYPES:
         return {TAG: "path", "cls": kind.__name__, "v": str(value)}
     if dataclasses.is_dataclass(kind) and is_importable_class(kind):
+        fields = dataclasses.fields(value)
+        _check_no_extra_attributes(value, kind, fields)
         return {
             TAG: "dataclass",
             "type": f"{kind.__module__}:{kind.__qualname__}",
-            "fields": {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)},
+            "fields": {f.name: _encode(getattr(value, f.name)) for f in fields},
         }
     raise NotJsonSafe(f"{kind.__module__}.{kind.__qualname__} is not JSON-safe")
+
+
+def _encode_clock(value: dt.datetime | dt.time) -> dict[str, Any]:
+    """datetime/time with their timezone and `fold` kept exactly."""
+    kind = type(value)
+    tz = value.tzinfo
+    encoded: dict[str, Any] = {TAG: kind.__name__}
+    if tz is None or type(tz) is dt.timezone:
+        encoded["v"] = value.isoformat()
+        if tz is not None:
+            offset = tz.utcoffset(None)
+            if tz.tzname(None) != dt.timezone(offset).tzname(None):
+                encoded["tzname"] = tz.tzname(None)
+    elif type(tz) is zoneinfo.ZoneInfo and tz.key is not None:
+        encoded["v"] = value.replace(tzinfo=None).isoformat()
+        encoded["zone"] = tz.key
+    else:
+        raise NotJsonSafe(
+            f"{kind.__name__} with tzinfo {type(tz).__module__}.{type(tz).__qualname__} is not "
+            "JSON-safe (only fixed offsets and zoneinfo zones are)"
+        )
+    if value.fold:
+        encoded["fold"] = value.fold
+    return encoded
+
+
+def _decode_clock(value: dict[str, Any]) -> Any:
+    parse = dt.datetime.fromisoformat if value[TAG] == "datetime" else dt.time.fromisoformat
+    decoded = parse(value["v"])
+    if "zone" in value:
+        decoded = decoded.replace(tzinfo=zoneinfo.ZoneInfo(value["zone"]))
+    elif "tzname" in value:
+        offset = decoded.utcoffset()
+        if offset is not None:
+            decoded = decoded.replace(tzinfo=dt.timezone(offset, value["tzname"]))
+    if value.get("fold"):
+        decoded = decoded.replace(fold=value["fold"])
+    return decoded
+
+
+def _check_no_extra_attributes(value: Any, kind: type, fields: tuple[Any, ...]) -> None:
+    """A dataclass instance with attributes beyond its fields would lose them: not JSON-safe."""
+    instance_dict = getattr(value, "__dict__", None)
+    if not instance_dict:
+        return
+    names = {f.name for f in fields}
+    for name in instance_dict:
+        if name in names:
+            continue
+        if isinstance(inspect.getattr_static(kind, name, None), functools.cached_property):
+            continue  # a cached value that is recomputed on demand
+        raise NotJsonSafe(
+            f"{kind.__module__}.{kind.__qualname__} instance has attribute {name!r} that is not "
+            "a dataclass field, so it is not JSON-safe"
+        )
 
 
 def _decode(value: Any) -> Any:
@@ -90,6 +162,10 @@ def _decode(value: Any) -> Any:
             return frozenset(_decode(item) for item in value["items"])
         if tag == "bytes":
             return base64.b64decode(value["b64"])
+        if tag == "int":
+            return int(value["hex"], 16)
+        if tag == "datetime" or tag == "time":
+            return _decode_clock(value)
         decoder = _SIMPLE_DECODERS.get(tag)
         if decoder is not None:
             return decoder(value["v"])
@@ -106,18 +182,14 @@ def _decode(value: Any) -> Any:
 
 
 _SIMPLE_ENCODERS: dict[type, Any] = {
-    dt.datetime: dt.datetime.isoformat,
     dt.date: dt.date.isoformat,
-    dt.time: dt.time.isoformat,
     dt.timedelta: lambda v: [v.days, v.seconds, v.microseconds],
     decimal.Decimal: str,
     uuid.UUID: str,
     complex: lambda v: [v.real, v.imag],
 }
 _SIMPLE_DECODERS: dict[str, Any] = {
-    "datetime": dt.datetime.fromisoformat,
     "date": dt.date.fromisoformat,
-    "time": dt.time.fromisoformat,
     "timedelta": lambda v: dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
     "Decimal": decimal.Decimal,
     "UUID": uuid.UUID,
@@ -162,11 +234,21 @@ def is_json_safe(value: Any) -> bool:
 
 
 def dumps(value: Any) -> str:
-    """Encode exactly; raises NotJsonSafe for values outside the codec's types."""
+    """Encode exactly; raises NotJsonSafe for values outside the codec's types.
+
+    The text is always encodable as UTF-8 (strings holding lone surrogates are escaped).
+    """
     try:
-        return json.dumps(_encode(value), ensure_ascii=False)
+        encoded = _encode(value)
+        text = json.dumps(encoded, ensure_ascii=False)
     except RecursionError as exc:
         raise NotJsonSafe("value is nested too deeply (or refers to itself)") from exc
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(encoded, ensure_ascii=True)
+    return text
 
 
 def loads(text: str) -> Any:
@@ -192,8 +274,12 @@ def to_plain_json(value: Any, *, strict: bool = False) -> Any:
     for base in (bool, int, float, str):
         if isinstance(value, base):
             return base(value)
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, (list, tuple)):
         return [to_plain_json(item, strict=strict) for item in value]
+    if isinstance(value, (set, frozenset)):
+        # Sorted, so the result (and cache keys built from it) does not depend on hash order.
+        items = [to_plain_json(item, strict=strict) for item in value]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=repr))
     if isinstance(value, dict):
         return {str(key): to_plain_json(item, strict=strict) for key, item in value.items()}
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
@@ -202,14 +288,22 @@ def to_plain_json(value: Any, *, strict: bool = False) -> Any:
         return str(value)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if isinstance(value, type):
+        pass  # a class (even a dataclass or pydantic model class) has no plain JSON form
+    elif dataclasses.is_dataclass(value):
         return {
             f.name: to_plain_json(getattr(value, f.name), strict=strict)
             for f in dataclasses.fields(value)
         }
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump):
-        return model_dump(mode="json")
+    elif callable(getattr(value, "model_dump", None)):
+        try:
+            return value.model_dump(mode="json")
+        except Exception as exc:  # pydantic cannot serialize a field (arbitrary types)
+            if strict:
+                raise NotRecordable(
+                    f"{kind.__module__}.{kind.__qualname__} cannot be dumped as JSON: {exc}"
+                ) from exc
+            return repr(value)
     if kind.__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         return to_plain_json(value.item(), strict=strict)
     if strict:

@@ -42,7 +42,6 @@ class BaseMaterializer:
         super().__init_subclass__(**kwargs)
         if "NAME" not in cls.__dict__ or not cls.__dict__["NAME"]:
             cls.NAME = f"{cls.__module__}.{cls.__qualname__}"
-        KNOWN_MATERIALIZERS[cls.NAME] = cls
         try:
             cls.ASSOCIATED_ARTIFACT_TYPE = ArtifactType(cls.ASSOCIATED_ARTIFACT_TYPE)
         except ValueError:
@@ -54,6 +53,7 @@ class BaseMaterializer:
         skip = cls.__dict__.get("SKIP_REGISTRATION", False)
         cls.SKIP_REGISTRATION = skip
         if skip:
+            KNOWN_MATERIALIZERS[cls.NAME] = cls
             return
         if not cls.ASSOCIATED_TYPES:
             raise MaterializerInterfaceError(
@@ -71,6 +71,7 @@ class BaseMaterializer:
         from fanflow.artifacts.registry import materializer_registry
 
         materializer_registry.register(cls, override=cls.OVERRIDE)
+        KNOWN_MATERIALIZERS[cls.NAME] = cls
 
     def __init__(self, uri: str, artifact_store: Any = None) -> None:
         self.uri = uri

@@ -10,19 +10,27 @@ uploading the staged directory and downloading on read.
 Invariants:
 - `publish` is atomic for the local store: the final URI either does not exist or is complete;
 - staging directories live under `<root>/.staging` and are never returned as artifact URIs;
-- a store is plain, picklable data (its root), so it travels to worker processes unchanged.
+- `publish` never replaces an existing artifact: a URI that exists raises FileExistsError;
+- `uri_for` turns each part into one safe path component (no separators, no leading dot, at most
+  200 bytes: longer parts are shortened and suffixed with a hash of the full text);
+- a store is plain, picklable data (its root), so it travels to worker processes unchanged;
+- the local store also offers ZenML's artifact-store file methods (`open`, `listdir`, `makedirs`,
+  ...) over local paths, for custom materializers written as `self.artifact_store.open(...)`.
 """
 
 from __future__ import annotations
 
+import builtins
+import glob as _glob
+import hashlib
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 from fanflow.exceptions import ArtifactMissingError
+from fanflow.ids import new_id
 
 STAGING_DIR = ".staging"
 
@@ -50,9 +58,17 @@ class ArtifactStore(Protocol):
         """A local directory holding the artifact's files for the duration of the block."""
 
 
+_MAX_COMPONENT_BYTES = 200
+
+
 def _safe_component(part: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in part)
-    return cleaned.strip(".") or "_"
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in str(part))
+    cleaned = cleaned.strip(".") or "_"
+    if len(cleaned.encode("utf-8")) > _MAX_COMPONENT_BYTES:
+        digest = hashlib.sha256(str(part).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        head = cleaned.encode("utf-8")[:120].decode("utf-8", "ignore")
+        cleaned = f"{head}-{digest}"
+    return cleaned
 
 
 class LocalArtifactStore:
@@ -70,8 +86,8 @@ class LocalArtifactStore:
     def __repr__(self) -> str:
         return f"LocalArtifactStore({self.root!r})"
 
-    def _ensure_dir(self, path: str) -> None:
-        if path not in self._known_dirs:
+    def _ensure_dir(self, path: str, *, recheck: bool = False) -> None:
+        if recheck or path not in self._known_dirs:
             os.makedirs(path, exist_ok=True)
             self._known_dirs.add(path)
 
@@ -81,19 +97,79 @@ class LocalArtifactStore:
     def staging(self) -> str:
         parent = os.path.join(self.root, STAGING_DIR)
         self._ensure_dir(parent)
-        path = os.path.join(parent, uuid.uuid4().hex)
-        os.mkdir(path)
+        path = os.path.join(parent, new_id())
+        try:
+            os.mkdir(path)
+        except FileNotFoundError:  # the root was removed since we created it
+            self._ensure_dir(parent, recheck=True)
+            os.mkdir(path)
         return path
 
     def publish(self, staging_dir: str, uri: str) -> None:
-        self._ensure_dir(os.path.dirname(uri))
-        os.rename(staging_dir, uri)
+        if os.path.lexists(uri):
+            raise FileExistsError(
+                f"Cannot publish an artifact at {uri!r}: something already exists there."
+            )
+        parent = os.path.dirname(uri)
+        self._ensure_dir(parent)
+        try:
+            os.rename(staging_dir, uri)
+        except FileNotFoundError:
+            if not os.path.isdir(staging_dir):
+                raise
+            self._ensure_dir(parent, recheck=True)  # the parent was removed since we created it
+            os.rename(staging_dir, uri)
 
     def discard(self, staging_dir: str) -> None:
         shutil.rmtree(staging_dir, ignore_errors=True)
 
     def exists(self, uri: str) -> bool:
         return os.path.isdir(uri)
+
+    # --- ZenML's artifact-store file methods, over local paths --------------------------------
+
+    def open(self, path: str, mode: str = "r", **kwargs: Any) -> IO[Any]:
+        return builtins.open(path, mode, **kwargs)
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return os.listdir(path)
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def mkdir(self, path: str) -> None:
+        os.mkdir(path)
+
+    def remove(self, path: str) -> None:
+        os.remove(path)
+
+    def rmtree(self, path: str) -> None:
+        shutil.rmtree(path)
+
+    def rename(self, src: str, dst: str, overwrite: bool = False) -> None:
+        if not overwrite and os.path.lexists(dst):
+            raise FileExistsError(f"{dst!r} already exists")
+        os.replace(src, dst)
+
+    def copyfile(self, src: str, dst: str, overwrite: bool = False) -> None:
+        if not overwrite and os.path.lexists(dst):
+            raise FileExistsError(f"{dst!r} already exists")
+        shutil.copyfile(src, dst)
+
+    def glob(self, pattern: str) -> list[str]:
+        return _glob.glob(pattern)
+
+    def walk(self, top: str, topdown: bool = True) -> Iterator[tuple[str, list[str], list[str]]]:
+        return os.walk(top, topdown=topdown)
+
+    def stat(self, path: str) -> os.stat_result:
+        return os.stat(path)
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(path)
 
     @contextmanager
     def local_copy(self, uri: str) -> Iterator[str]:
