@@ -30,6 +30,12 @@ def test_readme_python_examples_run(fanflow_home, tmp_path):
     for index, code in enumerate(blocks):
         script = tmp_path / f"readme_example_{index}.py"
         script.write_text(code)
-        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                                env=env, cwd=tmp_path, timeout=120)
+        result = subprocess.run(
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
         assert result.returncode == 0, f"README example {index} failed:\n{result.stderr}"

@@ -53,3 +53,20 @@ class ArtifactSaveType(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class ExecutionMode(str, Enum):
+    """What a run does when a step fails (ZenML's `execution_mode`).
+
+    - CONTINUE_ON_FAILURE: steps that do not depend on the failed one still run; its dependents
+      are skipped (the default of static pipelines);
+    - STOP_ON_FAILURE: running steps finish, nothing new starts (the default of dynamic ones);
+    - FAIL_FAST: like STOP_ON_FAILURE, and the run does not wait for running steps.
+    """
+
+    FAIL_FAST = "fail_fast"
+    STOP_ON_FAILURE = "stop_on_failure"
+    CONTINUE_ON_FAILURE = "continue_on_failure"
+
+    def __str__(self) -> str:
+        return self.value

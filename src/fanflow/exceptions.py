@@ -137,3 +137,11 @@ class MaterializerInterfaceError(FanflowError, TypeError):
 
 
 ZenKeyError = AmbiguousIdentifierError
+
+
+class MapInputError(StepInterfaceError, TypeError):
+    """`.map(...)` / `.product(...)` got inputs it cannot fan out over."""
+
+
+class FanOutLimitError(PipelineDefinitionError):
+    """A map would create more branches than the run's `max_fan_out` allows."""

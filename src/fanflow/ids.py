@@ -1,17 +1,34 @@
 """Identifiers and timestamps shared by every layer.
 
-Invariants: ids are 32-character lowercase hex UUID4s; times are naive UTC datetimes (what the
+Invariants: ids are 32-character lowercase hex strings shaped like UUID4s (version and variant
+bits set), drawn from a generator seeded from the OS and reseeded in forked children, so they are
+unique across processes without a system call per id; times are naive UTC datetimes (what the
 metadata store records and the Client returns).
 """
 
 from __future__ import annotations
 
-import uuid
+import os
+import random
 from datetime import datetime, timezone
+
+_VERSION_4 = 0x4000 << 64
+_VARIANT = 0x8000 << 48
+_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_generator = random.Random(os.urandom(32))
+
+
+def _reseed() -> None:
+    _generator.seed(os.urandom(32))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed)
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    bits = (_generator.getrandbits(128) & _CLEAR) | _VERSION_4 | _VARIANT
+    return f"{bits:032x}"
 
 
 def utcnow() -> datetime:

@@ -18,7 +18,7 @@ from fanflow.client import ArtifactVersionView, Client, PipelineRunView
 from fanflow.config import Settings, load_settings
 from fanflow.enums import ArtifactSaveType
 from fanflow.exceptions import RunFailedError
-from fanflow.execution.runner import Orchestrator
+from fanflow.execution.runner import Orchestrator, RunDescription, RunOutcome
 from fanflow.ids import new_id
 from fanflow.metadata.records import NewArtifactVersion
 from fanflow.metadata.store import MetadataStore
@@ -26,10 +26,30 @@ from fanflow.spec import PipelineSpec
 
 
 def launch(
-    spec: PipelineSpec, *, settings: Settings | None = None, unlisted: bool = False
+    spec: PipelineSpec,
+    *,
+    settings: Settings | None = None,
+    unlisted: bool = False,
+    failure_policy: str = "continue_on_failure",
 ) -> PipelineRunView:
+    """Run a static pipeline's spec to the end."""
     settings = settings or load_settings()
-    outcome = Orchestrator(spec, settings, unlisted=unlisted).run()
+    description = RunDescription(
+        name=spec.name,
+        source=spec.source,
+        parameters=dict(spec.parameters),
+        options=spec.options,
+        failure_policy=failure_policy,
+    )
+    orchestrator = Orchestrator(description, settings, unlisted=unlisted)
+    outcome = orchestrator.run_static(list(spec.invocations.values()))
+    return finished_run(outcome, settings)
+
+
+def finished_run(
+    outcome: RunOutcome, settings: Settings, cause: BaseException | None = None
+) -> PipelineRunView:
+    """The run's view, or RunFailedError naming the failed step(s), chained to the cause."""
     run = Client(settings).get_pipeline_run(outcome.run_id)
     if outcome.failures:
         failed = tuple(inv_id for inv_id, _, _ in outcome.failures)
@@ -40,6 +60,12 @@ def launch(
         )
         error = RunFailedError(message, outcome.run_name, failed, first_error)
         raise error from first_error
+    if cause is not None:
+        message = (
+            f"Pipeline run `{outcome.run_name}` has failed: the pipeline function raised "
+            f"{type(cause).__name__}: {cause}"
+        )
+        raise RunFailedError(message, outcome.run_name, (), cause) from cause
     return run
 
 

@@ -8,12 +8,14 @@ finished run's view; a failed run raises `RunFailedError`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from fanflow.config import ORCHESTRATOR_MODES
+from fanflow.enums import ExecutionMode
 from fanflow.exceptions import PipelineInterfaceError
 from fanflow.signature import parse_inputs
 from fanflow.spec import RunOptions, frozen_mapping
@@ -37,7 +39,6 @@ _ACCEPTED_ZENML_OPTIONS = frozenset(
         "on_cleanup",
         "retry",
         "cache_policy",
-        "execution_mode",
         "on_failure",
         "on_success",
         "schedule",
@@ -67,39 +68,36 @@ class Pipeline:
         extra: Mapping[str, Any] | None = None,
         tags: list[str] | None = None,
         unlisted: bool = False,
+        max_fan_out: int | None = None,
+        execution_mode: Any = None,
         **zenml_options: Any,
     ) -> None:
-        unknown = sorted(set(zenml_options) - _ACCEPTED_ZENML_OPTIONS)
-        if unknown:
-            raise TypeError(f"@pipeline got unexpected option(s) {unknown}.")
-        if orchestrator is not None and orchestrator not in ORCHESTRATOR_MODES:
-            raise ValueError(
-                f"orchestrator must be one of {ORCHESTRATOR_MODES}, got {orchestrator!r}."
-            )
-        if max_parallelism is not None and (
-            not isinstance(max_parallelism, int) or max_parallelism < 1
-        ):
-            raise ValueError(
-                f"max_parallelism must be a positive integer, got {max_parallelism!r}."
-            )
+        _check_zenml_options(zenml_options, "@pipeline")
         self._func = func
         self.name = name or func.__name__
-        self.enable_cache = enable_cache
         self.dynamic = dynamic
         self.unlisted = unlisted
         self.zenml_options = dict(zenml_options)
-        self.options = RunOptions(
-            run_name=run_name,
-            enable_cache=enable_cache,
-            max_parallelism=max_parallelism,
-            orchestrator=orchestrator,
-            substitutions=frozen_mapping(substitutions),
-            extra=frozen_mapping(extra),
-            tags=tuple(tags or ()),
+        self.options = _validated(
+            RunOptions(
+                run_name=run_name,
+                enable_cache=enable_cache,
+                max_parallelism=max_parallelism,
+                orchestrator=orchestrator,
+                substitutions=frozen_mapping(substitutions),
+                extra=frozen_mapping(extra),
+                tags=tuple(tags or ()),
+                max_fan_out=max_fan_out,
+                execution_mode=None if execution_mode is None else str(execution_mode),
+            )
         )
         self._signature = inspect.signature(func)
         self._inputs = parse_inputs(func, self.name)
         functools.update_wrapper(self, func)  # type: ignore[arg-type]
+
+    @property
+    def enable_cache(self) -> bool | None:
+        return self.options.enable_cache
 
     @property
     def entrypoint(self) -> Callable[..., Any]:
@@ -124,27 +122,33 @@ class Pipeline:
         extra: Mapping[str, Any] | None = None,
         tags: list[str] | None = None,
         unlisted: bool | None = None,
+        max_fan_out: int | None = None,
+        execution_mode: Any = None,
         **zenml_options: Any,
     ) -> Pipeline:
         """A copy of this pipeline with run options changed (ZenML's `with_options`)."""
-        clone = copy.copy(self)
+        _check_zenml_options(zenml_options, "with_options")
         current = self.options
-        clone.options = RunOptions(
-            run_name=run_name if run_name is not None else current.run_name,
-            enable_cache=enable_cache if enable_cache is not None else current.enable_cache,
-            max_parallelism=max_parallelism or current.max_parallelism,
-            orchestrator=orchestrator or current.orchestrator,
-            substitutions=frozen_mapping({**current.substitutions, **(substitutions or {})}),
-            extra=frozen_mapping({**current.extra, **(extra or {})}),
-            tags=tuple(tags) if tags is not None else current.tags,
+        changes: dict[str, Any] = {
+            "run_name": run_name,
+            "enable_cache": enable_cache,
+            "max_parallelism": max_parallelism,
+            "orchestrator": orchestrator,
+            "tags": tuple(tags) if tags is not None else None,
+            "max_fan_out": max_fan_out,
+            "execution_mode": None if execution_mode is None else str(execution_mode),
+        }
+        clone = copy.copy(self)
+        clone.options = _validated(
+            dataclasses.replace(
+                current,
+                substitutions=frozen_mapping({**current.substitutions, **(substitutions or {})}),
+                extra=frozen_mapping({**current.extra, **(extra or {})}),
+                **{key: value for key, value in changes.items() if value is not None},
+            )
         )
-        if enable_cache is not None:
-            clone.enable_cache = enable_cache
         if unlisted is not None:
             clone.unlisted = unlisted
-        unknown = sorted(set(zenml_options) - _ACCEPTED_ZENML_OPTIONS)
-        if unknown:
-            raise TypeError(f"with_options got unexpected option(s) {unknown}.")
         clone.zenml_options = {**self.zenml_options, **zenml_options}
         return clone
 
@@ -177,7 +181,10 @@ class Pipeline:
         if active_trace() is not None:  # a pipeline used inside another: inline its steps
             return self._func(*args, **kwargs)
         parameters = self._bind(args, kwargs)
+        if self.dynamic:
+            return self._run_dynamic(parameters)
         with tracing(self.name) as trace:
+            trace.max_fan_out = self.options.max_fan_out
             self._func(**parameters)
         spec = trace.compile(
             source=self.source,
@@ -187,7 +194,56 @@ class Pipeline:
         )
         from fanflow.launch import launch
 
-        return launch(spec, unlisted=self.unlisted)
+        return launch(
+            spec,
+            unlisted=self.unlisted,
+            failure_policy=self.options.execution_mode or "continue_on_failure",
+        )
+
+    def _run_dynamic(self, parameters: dict[str, Any]) -> Any:
+        from fanflow.config import load_settings
+        from fanflow.dynamic import run_dynamic
+        from fanflow.execution.runner import RunDescription
+
+        description = RunDescription(
+            name=self.name,
+            source=self.source,
+            parameters=parameters,
+            options=self.options,
+            dynamic=True,
+            failure_policy=self.options.execution_mode or "stop_on_failure",
+        )
+        return run_dynamic(
+            self._func,
+            parameters,
+            description,
+            load_settings(),
+            unlisted=self.unlisted,
+            max_fan_out=self.options.max_fan_out,
+        )
+
+
+def _check_zenml_options(options: Mapping[str, Any], where: str) -> None:
+    unknown = sorted(set(options) - _ACCEPTED_ZENML_OPTIONS)
+    if unknown:
+        raise TypeError(f"{where} got unexpected option(s) {unknown}.")
+
+
+def _validated(options: RunOptions) -> RunOptions:
+    if options.orchestrator is not None and options.orchestrator not in ORCHESTRATOR_MODES:
+        raise ValueError(
+            f"orchestrator must be one of {ORCHESTRATOR_MODES}, got {options.orchestrator!r}."
+        )
+    for name in ("max_parallelism", "max_fan_out"):
+        value = getattr(options, name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    modes = [mode.value for mode in ExecutionMode]
+    if options.execution_mode is not None and options.execution_mode not in modes:
+        raise ValueError(f"execution_mode must be one of {modes}, got {options.execution_mode!r}.")
+    return options
 
 
 @overload

@@ -157,6 +157,8 @@ class RunOptions:
     substitutions: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAPPING)
     extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY_MAPPING)
     tags: tuple[str, ...] = ()
+    max_fan_out: int | None = None
+    execution_mode: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from fanflow.config.retry_config import StepRetryConfig
 from fanflow.execution.runtime import active_step
 from fanflow.signature import attach_materializers, parse_inputs, parse_outputs
 from fanflow.spec import StepConfig, StepDefinition, frozen_mapping
-from fanflow.tracing import active_trace
+from fanflow.tracing import active_dynamic_run, active_trace
 
 logger = logging.getLogger("fanflow")
 
@@ -178,11 +178,78 @@ class Step:
                 after=after,
                 parameter_defaults=self._parameter_defaults,
             )
+        dynamic = active_dynamic_run()
+        if dynamic is not None:
+            return dynamic.launch(
+                self.definition,
+                args,
+                kwargs,
+                custom_id=id,
+                after=after,
+                parameter_defaults=self._parameter_defaults,
+                wait=True,
+            )
         if active_step() is not None:
             return self._func(*args, **kwargs)
         from fanflow.single_step import run_single_step
 
         return run_single_step(self, args, kwargs)
+
+    def submit(self, *args: Any, id: str | None = None, after: Any = None, **kwargs: Any) -> Any:
+        """Launch the step without waiting (dynamic pipelines); returns a `StepFuture`."""
+        dynamic = active_dynamic_run()
+        if dynamic is None:
+            raise RuntimeError(
+                f"Submitting step {self.name!r} is only possible within a dynamic pipeline "
+                "(@pipeline(dynamic=True))."
+            )
+        return dynamic.launch(
+            self.definition,
+            args,
+            kwargs,
+            custom_id=id,
+            after=after,
+            parameter_defaults=self._parameter_defaults,
+            wait=False,
+        )
+
+    def map(self, *args: Any, after: Any = None, **kwargs: Any) -> Any:
+        """One branch per item of the mapped inputs (`unmapped(x)` passes `x` whole)."""
+        return self._fan_out(args, kwargs, after=after, product=False)
+
+    def product(self, *args: Any, after: Any = None, **kwargs: Any) -> Any:
+        """One branch per combination of the mapped inputs' items (cartesian product)."""
+        return self._fan_out(args, kwargs, after=after, product=True)
+
+    def _fan_out(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, after: Any, product: bool
+    ) -> Any:
+        dynamic = active_dynamic_run()
+        if dynamic is not None:
+            return dynamic.map(
+                self.definition,
+                args,
+                kwargs,
+                after=after,
+                product=product,
+                parameter_defaults=self._parameter_defaults,
+            )
+        trace = active_trace()
+        if trace is not None:
+            from fanflow.mapping import trace_map
+
+            return trace_map(
+                trace,
+                self.definition,
+                args,
+                kwargs,
+                after=after,
+                product=product,
+                parameter_defaults=self._parameter_defaults,
+            )
+        raise RuntimeError(
+            f"Mapping over the inputs of step {self.name!r} is only possible inside a pipeline."
+        )
 
 
 @overload

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -115,35 +115,66 @@ class _Draft:
     data_upstream: list[str] = field(default_factory=list)
 
 
-class Trace:
-    """The invocations recorded while one pipeline function runs."""
+class IdAllocator:
+    """ZenML's invocation ids: the step name, then `name_2`, `name_3`, ...; a taken `id=` is an
+    error. Map groups get their own names the same way (`square`, `square_2`)."""
 
     def __init__(self, pipeline_name: str | None) -> None:
         self.pipeline_name = pipeline_name
-        self.drafts: dict[str, _Draft] = {}
+        self.taken: set[str] = set()
         self._next_suffix: dict[str, int] = {}
+        self._map_groups: set[str] = set()
 
-    # --- recording ------------------------------------------------------------------------------
-
-    def allocate_id(self, base: str, custom: bool) -> str:
+    def allocate(self, base: str, custom: bool) -> str:
         if custom:
-            if base in self.drafts:
+            if base in self.taken:
                 raise DuplicateInvocationIdError(
                     f"Duplicate step ID `{base}`: another step invocation in pipeline "
                     f"{self.pipeline_name!r} already uses it; choose a unique id=."
                 )
+            self.taken.add(base)
             return base
-        if base not in self.drafts:
+        chosen = self._free(base, self.taken)
+        self.taken.add(chosen)
+        return chosen
+
+    def map_group(self, base: str) -> str:
+        chosen = self._free(base, self._map_groups)
+        self._map_groups.add(chosen)
+        return chosen
+
+    def _free(self, base: str, taken: set[str]) -> str:
+        if base not in taken:
             return base
         start = self._next_suffix.get(base, 2)
         for index in itertools.count(start):
             if index > MAX_ID_SUFFIX:
                 raise PipelineDefinitionError(f"Unable to find a free step ID for {base!r}.")
             candidate = f"{base}_{index}"
-            if candidate not in self.drafts:
+            if candidate not in taken:
                 self._next_suffix[base] = index + 1
                 return candidate
         raise AssertionError("unreachable")
+
+
+def map_branch_id(group: str, index: int) -> str:
+    """ZenML's name for the index-th branch of a map: `map:<group>:<index>`."""
+    return f"map:{group}:{index}"
+
+
+class Trace:
+    """The invocations recorded while one pipeline function runs."""
+
+    def __init__(self, pipeline_name: str | None) -> None:
+        self.pipeline_name = pipeline_name
+        self.drafts: dict[str, _Draft] = {}
+        self.ids = IdAllocator(pipeline_name)
+        self.max_fan_out: int | None = None
+
+    # --- recording ------------------------------------------------------------------------------
+
+    def allocate_id(self, base: str, custom: bool) -> str:
+        return self.ids.allocate(base, custom)
 
     def add_invocation(
         self,
@@ -188,64 +219,7 @@ class Trace:
         bound: dict[str, Any],
         parameter_defaults: Mapping[str, Any],
     ) -> tuple[dict[str, InputRef], dict[str, Any], list[str]]:
-        inputs: dict[str, InputRef] = {}
-        parameters: dict[str, Any] = {}
-        upstream: list[str] = []
-        for signature in step.inputs:
-            name = signature.name
-            if name in bound:
-                value = bound[name]
-            elif name in parameter_defaults:
-                value = parameter_defaults[name]
-            elif not signature.required:
-                value = signature.default
-            else:
-                continue
-            ref = self._artifact_ref(step, invocation_id, name, value, signature.annotation)
-            if ref is not None:
-                inputs[name] = ref
-                upstream.extend(
-                    item.invocation_id for item in _refs(ref) if isinstance(item, OutputRef)
-                )
-                continue
-            check_parameter(step, name, value, signature.annotation)
-            parameters[name] = value
-        missing = [
-            s.name
-            for s in step.inputs
-            if s.required and s.name not in inputs and s.name not in parameters
-        ]
-        if missing:
-            raise StepInterfaceError(
-                f"Missing entrypoint input(s) {missing} for step {step.name!r} (invocation "
-                f"{invocation_id!r}): pass them as arguments when calling the step."
-            )
-        return inputs, parameters, upstream
-
-    def _artifact_ref(
-        self, step: StepDefinition, invocation_id: str, name: str, value: Any, annotation: Any
-    ) -> InputRef | None:
-        single = self._single_ref(step, invocation_id, name, value)
-        if single is not None:
-            return single
-        if isinstance(value, (list, tuple)) and value:
-            refs = [self._single_ref(step, invocation_id, name, item) for item in value]
-            if all(ref is None for ref in refs):
-                return None
-            if any(ref is None for ref in refs):
-                raise StepInterfaceError(
-                    f"Step {step.name!r} (invocation {invocation_id!r}) input {name!r}: a list "
-                    "passed to a step must hold only step outputs or only plain values, not a "
-                    "mix of both."
-                )
-            if not is_list_annotation(annotation) and describe(annotation) != "Any":
-                raise StepInterfaceError(
-                    f"Step {step.name!r} (invocation {invocation_id!r}) input {name!r} received "
-                    f"a list of {len(refs)} step outputs but is annotated as "
-                    f"{describe(annotation)}; annotate it as list[T] to fan in."
-                )
-            return ListRef(tuple(ref for ref in refs if ref is not None))
-        return None
+        return classify_arguments(step, invocation_id, bound, parameter_defaults, self._single_ref)
 
     def _single_ref(
         self, step: StepDefinition, invocation_id: str, name: str, value: Any
@@ -339,6 +313,89 @@ def _refs(ref: InputRef) -> tuple[OutputRef | ExternalArtifactRef, ...]:
     return ref.items if isinstance(ref, ListRef) else (ref,)
 
 
+SingleRef = Callable[[StepDefinition, str, str, Any], "OutputRef | ExternalArtifactRef | None"]
+
+
+def classify_arguments(
+    step: StepDefinition,
+    invocation_id: str,
+    bound: Mapping[str, Any],
+    parameter_defaults: Mapping[str, Any],
+    single_ref: SingleRef,
+) -> tuple[dict[str, InputRef], dict[str, Any], list[str]]:
+    """Split a call's arguments into artifact inputs, checked parameters and upstream ids."""
+    inputs: dict[str, InputRef] = {}
+    parameters: dict[str, Any] = {}
+    upstream: list[str] = []
+    for signature in step.inputs:
+        name = signature.name
+        if name in bound:
+            value = bound[name]
+        elif name in parameter_defaults:
+            value = parameter_defaults[name]
+        elif not signature.required:
+            value = signature.default
+        else:
+            continue
+        if isinstance(value, Unmapped):
+            raise StepInterfaceError(
+                f"Step {step.name!r} input {name!r}: unmapped(...) only means something in "
+                ".map(...) or .product(...); pass the value directly here."
+            )
+        ref = artifact_ref(step, invocation_id, name, value, signature.annotation, single_ref)
+        if ref is not None:
+            inputs[name] = ref
+            upstream.extend(
+                item.invocation_id for item in _refs(ref) if isinstance(item, OutputRef)
+            )
+            continue
+        check_parameter(step, name, value, signature.annotation)
+        parameters[name] = value
+    missing = [
+        s.name
+        for s in step.inputs
+        if s.required and s.name not in inputs and s.name not in parameters
+    ]
+    if missing:
+        raise StepInterfaceError(
+            f"Missing entrypoint input(s) {missing} for step {step.name!r} (invocation "
+            f"{invocation_id!r}): pass them as arguments when calling the step."
+        )
+    return inputs, parameters, list(dict.fromkeys(upstream))
+
+
+def artifact_ref(
+    step: StepDefinition,
+    invocation_id: str,
+    name: str,
+    value: Any,
+    annotation: Any,
+    single_ref: SingleRef,
+) -> InputRef | None:
+    """The artifact reference a value stands for, a fan-in list of them, or None (a literal)."""
+    single = single_ref(step, invocation_id, name, value)
+    if single is not None:
+        return single
+    if isinstance(value, (list, tuple)) and value:
+        refs = [single_ref(step, invocation_id, name, item) for item in value]
+        if all(ref is None for ref in refs):
+            return None
+        if any(ref is None for ref in refs):
+            raise StepInterfaceError(
+                f"Step {step.name!r} (invocation {invocation_id!r}) input {name!r}: a list "
+                "passed to a step must hold only step outputs or only plain values, not a "
+                "mix of both."
+            )
+        if not is_list_annotation(annotation) and describe(annotation) != "Any":
+            raise StepInterfaceError(
+                f"Step {step.name!r} (invocation {invocation_id!r}) input {name!r} received "
+                f"a list of {len(refs)} step outputs but is annotated as "
+                f"{describe(annotation)}; annotate it as list[T] to fan in."
+            )
+        return ListRef(tuple(ref for ref in refs if ref is not None))
+    return None
+
+
 def bind_arguments(
     step: StepDefinition, args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -420,6 +477,21 @@ def after_ids(after: Any, trace: Trace, invocation_id: str) -> list[str]:
 
 
 _active_trace: ContextVar[Trace | None] = ContextVar("fanflow_active_trace", default=None)
+_active_dynamic: ContextVar[Any] = ContextVar("fanflow_active_dynamic_run", default=None)
+
+
+def active_dynamic_run() -> Any:
+    """The dynamic run whose pipeline function is executing in this context, if any."""
+    return _active_dynamic.get()
+
+
+@contextmanager
+def dynamic_context(run: Any) -> Iterator[Any]:
+    token = _active_dynamic.set(run)
+    try:
+        yield run
+    finally:
+        _active_dynamic.reset(token)
 
 
 def active_trace() -> Trace | None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fanflow.artifacts.io import load_value
+from fanflow.artifacts.items import ITEM_MATERIALIZER, load_item, source_from_metadata
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.client.views import (
     ArtifactVersionView,
@@ -143,4 +144,8 @@ class Client:
         return Page([ArtifactVersionView(r, self) for r in records], total, page, size)
 
     def _load_artifact(self, record: ArtifactVersionRecord) -> Any:
+        if record.materializer == ITEM_MATERIALIZER:
+            return load_item(
+                source_from_metadata(record.uri, record.run_metadata), self._artifact_store
+            )
         return load_value(record.uri, record.materializer, record.data_type, self._artifact_store)

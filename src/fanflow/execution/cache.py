@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fanflow.artifacts.json_codec import to_plain_json
+from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
 from fanflow.spec import StepDefinition
 
 _code_hashes: dict[int, tuple[Any, str]] = {}
@@ -50,12 +50,19 @@ def cache_key(
     step: StepDefinition,
     parameters: Mapping[str, Any],
     inputs: Mapping[str, Sequence[tuple[str, str, str]]],
-) -> str:
-    """`inputs` maps each input name to (content hash, data type, materializer) per artifact."""
+) -> str | None:
+    """`inputs` maps each input name to (content hash, data type, materializer) per artifact.
+
+    None when a parameter has no faithful JSON form: such a step is never served from cache.
+    """
+    try:
+        plain_parameters = to_plain_json(dict(parameters), strict=True)
+    except NotRecordable:
+        return None
     document = {
         "code": code_hash(step),
         "source": step.source,
-        "parameters": to_plain_json(dict(parameters)),
+        "parameters": plain_parameters,
         "inputs": {name: [list(item) for item in items] for name, items in sorted(inputs.items())},
         "outputs": [
             [out.name, out.artifact_name, out.materializer.NAME if out.materializer else None]

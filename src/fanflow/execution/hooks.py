@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any, Protocol
 
 logger = logging.getLogger("fanflow")
@@ -68,52 +69,95 @@ def ensure_console_logging(verbosity: str = "INFO") -> None:
     if _console_ready:
         return
     _console_ready = True
-    if not logger.handlers:
-        handler = _CurrentStderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
+    if not logger.handlers and not logging.getLogger().handlers:
+        logger.addHandler(_CurrentStderrHandler())
     if logger.level == logging.NOTSET:
         logger.setLevel(getattr(logging, verbosity, logging.INFO))
 
 
 class ConsoleObserver:
-    """One line per run start/end and per step start/end, on stderr."""
+    """Run and step progress on stderr, written once per turn of the orchestrator's loop.
 
-    def run_started(self, run_name: str, pipeline_name: str | None, step_count: int) -> None:
+    The first `STEP_LINES` step events get a line each (as ZenML prints them); after that, a
+    progress line at most every `PROGRESS_EVERY_S` seconds keeps a 100,000-branch map readable
+    and cheap. Failures always get their own line.
+    """
+
+    STEP_LINES = 50
+    PROGRESS_EVERY_S = 2.0
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+        self._step_lines = 0
+        self._finished = 0
+        self._failed = 0
+        self._cached = 0
+        self._last_progress = time.monotonic()
+        self._step_total: int | None = None
+
+    def _step_line(self, text: str) -> None:
+        if self._step_lines < self.STEP_LINES:
+            self._lines.append(text)
+        self._step_lines += 1
+
+    def run_started(self, run_name: str, pipeline_name: str | None, step_count: int | None) -> None:
+        self._step_total = step_count
+        steps = f", {step_count} steps" if step_count is not None else ""
         logger.info(
-            "Initiating a new run for the pipeline: `%s` (run `%s`, %d steps).",
+            "Initiating a new run for the pipeline: `%s` (run `%s`%s).",
             pipeline_name or "unlisted",
             run_name,
-            step_count,
+            steps,
         )
 
     def step_started(self, invocation_id: str) -> None:
-        logger.info("Step `%s` has started.", invocation_id)
+        self._step_line(f"Step `{invocation_id}` has started.")
 
     def step_cached(self, invocation_id: str) -> None:
-        logger.info("Using cached version of step `%s`.", invocation_id)
+        self._finished += 1
+        self._cached += 1
+        self._step_line(f"Using cached version of step `{invocation_id}`.")
 
     def step_finished(
         self, invocation_id: str, duration_s: float, error: BaseException | None
     ) -> None:
+        self._finished += 1
         if error is None:
-            logger.info(
-                "Step `%s` has finished in `%s`.", invocation_id, human_duration(duration_s)
+            self._step_line(
+                f"Step `{invocation_id}` has finished in `{human_duration(duration_s)}`."
             )
-        else:
-            logger.error(
-                "Step `%s` failed after `%s`: %s: %s",
-                invocation_id,
-                human_duration(duration_s),
-                type(error).__name__,
-                error,
-            )
+            return
+        self._failed += 1
+        self._lines.append(
+            f"Step `{invocation_id}` failed after `{human_duration(duration_s)}`: "
+            f"{type(error).__name__}: {error}"
+        )
+
+    def turn_finished(self) -> None:
+        if self._step_lines > self.STEP_LINES and time.monotonic() - self._last_progress >= (
+            self.PROGRESS_EVERY_S
+        ):
+            self._lines.append(self._progress())
+        if self._lines:
+            logger.info("%s", "\n".join(self._lines))
+            self._lines = []
+            self._last_progress = time.monotonic()
+
+    def _progress(self) -> str:
+        total = f"/{self._step_total}" if self._step_total else ""
+        return (
+            f"... {self._finished}{total} steps finished ({self._cached} cached, "
+            f"{self._failed} failed)."
+        )
 
     def run_finished(self, run_name: str, status: str, duration_s: float) -> None:
-        line = "Pipeline run `%s` has finished in `%s` with status `%s`."
+        self.turn_finished()
+        summary = ""
+        if self._step_lines > self.STEP_LINES:
+            summary = f" {self._progress()[4:]}"
+        line = "Pipeline run `%s` has finished in `%s` with status `%s`.%s"
         log = logger.info if status in ("completed", "cached") else logger.error
-        log(line, run_name, human_duration(duration_s), status)
+        log(line, run_name, human_duration(duration_s), status, summary)
 
 
 class ObserverGroup:

@@ -1,14 +1,20 @@
-"""The orchestrator: runs a compiled pipeline and is the single writer of its records.
+"""The orchestrator: runs a pipeline's invocations and is the single writer of its records.
 
-One loop: take ready invocations (up to the parallelism bound), look them up in the cache, record
-them as started in one transaction, hand the rest to the executor; then wait for completions,
-record every result that has arrived in one transaction, and let the scheduler state release the
-dependents. No waves, no polling, no rescans.
+One loop. Each turn it takes what has happened (finished tasks, invocations added by a dynamic
+pipeline function, requests to split an artifact for `.map`), updates the scheduler state,
+takes ready invocations up to the parallelism bound (and each step's own concurrency bound),
+looks them up in the cache, writes everything in one transaction and only then hands the new
+work to the executor and wakes whoever waits for finished invocations. No waves, no polling,
+no rescans.
+
+Static pipelines add all invocations up front and run the loop in the caller's thread. Dynamic
+pipelines run the loop in a background thread while the pipeline function, in the caller's
+thread, adds invocations through `post(...)` and waits on handles.
 
 Invariants:
-- a step is recorded (`running` or `cached`) before its function starts, and its result (status,
-  outputs) is recorded before any dependent is dispatched, so a step that reads the Client sees
-  its upstreams' outputs;
+- a step is recorded (`running` or `cached`) before its function starts, and its result
+  (status, outputs) is committed before any dependent is dispatched, so a step that reads the
+  Client sees its upstreams' outputs;
 - workers never write metadata; everything they produce comes back in a `StepResult`;
 - whatever happens (a step fails, the orchestrator raises, Ctrl-C), the run ends with a final
   status and every finished step's record intact.
@@ -20,52 +26,40 @@ import contextlib
 import os
 import queue
 import socket
+import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fanflow.artifacts.items import SplitResult
 from fanflow.artifacts.json_codec import to_plain_json
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.config import Settings, default_max_parallelism
-from fanflow.enums import ArtifactSaveType, ExecutionStatus
-from fanflow.exceptions import EntityExistsError
-from fanflow.execution import cache
+from fanflow.enums import ExecutionStatus
+from fanflow.exceptions import EntityExistsError, StepExecutionException
+from fanflow.execution import cache, recording
 from fanflow.execution.executors import Executor, make_executor
 from fanflow.execution.hooks import ConsoleObserver, ObserverGroup, ensure_console_logging
+from fanflow.execution.known import (
+    ArtifactInput,
+    InvocationHandle,
+    KnownArtifact,
+    Resolutions,
+    SplitRequest,
+)
 from fanflow.execution.state import NodeStatus, SchedulerState
-from fanflow.execution.worker import ArtifactInput, StepResult, StepTask, execute_step
+from fanflow.execution.worker import SplitTask, StepResult, StepTask, execute_step, split_artifact
 from fanflow.ids import new_id, utcnow
 from fanflow.metadata.records import InputLink, NewArtifactVersion, StepFinish, StepStart
 from fanflow.metadata.store import MetadataStore
-from fanflow.spec import (
-    ExternalArtifactRef,
-    Invocation,
-    ListRef,
-    OutputRef,
-    PipelineSpec,
-)
+from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef, RunOptions
 
 DEFAULT_RUN_NAME = "{pipeline}-{date}-{time}"
-
-
-@dataclass(frozen=True, slots=True)
-class KnownArtifact:
-    """An artifact version this run can hand to a step: where it is and what it holds."""
-
-    id: str
-    uri: str
-    materializer: str
-    data_type: str
-    content_hash: str | None
-
-    def as_input(self) -> ArtifactInput:
-        return ArtifactInput(self.id, self.uri, self.materializer, self.data_type)
-
-    def cache_identity(self) -> tuple[str, str, str]:
-        return (self.content_hash or self.id, self.data_type, self.materializer)
+FAILURE_POLICIES = ("continue_on_failure", "stop_on_failure", "fail_fast")
 
 
 @dataclass
@@ -75,6 +69,18 @@ class RunOutcome:
     status: str
     failures: list[tuple[str, BaseException | None, str | None]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    """What the orchestrator needs to know about the pipeline besides its invocations."""
+
+    name: str | None
+    source: str
+    parameters: dict[str, Any]
+    options: RunOptions
+    dynamic: bool = False
+    failure_policy: str = "continue_on_failure"
 
 
 def format_run_name(
@@ -98,82 +104,103 @@ def format_run_name(
     return name
 
 
-def _json(value: Any) -> Any:
-    return to_plain_json(value)
+class _Close:
+    """Posted by the pipeline thread when the dynamic pipeline function has returned."""
 
 
 class Orchestrator:
-    """Runs one compiled pipeline to the end and records everything it does."""
+    """Runs one pipeline run to the end and records everything it does."""
 
     def __init__(
         self,
-        spec: PipelineSpec,
+        description: RunDescription,
         settings: Settings,
         *,
         unlisted: bool = False,
         observers: Sequence[Any] | None = None,
     ) -> None:
-        self.spec = spec
+        if description.failure_policy not in FAILURE_POLICIES:
+            raise ValueError(
+                f"execution_mode must be one of {FAILURE_POLICIES}, got "
+                f"{description.failure_policy!r}"
+            )
+        self.description = description
         self.settings = settings
         self.unlisted = unlisted
         self.store = MetadataStore(settings.metadata_url)
         self.artifact_store: ArtifactStore = artifact_store_for(settings.artifact_root)
-        options = spec.options
+        options = description.options
         self.mode = options.orchestrator or settings.orchestrator
         self.max_parallelism = (
             options.max_parallelism or settings.max_parallelism or default_max_parallelism()
         )
         if self.mode == "sequential":
             self.max_parallelism = 1
+        # Work handed to the pool beyond its threads waits in the pool's queue; a deeper window
+        # makes each turn of the loop (one transaction) carry more steps when steps are tiny.
+        self.window = self.max_parallelism * (1 if self.mode == "sequential" else 4)
         ensure_console_logging(settings.logging_verbosity)
         self.observers = ObserverGroup(
             list(observers) if observers is not None else [ConsoleObserver()]
         )
-        self.state = SchedulerState()
+        self.state = SchedulerState(depth_first=description.dynamic)
+        self.invocations: dict[str, Invocation] = {}
         self.outputs: dict[str, dict[str, KnownArtifact]] = {}
         self.external: dict[str, KnownArtifact] = {}
-        self.events: queue.SimpleQueue[Future[StepResult]] = queue.SimpleQueue()
-        self.running: dict[Future[StepResult], StepTask] = {}
+        self.handles: dict[str, InvocationHandle] = {}
+        self.resolutions = Resolutions()
+        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.running: dict[Future[Any], StepTask | SplitTask] = {}
+        self.split_requests: dict[Future[Any], SplitRequest] = {}
+        self.running_by_step: dict[str, int] = {}
+        self.parked: dict[str, deque[str]] = {}
         self.step_run_ids: dict[str, str] = {}
         self.cached: set[str] = set()
         self.failures: list[tuple[str, BaseException | None, str | None]] = []
+        self.stopping = False
+        self.closed = not description.dynamic
+        self.loop_error: BaseException | None = None
         self.run_id = new_id()
         self.run_name = ""
         self.run_start = utcnow()
+        self._executor: Executor | None = None
+        self._started = 0.0
+        self._pending_versions: list[NewArtifactVersion] = []
+        self._pending_starts: list[StepStart] = []
+        self._pending_finishes: list[StepFinish] = []
+        self._resolved: list[Any] = []
 
     # --- run lifecycle -----------------------------------------------------------------------
 
-    def run(self) -> RunOutcome:
+    def open(self, step_count: int | None = None) -> None:
+        """Record the run as started."""
         self._create_run_record()
-        started = time.perf_counter()
-        self.observers.emit(
-            "run_started", self.run_name, self.spec.name, len(self.spec.invocations)
-        )
-        executor = make_executor(self.mode, self.max_parallelism)
-        status = ExecutionStatus.FAILED
-        error_text: str | None = None
-        try:
-            self._prefetch_external_artifacts()
-            self.state.add((inv_id, inv.upstream) for inv_id, inv in self.spec.invocations.items())
-            self._loop(executor)
-            status = self._final_status()
-            if self.failures:
-                error_text = "; ".join(f"{inv_id}: {text}" for inv_id, _, text in self.failures)
-        except BaseException as exc:
-            error_text = f"{type(exc).__name__}: {exc}"
+        self._started = time.perf_counter()
+        self.observers.emit("run_started", self.run_name, self.description.name, step_count)
+        self._executor = make_executor(self.mode, self.max_parallelism)
+
+    def close(self, error: BaseException | None = None) -> RunOutcome:
+        """Wait for nothing more; record the run's final status."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        if error is not None:
             status = (
                 ExecutionStatus.STOPPED
-                if isinstance(exc, KeyboardInterrupt)
+                if isinstance(error, KeyboardInterrupt)
                 else ExecutionStatus.FAILED
             )
-            self._abandon(executor)
-            raise
-        finally:
-            executor.shutdown(wait=True)
-            self.store.finish_run(self.run_id, status.value, error_text)
-            self.observers.emit(
-                "run_finished", self.run_name, status.value, time.perf_counter() - started
+            error_text = f"{type(error).__name__}: {error}"
+        else:
+            status = self._final_status()
+            error_text = (
+                "; ".join(f"{inv_id}: {text}" for inv_id, _, text in self.failures)
+                if self.failures
+                else None
             )
+        self.store.finish_run(self.run_id, status.value, error_text)
+        self.observers.emit(
+            "run_finished", self.run_name, status.value, time.perf_counter() - self._started
+        )
         return RunOutcome(
             self.run_id,
             self.run_name,
@@ -182,23 +209,70 @@ class Orchestrator:
             self.state.nodes_with(NodeStatus.SKIPPED),
         )
 
+    def run_static(self, invocations: Sequence[Invocation]) -> RunOutcome:
+        """Run a fully known set of invocations in the calling thread."""
+        self.open(len(invocations))
+        try:
+            self._add(list(invocations))
+            self._flush()
+            self._loop()
+        except BaseException as exc:
+            self._abandon()
+            self.close(exc)
+            raise
+        return self.close()
+
+    def start_dynamic(self) -> threading.Thread:
+        """Open the run and start the loop in a background thread."""
+        self.open()
+        thread = threading.Thread(
+            target=self._dynamic_loop, name="fanflow-orchestrator", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _dynamic_loop(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # reported to the pipeline thread
+            self.loop_error = exc
+            with contextlib.suppress(BaseException):
+                self._abandon()
+        finally:
+            for handle in self.handles.values():
+                if not handle.done:
+                    handle.error = handle.error or self.loop_error
+                    handle.status = handle.status or "skipped"
+                    handle.done = True
+            self.resolutions.notify()
+
+    def post(self, message: Any) -> None:
+        """Hand a message to the loop (thread-safe): a list of invocations, a split, or close."""
+        self.events.put(message)
+
+    def close_dynamic(self) -> None:
+        self.events.put(_Close())
+
     def _create_run_record(self) -> None:
-        spec = self.spec
-        options = spec.options
-        pipeline_name = spec.name or "unlisted"
+        description = self.description
+        options = description.options
+        pipeline_name = description.name or "unlisted"
         template = options.run_name or DEFAULT_RUN_NAME.replace("{pipeline}", pipeline_name)
         substitutions = dict(options.substitutions)
         pipeline_id = None if self.unlisted else self.store.get_or_create_pipeline(pipeline_name)
         config = {
-            "name": spec.name,
-            "parameters": _json(dict(spec.parameters)),
+            "name": description.name,
+            "parameters": to_plain_json(dict(description.parameters)),
             "enable_cache": options.enable_cache,
             "max_parallelism": self.max_parallelism,
             "orchestrator": self.mode,
+            "dynamic": description.dynamic,
+            "execution_mode": description.failure_policy,
             "substitutions": substitutions,
-            "extra": _json(dict(options.extra)),
+            "extra": to_plain_json(dict(options.extra)),
             "tags": list(options.tags),
             "run_name_template": template,
+            "source": description.source,
         }
         for attempt in range(3):
             self.run_start = utcnow()
@@ -209,83 +283,154 @@ class Orchestrator:
                     name=self.run_name,
                     pipeline_id=pipeline_id,
                     config=config,
-                    spec=self._spec_record(),
+                    spec=None,
                     start_time=self.run_start,
                     pid=os.getpid(),
                     host=socket.gethostname(),
                 )
                 return
             except EntityExistsError:
-                uses_time = "{time}" in template
-                if not uses_time or attempt == 2:
+                if "{time}" not in template or attempt == 2:
                     raise
-
-    def _spec_record(self) -> dict[str, Any]:
-        return {
-            "source": self.spec.source,
-            "invocations": [
-                {
-                    "id": inv.id,
-                    "step": inv.step.name,
-                    "source": inv.step.source,
-                    "upstream": list(inv.upstream),
-                }
-                for inv in self.spec.invocations.values()
-            ],
-        }
 
     def _final_status(self) -> ExecutionStatus:
         if self.failures:
             return ExecutionStatus.FAILED
-        if self.spec.invocations and len(self.cached) == len(self.spec.invocations):
+        if self.invocations and len(self.cached) == len(self.invocations):
             return ExecutionStatus.CACHED
         return ExecutionStatus.COMPLETED
 
-    def _abandon(self, executor: Executor) -> None:
-        """The orchestrator itself failed: record what finished, mark the rest as not run."""
-        executor.shutdown(wait=True)
+    def _abandon(self) -> None:
+        """The orchestrator itself failed: record what finished; nothing new starts."""
+        self.stopping = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         with contextlib.suppress(Exception):  # best effort: the run is already failing
-            self._record_results(self._collect_ready_events())
+            self._process(self._drain())
+            self._flush()
 
     # --- the loop --------------------------------------------------------------------------------
 
-    def _loop(self, executor: Executor) -> None:
-        state = self.state
+    def _loop(self) -> None:
         while True:
-            while state.ready_count and len(self.running) < self.max_parallelism:
-                batch = state.take(self.max_parallelism - len(self.running))
-                self._dispatch(batch, executor)
-            if not self.running:
-                if state.ready_count:
-                    continue
-                break
-            first = self.events.get()
-            self._record_results([first, *self._collect_ready_events()])
+            self._dispatch_ready()
+            self._flush()
+            if not self.running and not self.state.ready_count and self.closed:
+                return
+            if self.running or not self.closed:
+                self._process(self._drain(block=True))
 
-    def _collect_ready_events(self) -> list[Future[StepResult]]:
-        collected = []
+    def _drain(self, block: bool = False) -> list[Any]:
+        items: list[Any] = []
+        if block:
+            items.append(self.events.get())
         while True:
             try:
-                collected.append(self.events.get_nowait())
+                items.append(self.events.get_nowait())
             except queue.Empty:
-                return collected
+                return items
 
-    def _dispatch(self, batch: list[str], executor: Executor) -> None:
+    def _process(self, items: list[Any]) -> None:
+        finished = [item for item in items if isinstance(item, Future)]
+        if finished:
+            self._record_finished(finished)
+        for item in items:
+            if isinstance(item, _Close):
+                self.closed = True
+            elif item == ("stop",):
+                self._stop()
+            elif isinstance(item, SplitRequest):
+                self._start_split(item)
+            elif isinstance(item, tuple) and item and item[0] == "add":
+                _, invocations, handles, externals = item
+                self.handles.update(handles)
+                self.external.update(externals)
+                self._add(invocations)
+
+    def _add(self, invocations: list[Invocation]) -> None:
+        for inv in invocations:
+            self.invocations[inv.id] = inv
+        self._prefetch_external(invocations)
+        skipped = self.state.add((inv.id, inv.upstream) for inv in invocations)
+        if self.stopping:
+            skipped.extend(self.state.skip_unstarted())
+        self._record_skipped(skipped)
+
+    def _flush(self) -> None:
+        """Write what this turn produced in one transaction, then release it to the world."""
+        if self._pending_finishes or self._pending_versions or self._pending_starts:
+            self.store.record(
+                finishes=self._pending_finishes,
+                artifact_versions=self._pending_versions,
+                starts=self._pending_starts,
+            )
+            self._pending_finishes, self._pending_versions, self._pending_starts = [], [], []
+        if self._resolved:
+            for action in self._resolved:
+                action()
+            self._resolved = []
+            self.resolutions.notify()
+        self.observers.emit("turn_finished")
+
+    # --- dispatching -------------------------------------------------------------------------
+
+    def _dispatch_ready(self) -> None:
+        """Start ready work up to the run's bound and each step's own `max_concurrency`."""
+        while True:
+            capacity = self.window - len(self.running)
+            if capacity <= 0:
+                return
+            batch = self._unparked(capacity)
+            if len(batch) < capacity and self.state.ready_count:
+                batch.extend(self._within_step_limits(self.state.take(capacity - len(batch))))
+            if not batch:
+                return
+            self._dispatch(batch)
+
+    def _step_has_room(self, step_name: str, limit: int | None) -> bool:
+        return limit is None or self.running_by_step.get(step_name, 0) < limit
+
+    def _within_step_limits(self, batch: list[str]) -> list[str]:
+        allowed = []
+        for inv_id in batch:
+            step = self.invocations[inv_id].step
+            if not self._step_has_room(step.name, step.config.max_concurrency):
+                self.parked.setdefault(step.name, deque()).append(inv_id)
+                continue
+            self.running_by_step[step.name] = self.running_by_step.get(step.name, 0) + 1
+            allowed.append(inv_id)
+        return allowed
+
+    def _unparked(self, capacity: int) -> list[str]:
+        batch: list[str] = []
+        for step_name, waiting in self.parked.items():
+            while waiting and len(batch) < capacity:
+                limit = self.invocations[waiting[0]].step.config.max_concurrency
+                if not self._step_has_room(step_name, limit):
+                    break
+                batch.append(waiting.popleft())
+                self.running_by_step[step_name] = self.running_by_step.get(step_name, 0) + 1
+        return batch
+
+    def _release_step_slot(self, step_name: str) -> None:
+        self.running_by_step[step_name] = max(0, self.running_by_step.get(step_name, 1) - 1)
+
+    def _dispatch(self, batch: list[str]) -> None:
+        assert self._executor is not None
         now = utcnow()
         prepared = []
         keys: list[str] = []
         for inv_id in batch:
-            inv = self.spec.invocations[inv_id]
+            inv = self.invocations[inv_id]
             artifact_inputs, links, identities = self._resolve_inputs(inv)
             key = None
             if inv.enable_cache:
                 key = cache.cache_key(inv.step, inv.parameters, identities)
-                keys.append(key)
+                if key is not None:
+                    keys.append(key)
             prepared.append((inv, artifact_inputs, links, key))
         hits = self.store.find_cached(keys) if keys else {}
-        starts: list[StepStart] = []
         tasks: list[StepTask] = []
-        cached_now: list[tuple[str, dict[str, KnownArtifact]]] = []
         for inv, artifact_inputs, links, key in prepared:
             step_run_id = new_id()
             self.step_run_ids[inv.id] = step_run_id
@@ -297,7 +442,7 @@ class Orchestrator:
                 step_name=inv.step.name,
                 status="running",
                 start_time=now,
-                config=self._step_config(inv),
+                config=recording.step_config(inv),
                 upstream=list(inv.upstream),
                 inputs=links,
                 cache_key=key,
@@ -312,13 +457,13 @@ class Orchestrator:
                 start.end_time = now
                 start.original_step_run_id = original_id
                 start.cached_outputs = [(name, known.id) for name, known in outputs.items()]
-                cached_now.append((inv.id, outputs))
+                self._complete_cached(inv, step_run_id, outputs)
             else:
                 tasks.append(
                     StepTask(
                         run_id=self.run_id,
                         run_name=self.run_name,
-                        pipeline_name=self.spec.name,
+                        pipeline_name=self.description.name,
                         step_run_id=step_run_id,
                         invocation_id=inv.id,
                         step=inv.step,
@@ -331,18 +476,24 @@ class Orchestrator:
                         map_group=inv.map_group,
                     )
                 )
-            starts.append(start)
-        self.store.start_steps(starts)
-        for inv_id, outputs in cached_now:
-            self.outputs[inv_id] = outputs
-            self.cached.add(inv_id)
-            self.state.complete(inv_id)
-            self.observers.emit("step_cached", inv_id)
-        for task in tasks:
-            self.observers.emit("step_started", task.invocation_id)
-            future = executor.submit(execute_step, task)
-            self.running[future] = task
-            future.add_done_callback(self.events.put)
+            self._pending_starts.append(start)
+        if tasks:
+            self._flush()  # recorded before any of them runs
+            for task in tasks:
+                self.observers.emit("step_started", task.invocation_id)
+                future = self._executor.submit(execute_step, task)
+                self.running[future] = task
+                future.add_done_callback(self.events.put)
+
+    def _complete_cached(
+        self, inv: Invocation, step_run_id: str, outputs: dict[str, KnownArtifact]
+    ) -> None:
+        self.outputs[inv.id] = outputs
+        self.cached.add(inv.id)
+        self.state.complete(inv.id)
+        self._release_step_slot(inv.step.name)
+        self.observers.emit("step_cached", inv.id)
+        self._resolve(inv.id, "cached", step_run_id, outputs)
 
     def _usable_hit(
         self, inv: Invocation, hit: tuple[str, dict[str, Any]] | None
@@ -354,7 +505,9 @@ class Orchestrator:
         if set(outputs) != expected:
             return None
         known = {
-            name: KnownArtifact(av.id, av.uri, av.materializer, av.data_type, av.content_hash)
+            name: KnownArtifact(
+                av.id, av.name, av.uri, av.materializer, av.data_type, av.content_hash
+            )
             for name, av in outputs.items()
         }
         if not all(self.artifact_store.exists(k.uri) for k in known.values()):
@@ -389,43 +542,73 @@ class Orchestrator:
             return self.outputs[ref.invocation_id][ref.output_name]
         return self.external[ref.artifact_version_id]
 
-    def _prefetch_external_artifacts(self) -> None:
+    def _prefetch_external(self, invocations: Sequence[Invocation]) -> None:
         wanted = {
             ref.artifact_version_id
-            for inv in self.spec.invocations.values()
+            for inv in invocations
             for ref in inv.input_refs()
             if isinstance(ref, ExternalArtifactRef)
-        }
+        } - set(self.external)
         if not wanted:
             return
         records = self.store.get_artifact_versions_by_ids(sorted(wanted))
         missing = wanted - set(records)
         if missing:
             raise KeyError(f"Input artifact version(s) {sorted(missing)} are not recorded.")
-        self.external = {
-            av_id: KnownArtifact(av.id, av.uri, av.materializer, av.data_type, av.content_hash)
-            for av_id, av in records.items()
-        }
+        from fanflow.artifacts.items import ITEM_MATERIALIZER, source_from_metadata
 
-    def _step_config(self, inv: Invocation) -> dict[str, Any]:
-        config = inv.step.config
-        return {
-            "name": inv.step.name,
-            "parameters": _json(dict(inv.parameters)),
-            "enable_cache": inv.enable_cache,
-            "extra": _json(dict(config.extra)),
-            "outputs": [output.name for output in inv.step.outputs],
-            "after": list(inv.after),
-        }
+        for av_id, av in records.items():
+            item = (
+                source_from_metadata(av.uri, av.run_metadata)
+                if av.materializer == ITEM_MATERIALIZER
+                else None
+            )
+            self.external[av_id] = KnownArtifact(
+                av.id, av.name, av.uri, av.materializer, av.data_type, av.content_hash, item
+            )
+
+    # --- splitting sequence artifacts for .map -------------------------------------------------
+
+    def _start_split(self, request: SplitRequest) -> None:
+        assert self._executor is not None
+        if self.stopping:
+            request.error = StepExecutionException(
+                "The run is stopping after a failure; no new branches are started."
+            )
+            self._resolved.append(lambda: setattr(request, "done", True))
+            return
+        task = SplitTask(request.source.as_input(), self.artifact_store)
+        future = self._executor.submit(split_artifact, task)
+        self.running[future] = task
+        self.split_requests[future] = request
+        future.add_done_callback(self.events.put)
+
+    def _finish_split(self, future: Future[SplitResult]) -> None:
+        request = self.split_requests.pop(future)
+        try:
+            result = future.result()
+        except BaseException as exc:
+            request.error = exc
+        else:
+            versions, known = recording.item_records(request.source, result, self.run_id)
+            self._pending_versions.extend(versions)
+            for item in known:
+                self.external[item.id] = item
+            request.items = known
+        self._resolved.append(lambda: setattr(request, "done", True))
 
     # --- recording results ------------------------------------------------------------------------
 
-    def _record_results(self, futures: list[Future[StepResult]]) -> None:
-        if not futures:
-            return
+    def _record_finished(self, futures: list[Future[Any]]) -> None:
         results: list[StepResult] = []
         for future in futures:
             task = self.running.pop(future)
+            if isinstance(task, SplitTask):
+                self._finish_split(future)
+                continue
+            if future.cancelled():  # queued in the pool when the run stopped: never ran
+                self._never_started(task)
+                continue
             try:
                 results.append(future.result())
             except BaseException as exc:  # the worker itself broke (or was interrupted)
@@ -442,103 +625,104 @@ class Orchestrator:
                         traceback_text=None,
                     )
                 )
-        finishes = [self._finish_record(result) for result in results]
-        self.store.finish_steps(finishes)
+        self._pending_finishes.extend(recording.finish_record(r, self.run_id) for r in results)
         for result in results:
+            inv = self.invocations[result.invocation_id]
             duration = (result.end_time - result.start_time).total_seconds()
             if result.succeeded:
-                self.outputs[result.invocation_id] = {
-                    out.output_name: KnownArtifact(
-                        out.saved.id,
-                        out.saved.uri,
-                        out.saved.materializer,
-                        out.saved.data_type,
-                        out.saved.content_hash,
-                    )
-                    for out in result.outputs
-                }
+                outputs = recording.known_outputs(result)
+                self.outputs[result.invocation_id] = outputs
                 self.state.complete(result.invocation_id)
                 self.observers.emit("step_finished", result.invocation_id, duration, None)
+                self._resolve(result.invocation_id, "completed", result.step_run_id, outputs)
             else:
                 self.failures.append((result.invocation_id, result.error, result.error_text))
                 skipped = self.state.fail(result.invocation_id)
                 self.observers.emit("step_finished", result.invocation_id, duration, result.error)
+                self._resolve(
+                    result.invocation_id,
+                    "failed",
+                    result.step_run_id,
+                    {},
+                    result.error,
+                    result.error_text,
+                )
                 self._record_skipped(skipped)
+                if self.description.failure_policy != "continue_on_failure":
+                    self._stop()
+            self._release_step_slot(inv.step.name)
 
-    def _finish_record(self, result: StepResult) -> StepFinish:
-        outputs = [
-            NewArtifactVersion(
-                id=out.saved.id,
-                artifact_name=out.artifact_name,
-                uri=out.saved.uri,
-                materializer=out.saved.materializer,
-                data_type=out.saved.data_type,
-                artifact_type=out.saved.artifact_type,
-                size=out.saved.size,
-                content_hash=out.saved.content_hash,
-                save_type=ArtifactSaveType.STEP_OUTPUT.value,
-                producer_step_run_id=result.step_run_id,
-                producer_run_id=self.run_id,
-                run_metadata=_json(out.metadata),
-                output_name=out.output_name,
+    def _stop(self) -> None:
+        """Start nothing new; what runs may finish. Unstarted work is recorded as skipped."""
+        self.stopping = True
+        self._record_skipped(self.state.skip_unstarted() + self._drop_parked())
+        for future in list(self.running):
+            future.cancel()  # only succeeds for work still waiting in the pool's queue
+
+    def _never_started(self, task: StepTask) -> None:
+        inv = self.invocations[task.invocation_id]
+        self.state.abandon(inv.id)
+        self._release_step_slot(inv.step.name)
+        now = utcnow()
+        self._pending_finishes.append(
+            StepFinish(
+                step_run_id=task.step_run_id, status="skipped", start_time=None, end_time=now
             )
-            for out in result.outputs
-        ]
-        outputs.extend(
-            NewArtifactVersion(
-                id=extra.saved.id,
-                artifact_name=extra.name,
-                uri=extra.saved.uri,
-                materializer=extra.saved.materializer,
-                data_type=extra.saved.data_type,
-                artifact_type=extra.saved.artifact_type,
-                size=extra.saved.size,
-                content_hash=extra.saved.content_hash,
-                save_type=ArtifactSaveType.MANUAL.value,
-                producer_step_run_id=result.step_run_id,
-                producer_run_id=self.run_id,
-                run_metadata=_json({**extra.saved.metadata, **extra.metadata}),
-                version=extra.version,
-                output_name=extra.name,
-            )
-            for extra in result.extra_artifacts
         )
-        return StepFinish(
-            step_run_id=result.step_run_id,
-            status="completed" if result.succeeded else "failed",
-            start_time=result.start_time,
-            end_time=result.end_time,
-            outputs=outputs,
-            exception=result.error_text,
-            traceback=result.traceback_text,
-            run_metadata=_json(result.run_metadata),
-            metadata_updates=result.metadata_updates,
+        self._resolve(
+            inv.id,
+            "skipped",
+            task.step_run_id,
+            {},
+            None,
+            "not run: the run stopped before it started",
         )
+
+    def _drop_parked(self) -> list[str]:
+        dropped: list[str] = []
+        for waiting in self.parked.values():
+            dropped.extend(waiting)
+            waiting.clear()
+        for inv_id in dropped:
+            self.state.abandon(inv_id)
+        return dropped
 
     def _record_skipped(self, skipped: list[str]) -> None:
         if not skipped:
             return
         now = utcnow()
-        starts = []
+        reason = (
+            f"not run: upstream step(s) failed ({', '.join(f[0] for f in self.failures)})"
+            if self.failures
+            else "not run: the run stopped"
+        )
         for inv_id in skipped:
-            inv = self.spec.invocations[inv_id]
             step_run_id = new_id()
             self.step_run_ids[inv_id] = step_run_id
-            starts.append(
-                StepStart(
-                    id=step_run_id,
-                    run_id=self.run_id,
-                    name=inv_id,
-                    step_name=inv.step.name,
-                    status="skipped",
-                    start_time=now,
-                    end_time=now,
-                    config=self._step_config(inv),
-                    upstream=list(inv.upstream),
-                    inputs=[],
-                    source=inv.step.source,
-                    map_group=inv.map_group,
-                    map_index=inv.map_index,
-                )
+            self._pending_starts.append(
+                recording.skipped_record(self.invocations[inv_id], step_run_id, self.run_id, now)
             )
-        self.store.start_steps(starts)
+            self._resolve(inv_id, "skipped", step_run_id, {}, None, reason)
+
+    def _resolve(
+        self,
+        inv_id: str,
+        status: str,
+        step_run_id: str,
+        outputs: dict[str, KnownArtifact],
+        error: BaseException | None = None,
+        error_text: str | None = None,
+    ) -> None:
+        handle = self.handles.get(inv_id)
+        if handle is None:
+            return
+
+        def settle() -> None:
+            handle.status = status
+            handle.step_run_id = step_run_id
+            handle.outputs = outputs
+            handle.error = error
+            handle.error_text = error_text
+            handle.done = True
+
+        self._resolved.append(settle)

@@ -10,13 +10,15 @@ Invariants:
 - a node is READY only when every upstream is COMPLETED;
 - a node is in exactly one status; transitions go WAITING -> READY -> RUNNING -> COMPLETED |
   FAILED, or WAITING/READY -> SKIPPED (an upstream failed, or the run stopped starting work);
-- the ready queue is FIFO in the order nodes became ready (insertion order for initial roots),
-  which makes the sequential mode run steps in the order they were declared.
+- ready nodes are taken in declaration order (the order nodes were added), which makes the
+  sequential mode run steps in the order they were declared; with `depth_first=True` deeper
+  nodes go first (a chained map runs `g[i]` as soon as `f[i]` is done instead of after every
+  `f[j]`), so intermediate results do not pile up.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from collections.abc import Iterable
 from enum import Enum
 
@@ -34,13 +36,28 @@ _DONE = (NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED)
 
 
 class SchedulerState:
-    __slots__ = ("_dependents", "_pending", "_ready", "_running", "_status", "_unfinished")
+    __slots__ = (
+        "_dependents",
+        "_depth",
+        "_depth_first",
+        "_order",
+        "_pending",
+        "_ready",
+        "_ready_count",
+        "_running",
+        "_status",
+        "_unfinished",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, *, depth_first: bool = False) -> None:
         self._status: dict[str, NodeStatus] = {}
         self._pending: dict[str, int] = {}
         self._dependents: dict[str, list[str]] = {}
-        self._ready: deque[str] = deque()
+        self._order: dict[str, int] = {}
+        self._depth: dict[str, int] = {}
+        self._depth_first = depth_first
+        self._ready: list[tuple[int, int, str]] = []
+        self._ready_count = 0
         self._running = 0
         self._unfinished = 0
 
@@ -57,11 +74,14 @@ class SchedulerState:
                 raise ValueError(f"node {node!r} was added twice")
             self._status[node] = NodeStatus.WAITING
             self._dependents.setdefault(node, [])
+            self._order[node] = len(self._order)
             self._unfinished += 1
         for node, upstream in items:
             unknown = [parent for parent in upstream if parent not in self._status]
             if unknown:
                 raise ValueError(f"node {node!r} depends on unknown node(s) {unknown}")
+        if self._depth_first:
+            self._assign_depths(items)
         skipped: list[str] = []
         for node, upstream in items:
             count = 0
@@ -78,9 +98,30 @@ class SchedulerState:
             if count < 0:
                 skipped.extend(self._skip_from(node))
             elif count == 0 and self._status[node] is NodeStatus.WAITING:
-                self._status[node] = NodeStatus.READY
-                self._ready.append(node)
+                self._make_ready(node)
         return skipped
+
+    def _assign_depths(self, items: list[tuple[str, tuple[str, ...]]]) -> None:
+        # Items usually arrive in call order (upstreams first), so one pass settles most.
+        pending = list(items)
+        while pending:
+            deferred = []
+            for node, upstream in pending:
+                if any(parent not in self._depth for parent in upstream):
+                    deferred.append((node, upstream))
+                    continue
+                self._depth[node] = 1 + max((self._depth[p] for p in upstream), default=-1)
+            if len(deferred) == len(pending):  # a cycle; compile-time checks prevent it
+                for node, _ in deferred:
+                    self._depth[node] = 0
+                return
+            pending = deferred
+
+    def _make_ready(self, node: str) -> None:
+        self._status[node] = NodeStatus.READY
+        depth = self._depth.get(node, 0) if self._depth_first else 0
+        heapq.heappush(self._ready, (-depth, self._order[node], node))
+        self._ready_count += 1
 
     # --- transitions ----------------------------------------------------------------------------
 
@@ -88,7 +129,10 @@ class SchedulerState:
         """Up to `limit` ready nodes, now RUNNING, in FIFO order."""
         taken: list[str] = []
         while self._ready and len(taken) < limit:
-            node = self._ready.popleft()
+            node = heapq.heappop(self._ready)[2]
+            if self._status[node] is not NodeStatus.READY:
+                continue  # skipped while queued
+            self._ready_count -= 1
             self._status[node] = NodeStatus.RUNNING
             taken.append(node)
         self._running += len(taken)
@@ -103,8 +147,7 @@ class SchedulerState:
                 continue
             self._pending[child] -= 1
             if self._pending[child] == 0:
-                self._status[child] = NodeStatus.READY
-                self._ready.append(child)
+                self._make_ready(child)
                 newly_ready.append(child)
         return newly_ready
 
@@ -115,6 +158,14 @@ class SchedulerState:
         for child in self._dependents[node]:
             skipped.extend(self._skip_from(child))
         return skipped
+
+    def abandon(self, node: str) -> None:
+        """A node taken for running that never started (the run stopped first): SKIPPED."""
+        if self._status.get(node) is not NodeStatus.RUNNING:
+            raise ValueError(f"node {node!r} is {self._status.get(node)}, not running")
+        self._status[node] = NodeStatus.SKIPPED
+        self._running -= 1
+        self._unfinished -= 1
 
     def skip_unstarted(self) -> list[str]:
         """Stop: every waiting or ready node becomes SKIPPED (running ones are left alone)."""
@@ -127,6 +178,7 @@ class SchedulerState:
             self._status[node] = NodeStatus.SKIPPED
             self._unfinished -= 1
         self._ready.clear()
+        self._ready_count = 0
         return skipped
 
     def _finish(self, node: str, status: NodeStatus) -> None:
@@ -144,7 +196,7 @@ class SchedulerState:
             if self._status[node] not in (NodeStatus.WAITING, NodeStatus.READY):
                 continue
             if self._status[node] is NodeStatus.READY:
-                self._ready.remove(node)
+                self._ready_count -= 1  # its heap entry is dropped when popped
             self._status[node] = NodeStatus.SKIPPED
             self._unfinished -= 1
             skipped.append(node)
@@ -161,7 +213,7 @@ class SchedulerState:
 
     @property
     def ready_count(self) -> int:
-        return len(self._ready)
+        return self._ready_count
 
     @property
     def running_count(self) -> int:

@@ -20,23 +20,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fanflow.artifacts.io import SavedArtifact, load_value, save_value
+from fanflow.artifacts.io import SavedArtifact, load_value, resolve_type, save_value
+from fanflow.artifacts.items import SplitResult, describe_items, load_item
 from fanflow.artifacts.store import ArtifactStore
 from fanflow.exceptions import MaterializerError, StepOutputError
+from fanflow.execution.known import ArtifactInput
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, current_step
 from fanflow.ids import new_id, utcnow
 from fanflow.spec import StepDefinition
-from fanflow.typecheck import describe, mismatch
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactInput:
-    """Where a step input's artifact lives and how to load it."""
-
-    artifact_version_id: str
-    uri: str
-    materializer: str
-    data_type: str
+from fanflow.typecheck import describe, list_item_annotation, mismatch, strip_annotated
 
 
 @dataclass(slots=True)
@@ -85,16 +77,28 @@ def default_artifact_name(pipeline_name: str | None, invocation_id: str, output_
     return f"{pipeline_name or 'unlisted'}::{invocation_id}::{output_name}"
 
 
+def load_input(source: ArtifactInput, store: ArtifactStore, annotation: Any = None) -> Any:
+    """Load one input; when the recorded type cannot be imported here (a class defined in a
+    function, say), a class annotation of the input stands in for it."""
+    if source.item is not None:
+        return load_item(source.item, store)
+    data_type = None
+    if isinstance(annotation, type) and resolve_type(source.data_type) is object:
+        data_type = annotation
+    return load_value(source.uri, source.materializer, source.data_type, store, data_type)
+
+
 def _load_inputs(task: StepTask) -> dict[str, Any]:
     store = task.artifact_store
     values: dict[str, Any] = {}
     for name, source in task.artifact_inputs.items():
+        signature = task.step.input(name)
+        annotation = strip_annotated(signature.annotation) if signature else None
         if isinstance(source, list):
-            values[name] = [
-                load_value(item.uri, item.materializer, item.data_type, store) for item in source
-            ]
+            item_type = list_item_annotation(annotation) if annotation is not None else None
+            values[name] = [load_input(item, store, item_type) for item in source]
         else:
-            values[name] = load_value(source.uri, source.materializer, source.data_type, store)
+            values[name] = load_input(source, store, annotation)
     return values
 
 
@@ -145,7 +149,7 @@ def _save_outputs(
     for output_name, value in values:
         output = by_name[output_name]
         artifact_id = new_id()
-        uri = store.uri_for(task.invocation_id, output_name, artifact_id)
+        uri = store.uri_for(task.map_group or task.invocation_id, output_name, artifact_id)
         try:
             saved = save_value(value, store, uri, output.materializer, artifact_id)
         except MaterializerError as exc:
@@ -210,3 +214,16 @@ def execute_step(task: StepTask) -> StepResult:
         run_metadata=runtime.run_metadata,
         metadata_updates=runtime.metadata_updates,
     )
+
+
+@dataclass(slots=True)
+class SplitTask:
+    """Read a sequence artifact once to learn its items (for `.map` over a step output)."""
+
+    source: ArtifactInput
+    artifact_store: ArtifactStore
+
+
+def split_artifact(task: SplitTask) -> SplitResult:
+    """Runs on the executor, so the orchestrating process never loads the list itself."""
+    return describe_items(load_input(task.source, task.artifact_store))

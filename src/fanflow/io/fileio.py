@@ -64,8 +64,11 @@ def glob(pattern: str) -> list[str]:
 
 def size(path: str) -> int:
     if os.path.isdir(path):
-        return sum(os.path.getsize(os.path.join(root, name))
-                   for root, _, files in os.walk(path) for name in files)
+        return sum(
+            os.path.getsize(os.path.join(root, name))
+            for root, _, files in os.walk(path)
+            for name in files
+        )
     return os.path.getsize(path)
 
 

@@ -239,10 +239,37 @@ class MetadataStore:
 
     # --- writes: steps ----------------------------------------------------------------------------
 
-    def start_steps(self, starts: Sequence[StepStart]) -> None:
-        """Record step runs as they are dispatched (or found in the cache), in one transaction."""
-        if not starts:
+    def record(
+        self,
+        *,
+        finishes: Sequence[StepFinish] = (),
+        artifact_versions: Sequence[NewArtifactVersion] = (),
+        starts: Sequence[StepStart] = (),
+    ) -> None:
+        """One transaction for one turn of the orchestrator's loop.
+
+        Finished steps (with their outputs), then standalone artifact versions (map items), then
+        steps entering the record (running, cached or skipped), whose input links may point at
+        artifacts recorded earlier in the same transaction.
+        """
+        if not (finishes or artifact_versions or starts):
             return
+        with write_connection(self.engine) as conn:
+            if finishes:
+                self._finish_steps(conn, finishes)
+            if artifact_versions:
+                self._insert_artifact_versions(conn, artifact_versions)
+            if starts:
+                self._start_steps(conn, starts)
+            conn.commit()
+
+    def start_steps(self, starts: Sequence[StepStart]) -> None:
+        self.record(starts=starts)
+
+    def finish_steps(self, finishes: Sequence[StepFinish]) -> None:
+        self.record(finishes=finishes)
+
+    def _start_steps(self, conn: Connection, starts: Sequence[StepStart]) -> None:
         now = utcnow()
         step_rows = [
             {
@@ -285,60 +312,52 @@ class MetadataStore:
             for s in starts
             for name, av_id in s.cached_outputs
         ]
-        with write_connection(self.engine) as conn:
-            conn.execute(t.step_runs.insert(), step_rows)
-            if input_rows:
-                conn.execute(t.step_run_inputs.insert(), input_rows)
-            if output_rows:
-                conn.execute(t.step_run_outputs.insert(), output_rows)
-            conn.commit()
+        conn.execute(t.step_runs.insert(), step_rows)
+        if input_rows:
+            conn.execute(t.step_run_inputs.insert(), input_rows)
+        if output_rows:
+            conn.execute(t.step_run_outputs.insert(), output_rows)
 
-    def finish_steps(self, finishes: Sequence[StepFinish]) -> list[NewArtifactVersion]:
-        """Record finished step runs with their outputs; returns the outputs with versions set."""
-        if not finishes:
-            return []
+    def _finish_steps(self, conn: Connection, finishes: Sequence[StepFinish]) -> None:
         new_versions = [av for f in finishes for av in f.outputs]
-        with write_connection(self.engine) as conn:
-            self._insert_artifact_versions(conn, new_versions)
-            output_rows = [
-                {"step_run_id": f.step_run_id, "name": av.output_name, "artifact_version_id": av.id}
+        self._insert_artifact_versions(conn, new_versions)
+        output_rows = [
+            {"step_run_id": f.step_run_id, "name": av.output_name, "artifact_version_id": av.id}
+            for f in finishes
+            for av in f.outputs
+            if av.output_name is not None
+        ]
+        if output_rows:
+            conn.execute(t.step_run_outputs.insert(), output_rows)
+        conn.execute(
+            update(t.step_runs)
+            .where(t.step_runs.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                start_time=bindparam("b_start"),
+                end_time=bindparam("b_end"),
+                exception=bindparam("b_exception"),
+                traceback=bindparam("b_traceback"),
+                run_metadata=bindparam("b_metadata"),
+                attempts=bindparam("b_attempts"),
+            ),
+            [
+                {
+                    "b_id": f.step_run_id,
+                    "b_status": f.status,
+                    "b_start": f.start_time,
+                    "b_end": f.end_time,
+                    "b_exception": f.exception,
+                    "b_traceback": f.traceback,
+                    "b_metadata": f.run_metadata,
+                    "b_attempts": f.attempts,
+                }
                 for f in finishes
-                for av in f.outputs
-                if av.output_name is not None
-            ]
-            if output_rows:
-                conn.execute(t.step_run_outputs.insert(), output_rows)
-            conn.execute(
-                update(t.step_runs)
-                .where(t.step_runs.c.id == bindparam("b_id"))
-                .values(
-                    status=bindparam("b_status"),
-                    start_time=bindparam("b_start"),
-                    end_time=bindparam("b_end"),
-                    exception=bindparam("b_exception"),
-                    traceback=bindparam("b_traceback"),
-                    run_metadata=bindparam("b_metadata"),
-                    attempts=bindparam("b_attempts"),
-                ),
-                [
-                    {
-                        "b_id": f.step_run_id,
-                        "b_status": f.status,
-                        "b_start": f.start_time,
-                        "b_end": f.end_time,
-                        "b_exception": f.exception,
-                        "b_traceback": f.traceback,
-                        "b_metadata": f.run_metadata,
-                        "b_attempts": f.attempts,
-                    }
-                    for f in finishes
-                ],
-            )
-            for f in finishes:
-                for change in f.metadata_updates:
-                    self._merge_metadata(conn, change)
-            conn.commit()
-        return new_versions
+            ],
+        )
+        for f in finishes:
+            for change in f.metadata_updates:
+                self._merge_metadata(conn, change)
 
     def _insert_artifact_versions(
         self, conn: Connection, news: Sequence[NewArtifactVersion]

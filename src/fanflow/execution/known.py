@@ -1,0 +1,84 @@
+"""What the orchestrator knows about artifacts and invocations of the run in progress.
+
+`KnownArtifact` is the in-memory record of an artifact version a step can consume (so building a
+task never reads the database). `InvocationHandle` is how a dynamic pipeline function waits for a
+step it submitted: the orchestrator resolves it after the step's result is committed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from fanflow.artifacts.items import ItemSource
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInput:
+    """Where a step input's artifact lives and how to load it."""
+
+    artifact_version_id: str
+    uri: str
+    materializer: str
+    data_type: str
+    item: ItemSource | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownArtifact:
+    id: str
+    name: str
+    uri: str
+    materializer: str
+    data_type: str
+    content_hash: str | None
+    item: ItemSource | None = None
+
+    def as_input(self) -> ArtifactInput:
+        return ArtifactInput(self.id, self.uri, self.materializer, self.data_type, self.item)
+
+    def cache_identity(self) -> tuple[str, str, str]:
+        return (self.content_hash or self.id, self.data_type, self.materializer)
+
+
+class InvocationHandle:
+    """The outcome of one submitted invocation, filled in by the orchestrator."""
+
+    __slots__ = ("done", "error", "error_text", "invocation_id", "outputs", "status", "step_run_id")
+
+    def __init__(self, invocation_id: str) -> None:
+        self.invocation_id = invocation_id
+        self.done = False
+        self.status: str | None = None
+        self.outputs: dict[str, KnownArtifact] = {}
+        self.error: BaseException | None = None
+        self.error_text: str | None = None
+        self.step_run_id: str | None = None
+
+
+class SplitRequest:
+    """A request to split a sequence artifact into item artifacts (for `.map`)."""
+
+    __slots__ = ("done", "error", "items", "source")
+
+    def __init__(self, source: KnownArtifact) -> None:
+        self.source = source
+        self.done = False
+        self.items: list[KnownArtifact] = []
+        self.error: BaseException | None = None
+
+
+class Resolutions:
+    """One condition variable for every handle of a run (100k handles, one waiter)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+
+    def notify(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
+    def wait(self, target: Any, timeout: float | None = None) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: target.done, timeout)

@@ -1,0 +1,157 @@
+"""Turning what happened in a run into metadata records (plain data for the store).
+
+Kept apart from the orchestrator's loop so the loop reads as scheduling and this module as the
+shape of the record: one function per kind of record, no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fanflow.artifacts.items import ITEM_MATERIALIZER, ItemSource, SplitResult, item_metadata
+from fanflow.artifacts.json_codec import to_plain_json
+from fanflow.enums import ArtifactSaveType
+from fanflow.execution.known import KnownArtifact
+from fanflow.execution.worker import StepResult
+from fanflow.ids import new_id
+from fanflow.metadata.records import NewArtifactVersion, StepFinish, StepStart
+from fanflow.spec import Invocation
+
+
+def step_config(inv: Invocation) -> dict[str, Any]:
+    config = inv.step.config
+    recorded: dict[str, Any] = {
+        "name": inv.step.name,
+        "parameters": to_plain_json(dict(inv.parameters)),
+        "enable_cache": inv.enable_cache,
+        "extra": to_plain_json(dict(config.extra)),
+        "outputs": [output.name for output in inv.step.outputs],
+        "after": list(inv.after),
+    }
+    if config.max_concurrency is not None:
+        recorded["max_concurrency"] = config.max_concurrency
+    return recorded
+
+
+def finish_record(result: StepResult, run_id: str) -> StepFinish:
+    outputs = [
+        NewArtifactVersion(
+            id=out.saved.id,
+            artifact_name=out.artifact_name,
+            uri=out.saved.uri,
+            materializer=out.saved.materializer,
+            data_type=out.saved.data_type,
+            artifact_type=out.saved.artifact_type,
+            size=out.saved.size,
+            content_hash=out.saved.content_hash,
+            save_type=ArtifactSaveType.STEP_OUTPUT.value,
+            producer_step_run_id=result.step_run_id,
+            producer_run_id=run_id,
+            run_metadata=to_plain_json(out.metadata),
+            output_name=out.output_name,
+        )
+        for out in result.outputs
+    ]
+    outputs.extend(
+        NewArtifactVersion(
+            id=extra.saved.id,
+            artifact_name=extra.name,
+            uri=extra.saved.uri,
+            materializer=extra.saved.materializer,
+            data_type=extra.saved.data_type,
+            artifact_type=extra.saved.artifact_type,
+            size=extra.saved.size,
+            content_hash=extra.saved.content_hash,
+            save_type=ArtifactSaveType.MANUAL.value,
+            producer_step_run_id=result.step_run_id,
+            producer_run_id=run_id,
+            run_metadata=to_plain_json({**extra.saved.metadata, **extra.metadata}),
+            version=extra.version,
+            output_name=extra.name,
+        )
+        for extra in result.extra_artifacts
+    )
+    return StepFinish(
+        step_run_id=result.step_run_id,
+        status="completed" if result.succeeded else "failed",
+        start_time=result.start_time,
+        end_time=result.end_time,
+        outputs=outputs,
+        exception=result.error_text,
+        traceback=result.traceback_text,
+        run_metadata=to_plain_json(result.run_metadata),
+        metadata_updates=result.metadata_updates,
+    )
+
+
+def known_outputs(result: StepResult) -> dict[str, KnownArtifact]:
+    return {
+        out.output_name: KnownArtifact(
+            out.saved.id,
+            out.artifact_name,
+            out.saved.uri,
+            out.saved.materializer,
+            out.saved.data_type,
+            out.saved.content_hash,
+        )
+        for out in result.outputs
+    }
+
+
+def skipped_record(inv: Invocation, step_run_id: str, run_id: str, now: datetime) -> StepStart:
+    return StepStart(
+        id=step_run_id,
+        run_id=run_id,
+        name=inv.id,
+        step_name=inv.step.name,
+        status="skipped",
+        start_time=now,
+        end_time=now,
+        config=step_config(inv),
+        upstream=list(inv.upstream),
+        inputs=[],
+        source=inv.step.source,
+        map_group=inv.map_group,
+        map_index=inv.map_index,
+    )
+
+
+def item_records(
+    parent: KnownArtifact, split: SplitResult, run_id: str
+) -> tuple[list[NewArtifactVersion], list[KnownArtifact]]:
+    """One artifact version per item, referring to the parent's files by index."""
+    versions: list[NewArtifactVersion] = []
+    known: list[KnownArtifact] = []
+    for index in range(split.count):
+        source = ItemSource(parent.uri, parent.materializer, parent.data_type, index)
+        item_id = new_id()
+        name = f"{parent.name}[{index}]"
+        versions.append(
+            NewArtifactVersion(
+                id=item_id,
+                artifact_name=name,
+                uri=parent.uri,
+                materializer=ITEM_MATERIALIZER,
+                data_type=split.data_types[index],
+                artifact_type="DataArtifact",
+                size=0,
+                content_hash=split.hashes[index],
+                save_type="item",
+                producer_step_run_id=None,
+                producer_run_id=run_id,
+                run_metadata=item_metadata(source, parent.id),
+            )
+        )
+        known.append(
+            KnownArtifact(
+                item_id,
+                name,
+                parent.uri,
+                ITEM_MATERIALIZER,
+                split.data_types[index],
+                split.hashes[index],
+                source,
+            )
+        )
+    return versions, known
