@@ -514,7 +514,7 @@ def run_dynamic(
         thread.join()
     if orchestrator.loop_error is not None and cause is None:
         cause = orchestrator.loop_error
-    outcome = orchestrator.close(cause if isinstance(cause, KeyboardInterrupt) else None)
+    outcome = orchestrator.close(cause)
     if isinstance(cause, KeyboardInterrupt):
         raise cause
     return finished_run(outcome, settings, cause)
