@@ -27,8 +27,10 @@ from fanflow.client.views import ArtifactVersionView
 from fanflow.config import Settings
 from fanflow.exceptions import StepExecutionException, StepInterfaceError
 from fanflow.execution.known import InvocationHandle, KnownArtifact, SplitRequest
+from fanflow.execution.lifecycle import run_hook
 from fanflow.execution.runner import Orchestrator, RunDescription
-from fanflow.launch import finished_run
+from fanflow.execution.supervision import graceful_interrupts
+from fanflow.launch import finished_run, stopped_error
 from fanflow.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments
 from fanflow.spec import (
     ExternalArtifactRef,
@@ -494,18 +496,28 @@ def run_dynamic(
     *,
     unlisted: bool,
     max_fan_out: int | None,
+    resume: Any = None,
 ) -> PipelineRunView:
-    """Run a dynamic pipeline function to the end; returns the run or raises RunFailedError."""
-    orchestrator = Orchestrator(description, settings, unlisted=unlisted)
+    """Run a dynamic pipeline function to the end; returns the run or raises RunFailedError.
+
+    Pipeline-level hooks run once for the whole run (after it is recorded), as in ZenML.
+    """
+    orchestrator = Orchestrator(
+        description,
+        settings,
+        unlisted=unlisted,
+        reuse=resume.reuse if resume is not None else None,
+        original_run_id=resume.original_run_id if resume is not None else None,
+    )
     run = DynamicRun(
         orchestrator, settings, max_fan_out or DEFAULT_MAX_FAN_OUT, description.options.enable_cache
     )
     thread = orchestrator.start_dynamic()
     cause: BaseException | None = None
     try:
-        with dynamic_context(run):
+        with graceful_interrupts(orchestrator.interrupt), dynamic_context(run):
             func(**parameters)
-        run.await_all()
+            run.await_all()
     except BaseException as exc:
         cause = exc
         orchestrator.post(("stop",))
@@ -515,6 +527,13 @@ def run_dynamic(
     if orchestrator.loop_error is not None and cause is None:
         cause = orchestrator.loop_error
     outcome = orchestrator.close(cause)
-    if isinstance(cause, KeyboardInterrupt):
-        raise cause
+    options = description.options
+    if orchestrator.interrupted or isinstance(cause, KeyboardInterrupt):
+        raise stopped_error(outcome.run_name) from None
+    failed = outcome.status == "failed"
+    first_error = cause or (outcome.failures[0][1] if outcome.failures else None)
+    if failed:
+        run_hook(options.on_failure, "on_failure", f"run `{outcome.run_name}`", first_error)
+    else:
+        run_hook(options.on_success, "on_success", f"run `{outcome.run_name}`")
     return finished_run(outcome, settings, cause)

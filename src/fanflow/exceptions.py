@@ -145,3 +145,15 @@ class MapInputError(StepInterfaceError, TypeError):
 
 class FanOutLimitError(PipelineDefinitionError):
     """A map would create more branches than the run's `max_fan_out` allows."""
+
+
+class StepTimeoutError(StepExecutionException, TimeoutError):
+    """A step ran longer than its `timeout`."""
+
+
+class RunStoppedError(FanflowError, KeyboardInterrupt):
+    """The run was stopped by Ctrl-C; finished steps are recorded and the run can be resumed."""
+
+
+class ResumeError(FanflowError, RuntimeError):
+    """A run cannot be resumed (still running, already completed, or its pipeline is gone)."""

@@ -17,7 +17,7 @@ from fanflow.artifacts.store import artifact_store_for
 from fanflow.client import ArtifactVersionView, Client, PipelineRunView
 from fanflow.config import Settings, load_settings
 from fanflow.enums import ArtifactSaveType
-from fanflow.exceptions import RunFailedError
+from fanflow.exceptions import RunFailedError, RunStoppedError
 from fanflow.execution.runner import Orchestrator, RunDescription, RunOutcome
 from fanflow.ids import new_id
 from fanflow.metadata.records import NewArtifactVersion
@@ -28,22 +28,41 @@ from fanflow.spec import PipelineSpec
 def launch(
     spec: PipelineSpec,
     *,
+    description: RunDescription | None = None,
     settings: Settings | None = None,
     unlisted: bool = False,
-    failure_policy: str = "continue_on_failure",
+    resume: Any = None,
 ) -> PipelineRunView:
     """Run a static pipeline's spec to the end."""
     settings = settings or load_settings()
-    description = RunDescription(
+    description = description or RunDescription(
         name=spec.name,
         source=spec.source,
         parameters=dict(spec.parameters),
         options=spec.options,
-        failure_policy=failure_policy,
+        failure_policy=spec.options.execution_mode or "continue_on_failure",
     )
-    orchestrator = Orchestrator(description, settings, unlisted=unlisted)
-    outcome = orchestrator.run_static(list(spec.invocations.values()))
+    orchestrator = Orchestrator(
+        description,
+        settings,
+        unlisted=unlisted,
+        reuse=resume.reuse if resume is not None else None,
+        original_run_id=resume.original_run_id if resume is not None else None,
+    )
+    try:
+        outcome = orchestrator.run_static(list(spec.invocations.values()))
+    except KeyboardInterrupt:
+        raise stopped_error(orchestrator.run_name) from None
+    if orchestrator.interrupted:
+        raise stopped_error(outcome.run_name)
     return finished_run(outcome, settings)
+
+
+def stopped_error(run_name: str) -> RunStoppedError:
+    return RunStoppedError(
+        f"Run `{run_name}` was stopped by Ctrl-C; every finished step is recorded. Resume it "
+        f"with Client().get_pipeline_run({run_name!r}).resume()."
+    )
 
 
 def finished_run(

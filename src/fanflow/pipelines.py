@@ -11,18 +11,24 @@ import copy
 import dataclasses
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from fanflow.config import ORCHESTRATOR_MODES
+from fanflow.config.retry_config import StepRetryConfig
 from fanflow.enums import ExecutionMode
 from fanflow.exceptions import PipelineInterfaceError
+from fanflow.execution.lifecycle import resolve_hook
 from fanflow.signature import parse_inputs
 from fanflow.spec import RunOptions, frozen_mapping
 from fanflow.tracing import active_trace, tracing
 from fanflow.typecheck import describe, mismatch
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Pipelines defined in this process, by source, so a run can be resumed without re-importing.
+KNOWN_PIPELINES: weakref.WeakValueDictionary[str, Pipeline] = weakref.WeakValueDictionary()
 
 _ACCEPTED_ZENML_OPTIONS = frozenset(
     {
@@ -37,10 +43,7 @@ _ACCEPTED_ZENML_OPTIONS = frozenset(
         "on_init",
         "on_init_kwargs",
         "on_cleanup",
-        "retry",
         "cache_policy",
-        "on_failure",
-        "on_success",
         "schedule",
         "build",
         "config_path",
@@ -70,6 +73,9 @@ class Pipeline:
         unlisted: bool = False,
         max_fan_out: int | None = None,
         execution_mode: Any = None,
+        retry: StepRetryConfig | None = None,
+        on_failure: Any = None,
+        on_success: Any = None,
         **zenml_options: Any,
     ) -> None:
         _check_zenml_options(zenml_options, "@pipeline")
@@ -89,11 +95,15 @@ class Pipeline:
                 tags=tuple(tags or ()),
                 max_fan_out=max_fan_out,
                 execution_mode=None if execution_mode is None else str(execution_mode),
+                retry=retry,
+                on_failure=resolve_hook(on_failure, "on_failure"),
+                on_success=resolve_hook(on_success, "on_success"),
             )
         )
         self._signature = inspect.signature(func)
         self._inputs = parse_inputs(func, self.name)
         functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        KNOWN_PIPELINES[self.source] = self
 
     @property
     def enable_cache(self) -> bool | None:
@@ -124,6 +134,9 @@ class Pipeline:
         unlisted: bool | None = None,
         max_fan_out: int | None = None,
         execution_mode: Any = None,
+        retry: StepRetryConfig | None = None,
+        on_failure: Any = None,
+        on_success: Any = None,
         **zenml_options: Any,
     ) -> Pipeline:
         """A copy of this pipeline with run options changed (ZenML's `with_options`)."""
@@ -137,6 +150,9 @@ class Pipeline:
             "tags": tuple(tags) if tags is not None else None,
             "max_fan_out": max_fan_out,
             "execution_mode": None if execution_mode is None else str(execution_mode),
+            "retry": retry,
+            "on_failure": resolve_hook(on_failure, "on_failure"),
+            "on_success": resolve_hook(on_success, "on_success"),
         }
         clone = copy.copy(self)
         clone.options = _validated(
@@ -180,9 +196,36 @@ class Pipeline:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if active_trace() is not None:  # a pipeline used inside another: inline its steps
             return self._func(*args, **kwargs)
-        parameters = self._bind(args, kwargs)
+        return self._run(self._bind(args, kwargs))
+
+    def _run(self, parameters: dict[str, Any], resume: Any = None) -> Any:
+        """Run with bound parameters; `resume` (from `fanflow.resume`) reuses an earlier run's
+        finished steps."""
+        from fanflow.config import load_settings
+        from fanflow.execution.runner import RunDescription
+
+        description = RunDescription(
+            name=self.name,
+            source=self.source,
+            parameters=parameters,
+            options=self.options,
+            dynamic=self.dynamic,
+            failure_policy=self.options.execution_mode
+            or ("stop_on_failure" if self.dynamic else "continue_on_failure"),
+        )
+        settings = load_settings()
         if self.dynamic:
-            return self._run_dynamic(parameters)
+            from fanflow.dynamic import run_dynamic
+
+            return run_dynamic(
+                self._func,
+                parameters,
+                description,
+                settings,
+                unlisted=self.unlisted,
+                max_fan_out=self.options.max_fan_out,
+                resume=resume,
+            )
         with tracing(self.name) as trace:
             trace.max_fan_out = self.options.max_fan_out
             self._func(**parameters)
@@ -195,31 +238,7 @@ class Pipeline:
         from fanflow.launch import launch
 
         return launch(
-            spec,
-            unlisted=self.unlisted,
-            failure_policy=self.options.execution_mode or "continue_on_failure",
-        )
-
-    def _run_dynamic(self, parameters: dict[str, Any]) -> Any:
-        from fanflow.config import load_settings
-        from fanflow.dynamic import run_dynamic
-        from fanflow.execution.runner import RunDescription
-
-        description = RunDescription(
-            name=self.name,
-            source=self.source,
-            parameters=parameters,
-            options=self.options,
-            dynamic=True,
-            failure_policy=self.options.execution_mode or "stop_on_failure",
-        )
-        return run_dynamic(
-            self._func,
-            parameters,
-            description,
-            load_settings(),
-            unlisted=self.unlisted,
-            max_fan_out=self.options.max_fan_out,
+            spec, description=description, settings=settings, unlisted=self.unlisted, resume=resume
         )
 
 

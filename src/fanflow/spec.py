@@ -159,6 +159,9 @@ class RunOptions:
     tags: tuple[str, ...] = ()
     max_fan_out: int | None = None
     execution_mode: str | None = None
+    retry: StepRetryConfig | None = None
+    on_failure: Callable[..., Any] | None = None
+    on_success: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

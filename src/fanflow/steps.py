@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from fanflow.config.retry_config import StepRetryConfig
+from fanflow.execution.lifecycle import resolve_hook
 from fanflow.execution.runtime import active_step
 from fanflow.signature import attach_materializers, parse_inputs, parse_outputs
 from fanflow.spec import StepConfig, StepDefinition, frozen_mapping
@@ -46,6 +47,24 @@ _ACCEPTED_ZENML_OPTIONS = frozenset(
         "on_end",
     }
 )
+
+
+def _checked_retry(retry: Any, step_name: str) -> StepRetryConfig | None:
+    if retry is None or isinstance(retry, StepRetryConfig):
+        return retry
+    if isinstance(retry, dict):
+        return StepRetryConfig(**retry)
+    raise TypeError(f"Step {step_name!r}: retry= takes a StepRetryConfig, got {retry!r}.")
+
+
+def _checked_timeout(timeout: Any, step_name: str) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(
+            f"Step {step_name!r}: timeout= must be a positive number of seconds, got {timeout!r}."
+        )
+    return float(timeout)
 
 
 def _source_of(func: Callable[..., Any]) -> str:
@@ -111,11 +130,11 @@ class Step:
             config=StepConfig(
                 enable_cache=enable_cache,
                 extra=frozen_mapping(extra),
-                retry=retry,
-                timeout=timeout,
+                retry=_checked_retry(retry, step_name),
+                timeout=_checked_timeout(timeout, step_name),
                 max_concurrency=max_concurrency,
-                on_failure=on_failure,
-                on_success=on_success,
+                on_failure=resolve_hook(on_failure, "on_failure"),
+                on_success=resolve_hook(on_success, "on_success"),
                 settings=frozen_mapping(settings_all),
             ),
         )

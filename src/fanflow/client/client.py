@@ -22,8 +22,9 @@ from fanflow.client.views import (
     StepRunView,
 )
 from fanflow.config import Settings, load_settings
+from fanflow.execution.supervision import orchestrator_is_dead
 from fanflow.ids import normalize_id
-from fanflow.metadata.records import ArtifactVersionRecord
+from fanflow.metadata.records import ArtifactVersionRecord, RunRecord
 from fanflow.metadata.store import MetadataStore
 
 
@@ -58,13 +59,31 @@ class Client:
 
     # --- runs ------------------------------------------------------------------------------------
 
+    def _live(self, record: RunRecord) -> RunRecord:
+        """A `running` run whose orchestrator is gone is reported (and recorded) as failed."""
+        if record.status != "running":
+            return record
+        interval = record.config.get("heartbeat_interval")
+        if not orchestrator_is_dead(
+            record.orchestrator_pid, record.orchestrator_host, record.heartbeat, interval
+        ):
+            return record
+        reason = (
+            f"The orchestrating process (pid {record.orchestrator_pid} on "
+            f"{record.orchestrator_host}) ended without finishing the run: it crashed or was "
+            f"killed. Finished steps are kept; resume with "
+            f"Client().get_pipeline_run({record.name!r}).resume()."
+        )
+        self._store.mark_orphaned(record.id, reason)
+        return self._store.get_run(record.id)
+
     def get_pipeline_run(
         self,
         name_id_or_prefix: str | uuid.UUID,
         allow_name_prefix_match: bool = True,
         **_ignored: Any,
     ) -> PipelineRunView:
-        return PipelineRunView(self._store.get_run(_ident(name_id_or_prefix)), self)
+        return PipelineRunView(self._live(self._store.get_run(_ident(name_id_or_prefix))), self)
 
     def list_pipeline_runs(
         self,
@@ -97,7 +116,7 @@ class Client:
             size=size,
             newest_first=_sort_newest_first(sort_by),
         )
-        return Page([PipelineRunView(r, self) for r in records], total, page, size)
+        return Page([PipelineRunView(self._live(r), self) for r in records], total, page, size)
 
     # --- steps -----------------------------------------------------------------------------------
 

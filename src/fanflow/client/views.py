@@ -13,6 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -302,6 +303,14 @@ class PipelineRunView:
         if self._record.start_time and self._record.end_time:
             return (self._record.end_time - self._record.start_time).total_seconds()
         return None
+
+    def resume(self) -> PipelineRunView:
+        """Run this failed, stopped or crashed run again, executing only its unfinished steps
+        (finished ones are reused); returns the new run, linked by `original_run_id`."""
+        # Resuming needs the authoring layer (pipelines), which sits above the Client; it is
+        # looked up by name so the Client never imports it at module level.
+        resume_run = importlib.import_module("fanflow.resume").resume_run
+        return resume_run(self)
 
     def refresh(self) -> PipelineRunView:
         """A fresh view of this run (status and times re-read from the store)."""

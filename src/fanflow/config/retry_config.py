@@ -30,7 +30,9 @@ class StepRetryConfig:
                 )
 
     def delay_before(self, retry_number: int) -> float:
-        """Seconds to wait before retry number `retry_number` (1-based)."""
-        if retry_number <= 1 or not self.backoff:
-            return float(self.delay)
+        """Seconds to wait before retry number `retry_number` (1-based).
+
+        As in ZenML, each wait is the previous one times `backoff`: `delay`, `delay*backoff`,
+        ... (so the default `backoff=0` waits `delay` once and not at all afterwards).
+        """
         return float(self.delay) * float(self.backoff) ** (retry_number - 1)

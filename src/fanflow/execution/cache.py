@@ -46,6 +46,23 @@ def code_hash(step: StepDefinition) -> str:
     return digest
 
 
+_SCRIPT_MODULES = ("__main__", "__fanflow_resumed_main__")
+
+
+def stable_source(step: StepDefinition) -> str:
+    """The step's import path, with a script run as `__main__` named by its file instead, so a
+    run resumed from another process (which loads the script under another name) matches."""
+    module_name, _, qualname = step.source.partition(":")
+    if module_name in _SCRIPT_MODULES:
+        import os
+        import sys
+
+        path = getattr(sys.modules.get(module_name), "__file__", None)
+        if path:
+            return f"file:{os.path.abspath(path)}:{qualname}"
+    return step.source
+
+
 def cache_key(
     step: StepDefinition,
     parameters: Mapping[str, Any],
@@ -61,7 +78,7 @@ def cache_key(
         return None
     document = {
         "code": code_hash(step),
-        "source": step.source,
+        "source": stable_source(step),
         "parameters": plain_parameters,
         "inputs": {name: [list(item) for item in items] for name, items in sorted(inputs.items())},
         "outputs": [

@@ -133,6 +133,17 @@ class ConsoleObserver:
             f"{type(error).__name__}: {error}"
         )
 
+    def run_stopping(self, reason: str, deadline: float | None) -> None:
+        grace = (
+            ""
+            if deadline is None
+            else f" (running steps get {max(0.0, deadline - time.monotonic()):.0f} s to finish)"
+        )
+        self._lines.append(
+            f"{reason}: stopping the run; no new steps start{grace}. "
+            "Press Ctrl-C again to quit at once."
+        )
+
     def turn_finished(self) -> None:
         if self._step_lines > self.STEP_LINES and time.monotonic() - self._last_progress >= (
             self.PROGRESS_EVERY_S

@@ -72,6 +72,9 @@ def finish_record(result: StepResult, run_id: str) -> StepFinish:
         )
         for extra in result.extra_artifacts
     )
+    metadata = to_plain_json(result.run_metadata)
+    if result.hook_errors:
+        metadata["hook_errors"] = list(result.hook_errors)
     return StepFinish(
         step_run_id=result.step_run_id,
         status="completed" if result.succeeded else "failed",
@@ -80,8 +83,9 @@ def finish_record(result: StepResult, run_id: str) -> StepFinish:
         outputs=outputs,
         exception=result.error_text,
         traceback=result.traceback_text,
-        run_metadata=to_plain_json(result.run_metadata),
+        run_metadata=metadata,
         metadata_updates=result.metadata_updates,
+        attempts=result.attempts,
     )
 
 

@@ -40,7 +40,7 @@ from fanflow.artifacts.json_codec import to_plain_json
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.config import Settings, default_max_parallelism
 from fanflow.enums import ExecutionStatus
-from fanflow.exceptions import EntityExistsError, StepExecutionException
+from fanflow.exceptions import EntityExistsError, StepExecutionException, StepTimeoutError
 from fanflow.execution import cache, recording
 from fanflow.execution.executors import Executor, make_executor
 from fanflow.execution.hooks import ConsoleObserver, ObserverGroup, ensure_console_logging
@@ -52,6 +52,12 @@ from fanflow.execution.known import (
     SplitRequest,
 )
 from fanflow.execution.state import NodeStatus, SchedulerState
+from fanflow.execution.supervision import (
+    Heartbeat,
+    graceful_interrupts,
+    heartbeat_interval,
+    stop_grace_period,
+)
 from fanflow.execution.worker import SplitTask, StepResult, StepTask, execute_step, split_artifact
 from fanflow.ids import new_id, utcnow
 from fanflow.metadata.records import InputLink, NewArtifactVersion, StepFinish, StepStart
@@ -104,6 +110,16 @@ def format_run_name(
     return name
 
 
+def _main_file(source: str) -> str | None:
+    """The script a `__main__` pipeline was defined in (so a later resume can load it)."""
+    if not source.startswith("__main__:"):
+        return None
+    import sys
+
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return os.path.abspath(path) if path else None
+
+
 class _Close:
     """Posted by the pipeline thread when the dynamic pipeline function has returned."""
 
@@ -118,6 +134,8 @@ class Orchestrator:
         *,
         unlisted: bool = False,
         observers: Sequence[Any] | None = None,
+        reuse: dict[str, tuple[str, dict[str, Any]]] | None = None,
+        original_run_id: str | None = None,
     ) -> None:
         if description.failure_policy not in FAILURE_POLICIES:
             raise ValueError(
@@ -139,6 +157,7 @@ class Orchestrator:
         # Work handed to the pool beyond its threads waits in the pool's queue; a deeper window
         # makes each turn of the loop (one transaction) carry more steps when steps are tiny.
         self.window = self.max_parallelism * (1 if self.mode == "sequential" else 4)
+        self.heartbeat_interval = heartbeat_interval()
         ensure_console_logging(settings.logging_verbosity)
         self.observers = ObserverGroup(
             list(observers) if observers is not None else [ConsoleObserver()]
@@ -169,6 +188,14 @@ class Orchestrator:
         self._pending_starts: list[StepStart] = []
         self._pending_finishes: list[StepFinish] = []
         self._resolved: list[Any] = []
+        # resuming: completed step runs of the earlier run, by cache key
+        self.reuse = reuse or {}
+        self.original_run_id = original_run_id
+        self.deadlines: dict[Future[Any], float] = {}
+        self.stop_deadline: float | None = None
+        self.interrupted = False
+        self.abandoned = False
+        self._heartbeat: Heartbeat | None = None
 
     # --- run lifecycle -----------------------------------------------------------------------
 
@@ -178,17 +205,22 @@ class Orchestrator:
         self._started = time.perf_counter()
         self.observers.emit("run_started", self.run_name, self.description.name, step_count)
         self._executor = make_executor(self.mode, self.max_parallelism)
+        self._heartbeat = Heartbeat(
+            lambda: self.store.heartbeat(self.run_id), self.heartbeat_interval
+        ).start()
 
     def close(self, error: BaseException | None = None) -> RunOutcome:
         """Wait for nothing more; record the run's final status."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
-        if error is not None:
-            status = (
-                ExecutionStatus.STOPPED
-                if isinstance(error, KeyboardInterrupt)
-                else ExecutionStatus.FAILED
-            )
+            # Steps given up on (timeouts, fail_fast) may still occupy threads: do not wait.
+            self._executor.shutdown(wait=not self.abandoned)
+        if self.interrupted or isinstance(error, KeyboardInterrupt):
+            status = ExecutionStatus.STOPPED
+            error_text = "stopped by Ctrl-C" if error is None else f"{type(error).__name__}"
+        elif error is not None:
+            status = ExecutionStatus.FAILED
             error_text = f"{type(error).__name__}: {error}"
         else:
             status = self._final_status()
@@ -215,7 +247,8 @@ class Orchestrator:
         try:
             self._add(list(invocations))
             self._flush()
-            self._loop()
+            with graceful_interrupts(self.interrupt):
+                self._loop()
         except BaseException as exc:
             self._abandon()
             self.close(exc)
@@ -253,6 +286,10 @@ class Orchestrator:
     def close_dynamic(self) -> None:
         self.events.put(_Close())
 
+    def interrupt(self) -> None:
+        """First Ctrl-C: stop starting steps; running ones get a grace period. Signal-safe."""
+        self.events.put(("interrupt",))
+
     def _create_run_record(self) -> None:
         description = self.description
         options = description.options
@@ -273,6 +310,8 @@ class Orchestrator:
             "tags": list(options.tags),
             "run_name_template": template,
             "source": description.source,
+            "main_file": _main_file(description.source),
+            "heartbeat_interval": self.heartbeat_interval,
         }
         for attempt in range(3):
             self.run_start = utcnow()
@@ -287,6 +326,7 @@ class Orchestrator:
                     start_time=self.run_start,
                     pid=os.getpid(),
                     host=socket.gethostname(),
+                    original_run_id=self.original_run_id,
                 )
                 return
             except EntityExistsError:
@@ -319,11 +359,20 @@ class Orchestrator:
                 return
             if self.running or not self.closed:
                 self._process(self._drain(block=True))
+            self._enforce_deadlines()
 
     def _drain(self, block: bool = False) -> list[Any]:
         items: list[Any] = []
         if block:
-            items.append(self.events.get())
+            wake = self._next_deadline()
+            try:
+                items.append(
+                    self.events.get(
+                        timeout=None if wake is None else max(0.0, wake - time.monotonic())
+                    )
+                )
+            except queue.Empty:
+                return items
         while True:
             try:
                 items.append(self.events.get_nowait())
@@ -339,6 +388,10 @@ class Orchestrator:
                 self.closed = True
             elif item == ("stop",):
                 self._stop()
+            elif item == ("interrupt",):
+                self.interrupted = True
+                self._stop(grace=stop_grace_period())
+                self.observers.emit("run_stopping", "Ctrl-C", self.stop_deadline)
             elif isinstance(item, SplitRequest):
                 self._start_split(item)
             elif isinstance(item, tuple) and item and item[0] == "add":
@@ -423,18 +476,21 @@ class Orchestrator:
         for inv_id in batch:
             inv = self.invocations[inv_id]
             artifact_inputs, links, identities = self._resolve_inputs(inv)
-            key = None
-            if inv.enable_cache:
-                key = cache.cache_key(inv.step, inv.parameters, identities)
-                if key is not None:
-                    keys.append(key)
+            key = cache.cache_key(inv.step, inv.parameters, identities)
+            if key is not None and inv.enable_cache and key not in self.reuse:
+                keys.append(key)
             prepared.append((inv, artifact_inputs, links, key))
         hits = self.store.find_cached(keys) if keys else {}
+        hits.update((key, self.reuse[key]) for _, _, _, key in prepared if key in self.reuse)
         tasks: list[StepTask] = []
         for inv, artifact_inputs, links, key in prepared:
             step_run_id = new_id()
             self.step_run_ids[inv.id] = step_run_id
-            hit = self._usable_hit(inv, hits.get(key)) if key else None
+            hit = (
+                self._usable_hit(inv, hits.get(key))
+                if key and (inv.enable_cache or key in self.reuse)
+                else None
+            )
             start = StepStart(
                 id=step_run_id,
                 run_id=self.run_id,
@@ -474,6 +530,9 @@ class Orchestrator:
                         run_start_time=self.run_start,
                         map_index=inv.map_index,
                         map_group=inv.map_group,
+                        retry=inv.step.config.retry or self.description.options.retry,
+                        on_failure=inv.step.config.on_failure or self._step_hook("on_failure"),
+                        on_success=inv.step.config.on_success or self._step_hook("on_success"),
                     )
                 )
             self._pending_starts.append(start)
@@ -483,7 +542,17 @@ class Orchestrator:
                 self.observers.emit("step_started", task.invocation_id)
                 future = self._executor.submit(execute_step, task)
                 self.running[future] = task
+                timeout = task.step.config.timeout
+                if timeout is not None:
+                    self.deadlines[future] = time.monotonic() + timeout
                 future.add_done_callback(self.events.put)
+
+    def _step_hook(self, kind: str) -> Any:
+        """Static pipelines pass their hooks to every step (as ZenML does); dynamic ones run
+        them once for the whole run instead."""
+        if self.description.dynamic:
+            return None
+        return getattr(self.description.options, kind)
 
     def _complete_cached(
         self, inv: Invocation, step_run_id: str, outputs: dict[str, KnownArtifact]
@@ -602,7 +671,10 @@ class Orchestrator:
     def _record_finished(self, futures: list[Future[Any]]) -> None:
         results: list[StepResult] = []
         for future in futures:
-            task = self.running.pop(future)
+            task = self.running.pop(future, None)
+            self.deadlines.pop(future, None)
+            if task is None:  # timed out or abandoned earlier: its late result is ignored
+                continue
             if isinstance(task, SplitTask):
                 self._finish_split(future)
                 continue
@@ -648,16 +720,89 @@ class Orchestrator:
                     result.error_text,
                 )
                 self._record_skipped(skipped)
-                if self.description.failure_policy != "continue_on_failure":
+                policy = self.description.failure_policy
+                if policy == "stop_on_failure":
                     self._stop()
+                elif policy == "fail_fast":
+                    self._stop(grace=0.0)
             self._release_step_slot(inv.step.name)
 
-    def _stop(self) -> None:
-        """Start nothing new; what runs may finish. Unstarted work is recorded as skipped."""
+    def _stop(self, grace: float | None = None) -> None:
+        """Start nothing new; unstarted work is recorded as skipped. Running steps may finish,
+        within `grace` seconds when given; after that they are recorded as stopped."""
         self.stopping = True
         self._record_skipped(self.state.skip_unstarted() + self._drop_parked())
         for future in list(self.running):
             future.cancel()  # only succeeds for work still waiting in the pool's queue
+        if grace is not None:
+            deadline = time.monotonic() + grace
+            self.stop_deadline = min(deadline, self.stop_deadline or deadline)
+            self._enforce_deadlines()
+
+    def _next_deadline(self) -> float | None:
+        candidates = list(self.deadlines.values())
+        if self.stop_deadline is not None and self.running:
+            candidates.append(self.stop_deadline)
+        return min(candidates) if candidates else None
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for future, deadline in list(self.deadlines.items()):
+            if deadline <= now and future in self.running:
+                task = self.running[future]
+                assert isinstance(task, StepTask)
+                timeout = task.step.config.timeout
+                error = StepTimeoutError(
+                    f"Step `{task.invocation_id}` exceeded its timeout of {timeout} s and was "
+                    f"marked as failed{self._kill_note(future)}."
+                )
+                self._give_up(future, error, "failed")
+        if self.stop_deadline is not None and now >= self.stop_deadline:
+            for future in list(self.running):
+                task = self.running[future]
+                if isinstance(task, StepTask):
+                    self._give_up(future, None, "stopped")
+
+    def _kill_note(self, future: Future[Any]) -> str:
+        killer = getattr(self._executor, "kill", None)
+        if killer is not None and killer(future):
+            return "; its process was killed"
+        return (
+            "; it keeps running in its thread until it returns (threads cannot be killed), "
+            "and its result is discarded"
+        )
+
+    def _give_up(self, future: Future[Any], error: BaseException | None, status: str) -> None:
+        """Stop waiting for a running step: record it now; whatever it returns later is ignored."""
+        task = self.running.pop(future)
+        self.deadlines.pop(future, None)
+        self.abandoned = True
+        assert isinstance(task, StepTask)
+        if status == "stopped" and hasattr(self._executor, "kill"):
+            self._executor.kill(future)  # type: ignore[union-attr]
+        now = utcnow()
+        inv = self.invocations[task.invocation_id]
+        text = f"{type(error).__name__}: {error}" if error else "stopped before it finished"
+        self._pending_finishes.append(
+            StepFinish(
+                step_run_id=task.step_run_id,
+                status=status,
+                start_time=None,
+                end_time=now,
+                exception=text,
+            )
+        )
+        if status == "failed":
+            self.failures.append((inv.id, error, text))
+            self._record_skipped(self.state.fail(inv.id))
+            self.observers.emit("step_finished", inv.id, 0.0, error)
+            if self.description.failure_policy != "continue_on_failure":
+                self.stopping = True
+                self._record_skipped(self.state.skip_unstarted() + self._drop_parked())
+        else:
+            self.state.abandon(inv.id)
+        self._resolve(inv.id, status, task.step_run_id, {}, error, text)
+        self._release_step_slot(inv.step.name)
 
     def _never_started(self, task: StepTask) -> None:
         inv = self.invocations[task.invocation_id]

@@ -15,7 +15,10 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
+import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,12 +26,16 @@ from typing import Any
 from fanflow.artifacts.io import SavedArtifact, load_value, resolve_type, save_value
 from fanflow.artifacts.items import SplitResult, describe_items, load_item
 from fanflow.artifacts.store import ArtifactStore
+from fanflow.config.retry_config import StepRetryConfig
 from fanflow.exceptions import MaterializerError, StepOutputError
 from fanflow.execution.known import ArtifactInput
+from fanflow.execution.lifecycle import run_hook
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, current_step
 from fanflow.ids import new_id, utcnow
 from fanflow.spec import StepDefinition
 from fanflow.typecheck import describe, list_item_annotation, mismatch, strip_annotated
+
+logger = logging.getLogger("fanflow")
 
 
 @dataclass(slots=True)
@@ -46,6 +53,9 @@ class StepTask:
     run_start_time: datetime | None = None
     map_index: int | None = None
     map_group: str | None = None
+    retry: StepRetryConfig | None = None
+    on_failure: Callable[..., Any] | None = None
+    on_success: Callable[..., Any] | None = None
 
 
 @dataclass(slots=True)
@@ -70,6 +80,8 @@ class StepResult:
     error: BaseException | None = None
     error_text: str | None = None
     traceback_text: str | None = None
+    attempts: list[dict[str, Any]] | None = None
+    hook_errors: list[str] = field(default_factory=list)
 
 
 def default_artifact_name(pipeline_name: str | None, invocation_id: str, output_name: str) -> str:
@@ -164,8 +176,30 @@ def _save_outputs(
     return saved_outputs
 
 
+def _attempt(task: StepTask, runtime: StepRuntime) -> list[SavedOutput]:
+    kwargs = dict(task.parameters)
+    kwargs.update(_load_inputs(task))
+    returned = task.step.func(**kwargs)
+    values = split_outputs(task.step, returned)
+    return _save_outputs(task, runtime, values)
+
+
+def _attempt_record(number: int, started: datetime, exc: BaseException) -> dict[str, Any]:
+    return {
+        "attempt": number,
+        "start_time": started.isoformat(),
+        "end_time": utcnow().isoformat(),
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
 def execute_step(task: StepTask) -> StepResult:
-    """Run one step invocation; never raises for errors of the step itself."""
+    """Run one step invocation (with its retries and hooks); never raises for the step's errors.
+
+    Every attempt is recorded. Inputs are loaded again for each attempt, so a failed attempt
+    that mutated its inputs cannot poison the next one. Hooks run with the step context set.
+    """
     start_time = utcnow()
     runtime = StepRuntime(
         run_id=task.run_id,
@@ -180,29 +214,67 @@ def execute_step(task: StepTask) -> StepResult:
         map_index=task.map_index,
         map_group=task.map_group,
     )
+    retry = task.retry
+    max_retries = retry.max_retries if retry is not None else 0
+    attempts: list[dict[str, Any]] = []
+    hook_errors: list[str] = []
+    where = f"step `{task.invocation_id}`"
     token = current_step.set(runtime)
     try:
-        kwargs = dict(task.parameters)
-        kwargs.update(_load_inputs(task))
-        returned = task.step.func(**kwargs)
-        values = split_outputs(task.step, returned)
-        outputs = _save_outputs(task, runtime, values)
-    except Exception as exc:
-        return StepResult(
-            step_run_id=task.step_run_id,
-            invocation_id=task.invocation_id,
-            succeeded=False,
-            start_time=start_time,
-            end_time=utcnow(),
-            error=exc,
-            error_text=f"{type(exc).__name__}: {exc}",
-            traceback_text="".join(traceback.format_exception(exc)),
-            run_metadata=runtime.run_metadata,
-            metadata_updates=runtime.metadata_updates,
-            extra_artifacts=runtime.extra_artifacts,
-        )
+        number = 0
+        while True:
+            number += 1
+            attempt_start = utcnow()
+            try:
+                outputs = _attempt(task, runtime)
+                break
+            except Exception as exc:
+                attempts.append(_attempt_record(number, attempt_start, exc))
+                if number > max_retries:
+                    failure = run_hook(task.on_failure, "on_failure", where, exc)
+                    hook_errors.extend([failure] if failure else [])
+                    return StepResult(
+                        step_run_id=task.step_run_id,
+                        invocation_id=task.invocation_id,
+                        succeeded=False,
+                        start_time=start_time,
+                        end_time=utcnow(),
+                        error=exc,
+                        error_text=f"{type(exc).__name__}: {exc}",
+                        traceback_text=attempts[-1]["traceback"],
+                        run_metadata=runtime.run_metadata,
+                        metadata_updates=runtime.metadata_updates,
+                        extra_artifacts=runtime.extra_artifacts,
+                        attempts=attempts if max_retries else None,
+                        hook_errors=hook_errors,
+                    )
+                assert retry is not None
+                wait = retry.delay_before(number)
+                logger.info(
+                    "Step `%s` failed (attempt %d of %d): %s; retrying in %.3g s.",
+                    task.invocation_id,
+                    number,
+                    max_retries + 1,
+                    attempts[-1]["error"],
+                    wait,
+                )
+                time.sleep(wait)
+                runtime.run_metadata.clear()
+                runtime.output_metadata.clear()
+        success = run_hook(task.on_success, "on_success", where)
+        hook_errors.extend([success] if success else [])
     finally:
         current_step.reset(token)
+    if attempts:
+        attempts.append(
+            {
+                "attempt": number,
+                "start_time": attempt_start.isoformat(),
+                "end_time": utcnow().isoformat(),
+                "error": None,
+                "traceback": None,
+            }
+        )
     return StepResult(
         step_run_id=task.step_run_id,
         invocation_id=task.invocation_id,
@@ -213,6 +285,8 @@ def execute_step(task: StepTask) -> StepResult:
         extra_artifacts=runtime.extra_artifacts,
         run_metadata=runtime.run_metadata,
         metadata_updates=runtime.metadata_updates,
+        attempts=attempts or None,
+        hook_errors=hook_errors,
     )
 
 

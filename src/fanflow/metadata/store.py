@@ -228,6 +228,51 @@ class MetadataStore:
             )
             conn.commit()
 
+    def mark_orphaned(self, run_id: str, reason: str) -> bool:
+        """A run whose orchestrator died: record it (and its running steps) as failed.
+
+        Only a run still marked `running` is changed, so two readers repairing the same run at
+        once do it once. Returns whether this call changed it.
+        """
+        now = utcnow()
+        with write_connection(self.engine) as conn:
+            changed = conn.execute(
+                update(t.pipeline_runs)
+                .where(t.pipeline_runs.c.id == run_id, t.pipeline_runs.c.status == "running")
+                .values(status="failed", end_time=now, exception=reason)
+            ).rowcount
+            if changed:
+                conn.execute(
+                    update(t.step_runs)
+                    .where(t.step_runs.c.run_id == run_id, t.step_runs.c.status == "running")
+                    .values(status="failed", end_time=now, exception=reason)
+                )
+            conn.commit()
+        return bool(changed)
+
+    def completed_steps(
+        self, run_id: str
+    ) -> dict[str, tuple[str, dict[str, ArtifactVersionRecord]]]:
+        """Finished (completed or cached) step runs of a run by cache key, with their outputs."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    t.step_runs.c.id, t.step_runs.c.cache_key, t.step_runs.c.original_step_run_id
+                ).where(
+                    t.step_runs.c.run_id == run_id,
+                    t.step_runs.c.status.in_(["completed", "cached"]),
+                    t.step_runs.c.cache_key.is_not(None),
+                )
+            ).all()
+            outputs = self._outputs_for(conn, [row.id for row in rows])
+        return {
+            row.cache_key: (
+                row.original_step_run_id or row.id,
+                {name: avs[0] for name, avs in outputs.get(row.id, {}).items()},
+            )
+            for row in rows
+        }
+
     def heartbeat(self, run_id: str) -> None:
         with write_connection(self.engine) as conn:
             conn.execute(
