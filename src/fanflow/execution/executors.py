@@ -11,8 +11,10 @@ Invariants:
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 
@@ -41,16 +43,76 @@ class InlineExecutor:
 
 
 class ThreadExecutor:
-    """A thread pool: steps run side by side in this process (I/O-bound work, C extensions)."""
+    """A pool of daemon threads: steps run side by side in this process (I/O-bound work, C
+    extensions that release the GIL).
+
+    Daemon threads, unlike `concurrent.futures.ThreadPoolExecutor`'s, never keep the interpreter
+    alive: after a second Ctrl-C (or a timeout) the program can end while an abandoned step is
+    still sleeping in its thread.
+    """
 
     def __init__(self, max_workers: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fanflow-step")
+        self._max_workers = max_workers
+        self._work: queue.SimpleQueue[
+            tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None
+        ]
+        self._work = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._shutdown = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        return self._pool.submit(fn, *args)
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit to an executor that was shut down")
+            self._work.put((future, fn, args))
+            if self._idle == 0 and len(self._threads) < self._max_workers:
+                thread = threading.Thread(
+                    target=self._worker, daemon=True, name=f"fanflow-step-{len(self._threads)}"
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._idle -= 1 if self._idle else 0
+        return future
+
+    def _worker(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            with self._lock:
+                self._idle += 1
 
     def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        with self._lock:
+            if self._shutdown:
+                return
+            self._shutdown = True
+            threads = list(self._threads)
+        if not wait:
+            while True:  # drop work nobody started
+                try:
+                    item = self._work.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in threads:
+            self._work.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
 
 
 def make_executor(mode: str, max_workers: int) -> Executor:

@@ -341,13 +341,18 @@ class Orchestrator:
         return ExecutionStatus.COMPLETED
 
     def _abandon(self) -> None:
-        """The orchestrator itself failed: record what finished; nothing new starts."""
+        """The loop itself was interrupted (second Ctrl-C) or broke: record what finished,
+        record running steps as stopped, start nothing and wait for nothing."""
         self.stopping = True
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-        with contextlib.suppress(Exception):  # best effort: the run is already failing
+        with contextlib.suppress(Exception):  # best effort: the run is already ending
             self._process(self._drain())
+            for future in list(self.running):
+                if isinstance(self.running[future], StepTask):
+                    self._give_up(future, None, "stopped")
+            self._record_skipped(self.state.skip_unstarted() + self._drop_parked())
             self._flush()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
 
     # --- the loop --------------------------------------------------------------------------------
 
