@@ -53,6 +53,9 @@ class ArtifactStore(Protocol):
 
     def exists(self, uri: str) -> bool: ...
 
+    def write_text(self, uri: str, text: str) -> None:
+        """Write a small text file (a step's log) at `uri`, all at once."""
+
     @contextmanager
     def local_copy(self, uri: str) -> Iterator[str]:
         """A local directory holding the artifact's files for the duration of the block."""
@@ -125,6 +128,13 @@ class LocalArtifactStore:
 
     def exists(self, uri: str) -> bool:
         return os.path.isdir(uri)
+
+    def write_text(self, uri: str, text: str) -> None:
+        self._ensure_dir(os.path.dirname(uri))
+        temporary = f"{uri}.{new_id()}.tmp"
+        with builtins.open(temporary, "w", encoding="utf-8", errors="replace") as handle:
+            handle.write(text)
+        os.replace(temporary, uri)
 
     # --- ZenML's artifact-store file methods, over local paths --------------------------------
 

@@ -103,6 +103,30 @@ class ExceptionInfo:
         return f"ExceptionInfo(message={self.message!r})"
 
 
+class StepLogs:
+    """A step's captured stdout, stderr and log records (`str(logs)` or `logs.read()`)."""
+
+    __slots__ = ("uri",)
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def read(self) -> str:
+        from fanflow.exceptions import ArtifactMissingError
+
+        try:
+            with open(self.uri, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except FileNotFoundError as exc:
+            raise ArtifactMissingError(f"The step log at {self.uri!r} is missing.") from exc
+
+    def __str__(self) -> str:
+        return self.read()
+
+    def __repr__(self) -> str:
+        return f"StepLogs({self.uri!r})"
+
+
 class ArtifactVersionView:
     __slots__ = ("_client", "_record")
 
@@ -207,6 +231,11 @@ class StepRunView:
     @property
     def traceback(self) -> str | None:
         return self._record.traceback
+
+    @property
+    def logs(self) -> StepLogs | None:
+        """What the step printed and logged (None when it wrote nothing)."""
+        return StepLogs(self._record.logs_uri) if self._record.logs_uri else None
 
     @property
     def inputs(self) -> dict[str, list[ArtifactVersionView]]:

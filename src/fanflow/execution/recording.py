@@ -86,6 +86,7 @@ def finish_record(result: StepResult, run_id: str) -> StepFinish:
         run_metadata=metadata,
         metadata_updates=result.metadata_updates,
         attempts=result.attempts,
+        logs_uri=result.logs_uri,
     )
 
 

@@ -30,6 +30,7 @@ from fanflow.config.retry_config import StepRetryConfig
 from fanflow.exceptions import MaterializerError, StepOutputError
 from fanflow.execution.known import ArtifactInput
 from fanflow.execution.lifecycle import run_hook
+from fanflow.execution.logcapture import capture
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, current_step
 from fanflow.ids import new_id, utcnow
 from fanflow.spec import StepDefinition
@@ -82,6 +83,7 @@ class StepResult:
     traceback_text: str | None = None
     attempts: list[dict[str, Any]] | None = None
     hook_errors: list[str] = field(default_factory=list)
+    logs_uri: str | None = None
 
 
 def default_artifact_name(pipeline_name: str | None, invocation_id: str, output_name: str) -> str:
@@ -195,6 +197,20 @@ def _attempt_record(number: int, started: datetime, exc: BaseException) -> dict[
 
 
 def execute_step(task: StepTask) -> StepResult:
+    """Run one step with its output captured into its own log (written next to its artifacts)."""
+    with capture(task.invocation_id) as log:
+        result = _execute(task)
+    if log.has_content:
+        uri = task.artifact_store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
+        try:
+            task.artifact_store.write_text(uri, log.text())
+            result.logs_uri = uri
+        except OSError as exc:  # losing a log must not lose the step's result
+            logger.warning("Could not store the log of step `%s`: %s", task.invocation_id, exc)
+    return result
+
+
+def _execute(task: StepTask) -> StepResult:
     """Run one step invocation (with its retries and hooks); never raises for the step's errors.
 
     Every attempt is recorded. Inputs are loaded again for each attempt, so a failed attempt

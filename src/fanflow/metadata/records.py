@@ -81,6 +81,7 @@ class StepRunRecord:
     map_group: str | None
     map_index: int | None
     attempts: list[dict[str, Any]] | None
+    logs_uri: str | None = None
     inputs: dict[str, list[ArtifactVersionRecord]] = field(default_factory=dict)
     outputs: dict[str, list[ArtifactVersionRecord]] = field(default_factory=dict)
 
@@ -160,3 +161,4 @@ class StepFinish:
     run_metadata: dict[str, Any] = field(default_factory=dict)
     metadata_updates: list[MetadataUpdate] = field(default_factory=list)
     attempts: list[dict[str, Any]] | None = None
+    logs_uri: str | None = None

@@ -92,6 +92,7 @@ step_runs = Table(
     Column("map_group", String(255), nullable=True),
     Column("map_index", Integer, nullable=True),
     Column("attempts", JSON, nullable=True),
+    Column("logs_uri", Text, nullable=True),
     UniqueConstraint("run_id", "name", name="uq_step_runs_run_name"),
 )
 Index("ix_step_runs_cache_key", step_runs.c.cache_key, step_runs.c.status)

@@ -150,6 +150,7 @@ def _step(
         map_group=m["map_group"],
         map_index=m["map_index"],
         attempts=m["attempts"],
+        logs_uri=m["logs_uri"],
         inputs=inputs or {},
         outputs=outputs or {},
     )
@@ -338,6 +339,7 @@ class MetadataStore:
                 "map_group": s.map_group,
                 "map_index": s.map_index,
                 "attempts": None,
+                "logs_uri": None,
             }
             for s in starts
         ]
@@ -385,6 +387,7 @@ class MetadataStore:
                 traceback=bindparam("b_traceback"),
                 run_metadata=bindparam("b_metadata"),
                 attempts=bindparam("b_attempts"),
+                logs_uri=bindparam("b_logs"),
             ),
             [
                 {
@@ -396,6 +399,7 @@ class MetadataStore:
                     "b_traceback": f.traceback,
                     "b_metadata": f.run_metadata,
                     "b_attempts": f.attempts,
+                    "b_logs": f.logs_uri,
                 }
                 for f in finishes
             ],

@@ -1,0 +1,677 @@
+"""Per-step capture of stdout, stderr and `logging` output, with a live, prefixed console echo.
+
+Steps run side by side in threads of one process, and `sys.stdout`/`sys.stderr` are process
+globals, so a step's output cannot be captured by swapping the streams per step. Instead
+:func:`install` swaps them once for proxies that look up the *current context*: inside a
+``with capture(label) as log:`` block, the proxies send each write both to ``log`` and, prefixed
+with ``[label] `` at the start of every line, to the stream they replaced. Outside any capture a
+write goes to that stream unchanged. `logging` records are captured by a log-record factory
+(see "Logging" below), because the record is created in the emitting thread, in its context.
+
+Invariants:
+
+- A capture sees exactly the writes and records made in its own context: the thread (or
+  `contextvars.Context`) that entered the block. Captures in different threads never see each
+  other's output. The context variable is reset when the block exits, also on an exception.
+- Threads started *by* a step with `threading.Thread` or a `ThreadPoolExecutor` begin with an
+  empty context (before Python 3.14's ``thread_inherit_context``), so their output is not
+  captured: it passes through to the console unprefixed. A step opts in by running the work in a
+  copy of its context: ``pool.submit(contextvars.copy_context().run, fn, ...)`` or
+  ``pool.submit(propagate_context(fn), ...)``. asyncio tasks copy the context by themselves.
+- The console echo is line-buffered per capture and per stream, and every complete line is
+  written to the original stream in one ``write`` call, so lines of concurrent steps never mix.
+  A partial line (``print("a", end="")``) waits for its end of line, for ``flush()`` (so
+  ``print(..., flush=True)`` and progress bars show at once), for a ``\\r`` (progress bars), or
+  for the end of the capture, which also terminates it with a newline on the console. Nothing
+  waits longer than that: there is no buffering of whole steps.
+- stdout is echoed to the original stdout and stderr to the original stderr.
+  With ``FANFLOW_STEP_LOG_PREFIX`` unset or ``auto``, a capture prefixes its lines from the
+  first write it makes while another capture is active, and keeps doing so: a step running alone
+  prints exactly what it prints, as a ZenML program expects, while the lines of steps running
+  side by side say whose they are.
+  ``FANFLOW_STEP_LOG_PREFIX=1`` always prefixes, ``0`` never does (the output is captured either
+  way).
+- Memory is bounded: past `max_bytes` (``MAX_STEP_LOG_BYTES``, or ``FANFLOW_MAX_STEP_LOG_BYTES``)
+  a log keeps its first part and its last ``min(TAIL_BYTES, max_bytes // 2)`` bytes with one
+  ``[... N bytes omitted ...]`` marker between them. The console still gets everything.
+- Installing never wraps a proxy in a proxy, and replacing ``sys.stdout`` later (pytest's
+  capsys, ``redirect_stdout``) breaks nothing: an old proxy still writes to the stream it
+  replaced, and the next `capture` wraps the new stream. While a proxy echoes, any proxy reached
+  from inside that echo passes the text through, so chains of proxies never capture or prefix
+  twice.
+
+Logging: a log-record factory (not a root handler, which would make ``logging.basicConfig`` a
+no-op, silence ``logging.lastResort`` and defeat the "is logging configured?" check in
+`fanflow.execution.hooks`) appends each record created in an active capture, formatted as
+``RECORD_FORMAT``, to the capture's log. It prints nothing; the configured handlers print as
+before. Records of the engine's own ``fanflow`` logger (and its children) are not captured.
+Handler output written to the proxied streams from inside the `logging` module passes through
+unchanged and uncaptured, so a record is never captured twice and engine lines never get a step
+prefix.
+
+Not captured: writes to ``sys.stdout.buffer`` or to file descriptors 1 and 2 directly
+(subprocesses, C extensions), and streams that were ``None`` at install time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import logging
+import os
+import re
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from types import FrameType, TracebackType
+from typing import Any, ParamSpec, TextIO, TypeVar
+
+__all__ = [
+    "ENGINE_LOGGER",
+    "MAX_BYTES_ENV",
+    "MAX_STEP_LOG_BYTES",
+    "PREFIX_ENV",
+    "RECORD_FORMAT",
+    "TAIL_BYTES",
+    "LogBuffer",
+    "active_log",
+    "capture",
+    "install",
+    "propagate_context",
+    "uninstall",
+]
+
+MAX_STEP_LOG_BYTES = 50 * 1024 * 1024
+"""Default bound on what one capture keeps (50 MiB)."""
+TAIL_BYTES = 1024 * 1024
+"""How much of the end of an over-long log is kept (capped at half the bound)."""
+MAX_BYTES_ENV = "FANFLOW_MAX_STEP_LOG_BYTES"
+PREFIX_ENV = "FANFLOW_STEP_LOG_PREFIX"
+RECORD_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+ENGINE_LOGGER = "fanflow"
+
+# A partial console line longer than this is echoed without waiting for its end of line.
+_PENDING_LIMIT = 64 * 1024
+# How many frames above a write are searched for the `logging` module (handler output).
+_LOGGING_SCAN_DEPTH = 10
+# Small head chunks are joined in groups this large to keep the per-chunk overhead low.
+_JOIN_EVERY = 256
+
+_STDOUT, _STDERR, _LOG = 0, 1, 2
+_LINE_PIECES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+_LOGGING_GLOBALS = vars(logging)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _nbytes(text: str) -> int:
+    """UTF-8 size; lone surrogates (from surrogateescape) count as the 3 bytes they encode to."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _split_at_byte(text: str, limit: int) -> tuple[str, str]:
+    """Split `text` after at most `limit` UTF-8 bytes, never inside a character."""
+    if text.isascii():
+        return text[:limit], text[limit:]
+    data = text.encode("utf-8", "surrogatepass")
+    cut = min(limit, len(data))
+    while 0 < cut < len(data) and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return (
+        data[:cut].decode("utf-8", "surrogatepass"),
+        data[cut:].decode("utf-8", "surrogatepass"),
+    )
+
+
+class _EchoState:
+    """Where one capture is in one console stream: at a line start or not, and the partial line
+    that has not been written yet (so that every complete line goes out in a single write)."""
+
+    __slots__ = ("after_cr", "at_start", "pending", "target")
+
+    def __init__(self) -> None:
+        self.at_start = True
+        self.after_cr = False
+        self.pending = ""
+        self.target: Any = None
+
+    def feed(self, text: str, prefix: str) -> str:
+        """Prefix the lines of `text`; return what is ready to be written now."""
+        if "\n" not in text and "\r" not in text:  # a piece of a line, e.g. print's arguments
+            if self.at_start:
+                text = prefix + text
+                self.at_start = self.after_cr = False
+            pending = self.pending + text
+            if len(pending) > _PENDING_LIMIT:
+                self.pending = ""
+                return pending
+            self.pending = pending
+            return ""
+        if prefix:
+            parts: list[str] = []
+            at_start, after_cr = self.at_start, self.after_cr
+            for piece in _LINE_PIECES.findall(text):
+                # "\r" then "\n" in two writes is one line end, not an empty line.
+                if at_start and not (after_cr and piece == "\n"):
+                    parts.append(prefix)
+                parts.append(piece)
+                last = piece[-1]
+                at_start = last == "\n" or last == "\r"
+                after_cr = last == "\r"
+            self.at_start, self.after_cr = at_start, after_cr
+            out = "".join(parts)
+        else:
+            out = text
+            self.at_start = text[-1] in "\r\n"
+        if self.pending:
+            out = self.pending + out
+        cut = max(out.rfind("\n"), out.rfind("\r")) + 1
+        if cut == len(out) or len(out) - cut > _PENDING_LIMIT:
+            self.pending = ""
+            return out
+        self.pending = out[cut:]
+        return out[:cut]
+
+    def take_pending(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+_local = threading.local()
+
+
+def _echo(target: Any, text: str) -> None:
+    """Write to an original stream; proxies reached from inside this write pass text through."""
+    previous = getattr(_local, "echoing", False)
+    _local.echoing = True
+    try:
+        target.write(text)
+    finally:
+        _local.echoing = previous
+
+
+class LogBuffer:
+    """What one `capture` block collected: stdout, stderr and log records in write order.
+
+    Thread-safe: a step may write to it from several threads (see `propagate_context`), and
+    `text()` may be read while it is being written. Where the source changes (stdout, stderr,
+    a log record) in the middle of a line, a line break is inserted, so no line mixes sources.
+    """
+
+    __slots__ = (
+        "_auto_prefix",
+        "_closed",
+        "_echo",
+        "_head",
+        "_head_budget",
+        "_head_bytes",
+        "_head_recent",
+        "_last_source",
+        "_lock",
+        "_mid_line",
+        "_prefix",
+        "_tail",
+        "_tail_bytes",
+        "_tail_limit",
+        "_written",
+        "label",
+    )
+
+    def __init__(self, label: str, *, max_bytes: int, prefix_mode: str = "always") -> None:
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, not {max_bytes}.")
+        self.label = label
+        self._prefix = f"[{label}] " if prefix_mode != "never" else ""
+        self._auto_prefix = prefix_mode == "auto"
+        self._lock = threading.RLock()
+        self._closed = False
+        self._tail_limit = min(TAIL_BYTES, max_bytes // 2)
+        self._head_budget = max_bytes - self._tail_limit
+        self._head: list[str] = []
+        self._head_recent: list[str] = []
+        self._head_bytes = 0
+        self._tail: deque[tuple[str, int]] = deque()
+        self._tail_bytes = 0
+        self._written = 0
+        self._mid_line = False
+        self._last_source = -1
+        self._echo = (_EchoState(), _EchoState())
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def text(self) -> str:
+        """Everything kept, with the omission marker where the middle was dropped."""
+        with self._lock:
+            head = "".join(self._head) + "".join(self._head_recent)
+            tail = "".join(chunk for chunk, _ in self._tail)
+            if self._written == self._head_bytes + self._tail_bytes:
+                return head + tail
+            return head + self._marker(head.endswith("\n") or not head) + tail
+
+    @property
+    def has_content(self) -> bool:
+        return self._written > 0
+
+    @property
+    def written_bytes(self) -> int:
+        """UTF-8 bytes the step produced, including any omitted ones."""
+        return self._written
+
+    @property
+    def omitted_bytes(self) -> int:
+        """UTF-8 bytes dropped from the middle to keep memory bounded (0 if none)."""
+        with self._lock:
+            return self._written - self._head_bytes - self._tail_bytes
+
+    @property
+    def byte_size(self) -> int:
+        """UTF-8 size of `text()` (what is kept, marker included)."""
+        with self._lock:
+            size = self._head_bytes + self._tail_bytes
+            if self._written > size:
+                size += _nbytes(self._marker(self._last_head_char() in ("", "\n")))
+            return size
+
+    def __repr__(self) -> str:
+        return f"<LogBuffer {self.label!r}: {self._written} bytes written>"
+
+    def _last_head_char(self) -> str:
+        chunks = self._head_recent or self._head
+        return chunks[-1][-1:] if chunks else ""
+
+    def _marker(self, head_ends_line: bool) -> str:
+        omitted = self._written - self._head_bytes - self._tail_bytes
+        lead = "" if head_ends_line else "\n"
+        return f"{lead}[... {omitted} bytes omitted ...]\n"
+
+    # -- writing (the lock is held by the caller) ---------------------------------------------
+
+    def _append(self, text: str, source: int) -> None:
+        if self._mid_line and source != self._last_source:
+            text = "\n" + text
+        self._last_source = source
+        self._mid_line = text[-1] != "\n"
+        size = _nbytes(text)
+        self._written += size
+        room = self._head_budget - self._head_bytes
+        if size <= room:
+            self._add_head(text, size)
+            return
+        if room > 0:
+            first, text = _split_at_byte(text, room)
+            if first:
+                first_size = _nbytes(first)
+                self._add_head(first, first_size)
+                size -= first_size
+            # The head is complete: a later, smaller write must not land before the tail.
+            self._head_budget = self._head_bytes
+        self._add_tail(text, size)
+
+    def _add_head(self, text: str, size: int) -> None:
+        recent = self._head_recent
+        recent.append(text)
+        if len(recent) >= _JOIN_EVERY:
+            self._head.append("".join(recent))
+            recent.clear()
+        self._head_bytes += size
+
+    def _add_tail(self, text: str, size: int) -> None:
+        tail = self._tail
+        tail.append((text, size))
+        self._tail_bytes += size
+        excess = self._tail_bytes - self._tail_limit
+        while excess > 0 and tail[0][1] <= excess:
+            _, dropped = tail.popleft()
+            self._tail_bytes -= dropped
+            excess -= dropped
+        if excess > 0:
+            chunk, chunk_size = tail[0]
+            _, kept = _split_at_byte(chunk, excess)
+            # Cutting inside a multi-byte character keeps that whole character.
+            if _nbytes(kept) > chunk_size - excess:
+                kept = kept[1:]
+            kept_size = _nbytes(kept)
+            tail[0] = (kept, kept_size)
+            self._tail_bytes -= chunk_size - kept_size
+
+    def _write(self, index: int, target: Any, text: str) -> bool:
+        """Capture a write to stream `index` and echo it; False when closed (caller passes it
+        through)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._append(text, index)
+            state = self._echo[index]
+            if state.target is not target and state.pending:
+                _echo(state.target, state.take_pending())
+            state.target = target
+            prefix = self._prefix
+            if self._auto_prefix:
+                if _active_captures < 2:
+                    prefix = ""
+                else:  # once a step has run beside another, its lines keep their prefix
+                    self._auto_prefix = False
+            out = state.feed(text, prefix)
+            if out:
+                _echo(target, out)
+            return True
+
+    def _flush(self, index: int) -> None:
+        with self._lock:
+            state = self._echo[index]
+            if state.pending:
+                _echo(state.target, state.take_pending())
+
+    def _add_record(self, record: logging.LogRecord) -> None:
+        line = _format_record(record) + "\n"
+        with self._lock:
+            if not self._closed:
+                self._append(line, _LOG)
+
+    def _close(self) -> None:
+        """Stop capturing; end the step's unterminated console lines so the next step's lines
+        start at a line start."""
+        with self._lock:
+            self._closed = True
+            for state in self._echo:
+                if state.target is not None and (state.pending or not state.at_start):
+                    state.at_start = True
+                    # A broken console must not hide the step's own error.
+                    with contextlib.suppress(Exception):
+                        _echo(state.target, state.take_pending() + "\n")
+
+
+_current: contextvars.ContextVar[LogBuffer | None] = contextvars.ContextVar(
+    "fanflow_log_capture", default=None
+)
+
+
+def active_log() -> LogBuffer | None:
+    """The log being captured in the current context, if any."""
+    log = _current.get()
+    return None if log is None or log._closed else log
+
+
+def _called_from_logging() -> bool:
+    """True when a `logging` handler is writing (its record was captured as a record)."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(_LOGGING_SCAN_DEPTH):
+        if frame is None:
+            return False
+        if frame.f_globals is _LOGGING_GLOBALS:
+            return True
+        frame = frame.f_back
+    return False
+
+
+class _StreamProxy:
+    """Stands in for `sys.stdout`/`sys.stderr`; routes writes by the current context.
+
+    Everything it does not implement falls through to the stream it wraps, so code that asks
+    for ``fileno()``, ``encoding``, ``isatty()`` or ``reconfigure(...)`` sees the real stream.
+    """
+
+    def __init__(self, original: Any, index: int, replaced: Any) -> None:
+        self._original = original  # where the echo goes
+        self._index = index  # _STDOUT or _STDERR
+        self._replaced = replaced  # what `uninstall` puts back
+
+    def write(self, text: str) -> int:
+        log = _current.get()
+        if (
+            log is None
+            or log._closed
+            or not isinstance(text, str)
+            or getattr(_local, "echoing", False)
+            or _called_from_logging()
+        ):
+            return self._original.write(text)  # type: ignore[no-any-return]
+        if text and not log._write(self._index, self._original, text):
+            return self._original.write(text)  # type: ignore[no-any-return]
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        log = _current.get()
+        if log is not None and not getattr(_local, "echoing", False):
+            log._flush(self._index)
+        self._original.flush()
+
+    def isatty(self) -> bool:
+        return bool(self._original.isatty())
+
+    def fileno(self) -> int:
+        return int(self._original.fileno())
+
+    def writable(self) -> bool:
+        writable = getattr(self._original, "writable", None)
+        return True if writable is None else bool(writable())
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._original, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:
+        return getattr(self._original, "errors", "strict")
+
+    @property
+    def buffer(self) -> Any:
+        """The original binary buffer: bytes written there are not captured."""
+        return self._original.buffer
+
+    def __getattr__(self, name: str) -> Any:
+        original = self.__dict__.get("_original")
+        if original is None:
+            raise AttributeError(name)
+        return getattr(original, name)
+
+    def __repr__(self) -> str:
+        return f"<fanflow log proxy for {self._original!r}>"
+
+
+class _RecordFactory:
+    """Wraps the previous log-record factory; hands records made in a capture to its log."""
+
+    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
+        self.previous = previous
+        self.enabled = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        if self.enabled:
+            log = _current.get()
+            if log is not None and not log._closed:
+                name = record.name
+                if name and name != ENGINE_LOGGER and not name.startswith(ENGINE_LOGGER + "."):
+                    # Capturing must never break the logging call.
+                    with contextlib.suppress(Exception):
+                        log._add_record(record)
+        return record
+
+
+_formatter = logging.Formatter(RECORD_FORMAT)
+
+
+def _format_record(record: logging.LogRecord) -> str:
+    """RECORD_FORMAT without touching the record (the real handlers format it later) and
+    without raising on bad arguments (logging reports those through its handlers)."""
+    try:
+        message = record.getMessage()
+    except Exception as exc:
+        message = f"{record.msg!r} % {record.args!r} (formatting failed: {exc})"
+    parts = [f"{_formatter.formatTime(record)} {record.levelname} {record.name}: {message}"]
+    if record.exc_info:
+        parts.append(_formatter.formatException(record.exc_info))
+    if record.stack_info:
+        parts.append(_formatter.formatStack(record.stack_info))
+    return "\n".join(parts)
+
+
+_install_lock = threading.Lock()
+_factory: _RecordFactory | None = None
+
+
+def _is_ready() -> bool:
+    out, err = sys.stdout, sys.stderr
+    return (
+        _factory is not None
+        and (out is None or type(out) is _StreamProxy)
+        and (err is None or type(err) is _StreamProxy)
+    )
+
+
+def _wrap(name: str, index: int, original: Any | None) -> None:
+    current = getattr(sys, name)
+    if original is None:
+        if current is None or type(current) is _StreamProxy:
+            return  # never wrap a proxy; nothing to echo to without a stream
+        original = current
+    replaced = current._replaced if type(current) is _StreamProxy else current
+    setattr(sys, name, _StreamProxy(original, index, replaced))
+
+
+def install(*, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+    """Put the proxies in place (unless they already are) and the log-record factory (once).
+
+    Idempotent and thread-safe. Called by `capture`, so it is needed only to set things up
+    early. If ``sys.stdout`` was replaced since the last call, the new stream gets wrapped.
+    `stdout`/`stderr` (for tests) make the proxies echo to those streams instead.
+    """
+    global _factory
+    if stdout is None and stderr is None and _is_ready():
+        return
+    with _install_lock:
+        _wrap("stdout", _STDOUT, stdout)
+        _wrap("stderr", _STDERR, stderr)
+        if _factory is None:
+            _factory = _RecordFactory(logging.getLogRecordFactory())
+            logging.setLogRecordFactory(_factory)
+
+
+def uninstall() -> None:
+    """Put back the streams the proxies replaced and stop capturing records (for tests).
+
+    A stream replaced since `install` is left alone. A record factory installed on top of ours
+    keeps calling ours, which then only delegates.
+    """
+    global _factory
+    with _install_lock:
+        for name in ("stdout", "stderr"):
+            current = getattr(sys, name)
+            if type(current) is _StreamProxy:
+                setattr(sys, name, current._replaced)
+        if _factory is not None:
+            _factory.enabled = False
+            if logging.getLogRecordFactory() is _factory:
+                logging.setLogRecordFactory(_factory.previous)
+            _factory = None
+
+
+def _prefix_mode() -> str:
+    """`auto` (the default): prefix while several captures are active, so a step running alone
+    prints exactly what it prints; `never` for false words; `always` otherwise."""
+    value = (os.environ.get(PREFIX_ENV) or "auto").strip().lower()
+    if value == "auto":
+        return "auto"
+    return "never" if value in _FALSE_WORDS else "always"
+
+
+_active_captures = 0
+_active_lock = threading.Lock()
+
+
+def active_captures() -> int:
+    return _active_captures
+
+
+def _max_bytes_from_env() -> int:
+    """`FANFLOW_MAX_STEP_LOG_BYTES` if it is a positive integer, else the default: a typo in a
+    setting must not fail every step."""
+    value = os.environ.get(MAX_BYTES_ENV)
+    if value:
+        try:
+            parsed = int(value)
+        except ValueError:
+            return MAX_STEP_LOG_BYTES
+        if parsed > 0:
+            return parsed
+    return MAX_STEP_LOG_BYTES
+
+
+class _CaptureBlock:
+    """The context manager `capture` returns; a class rather than a generator because entering
+    and leaving it is on every step's path and must cost a few microseconds."""
+
+    __slots__ = ("_label", "_log", "_max_bytes", "_token")
+
+    def __init__(self, label: str, max_bytes: int | None) -> None:
+        self._label = label
+        self._max_bytes = max_bytes
+        self._log: LogBuffer | None = None
+        self._token: contextvars.Token[LogBuffer | None] | None = None
+
+    def __enter__(self) -> LogBuffer:
+        if self._token is not None:
+            raise RuntimeError("This capture block is already active; call capture() again.")
+        if not _is_ready():
+            install()
+        max_bytes = self._max_bytes if self._max_bytes is not None else _max_bytes_from_env()
+        global _active_captures
+        log = LogBuffer(self._label, max_bytes=max_bytes, prefix_mode=_prefix_mode())
+        self._log = log
+        self._token = _current.set(log)
+        with _active_lock:
+            _active_captures += 1
+        return log
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        global _active_captures
+        token, self._token = self._token, None
+        assert token is not None and self._log is not None
+        with _active_lock:
+            _active_captures -= 1
+        try:
+            self._log._close()
+        finally:
+            _current.reset(token)
+
+
+def capture(label: str, *, max_bytes: int | None = None) -> AbstractContextManager[LogBuffer]:
+    """Capture this context's stdout, stderr and log records into a `LogBuffer`.
+
+    ``with capture("train_3") as log: ...`` then ``log.text()``. Captures nest: the innermost
+    one gets the output while it is active. `max_bytes` defaults to ``FANFLOW_MAX_STEP_LOG_BYTES``
+    or `MAX_STEP_LOG_BYTES`. Work handed to other threads is captured only when it runs in a
+    copy of this context (see `propagate_context`); output arriving after the block ended passes
+    through to the console unprefixed.
+    """
+    return _CaptureBlock(label, max_bytes)
+
+
+def propagate_context(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """`fn` bound to a snapshot of the current context (its capture and step), for threads.
+
+    Each call runs in its own copy of the snapshot, so the wrapper can be submitted to a thread
+    pool many times at once (one `Context` cannot be entered by two threads).
+    """
+    context = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return context.copy().run(fn, *args, **kwargs)
+
+    return run
