@@ -253,7 +253,7 @@ class Trace:
                 "call at least one @step function inside the pipeline function."
             )
         available = set(self.drafts)
-        invalid = {}
+        invalid: dict[str, list[str]] = {}
         for draft in self.drafts.values():
             for target in draft.after:
                 if target not in available:

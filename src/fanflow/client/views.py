@@ -41,7 +41,7 @@ class Page(Sequence[T], Generic[T]):
     def __init__(self, items: list[T], total: int, index: int, max_size: int) -> None:
         self.items = items
         self.total = total
-        self.index = index
+        self.index = index  # type: ignore[assignment]  # ZenML's page number, not Sequence.index
         self.max_size = max_size
 
     @property

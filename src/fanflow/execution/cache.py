@@ -82,7 +82,7 @@ def cache_key(
         "parameters": plain_parameters,
         "inputs": {name: [list(item) for item in items] for name, items in sorted(inputs.items())},
         "outputs": [
-            [out.name, out.artifact_name, out.materializer.NAME if out.materializer else None]
+            [out.name, out.artifact_name, getattr(out.materializer, "NAME", None)]
             for out in step.outputs
         ],
     }

@@ -216,6 +216,7 @@ class Orchestrator:
         if self._executor is not None:
             # Steps given up on (timeouts, fail_fast) may still occupy threads: do not wait.
             self._executor.shutdown(wait=not self.abandoned)
+        error_text: str | None
         if self.interrupted or isinstance(error, KeyboardInterrupt):
             status = ExecutionStatus.STOPPED
             error_text = "stopped by Ctrl-C" if error is None else f"{type(error).__name__}"

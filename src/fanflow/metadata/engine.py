@@ -212,6 +212,7 @@ def insert_ignore(
     if not rows:
         return
     name = conn.dialect.name
+    statement: Any
     if name == "sqlite":
         from sqlalchemy.dialects import sqlite
 

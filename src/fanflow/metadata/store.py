@@ -74,7 +74,7 @@ _AV_FROM = t.artifact_versions.join(
 )
 
 
-def _artifact_version(row: Row[Any]) -> ArtifactVersionRecord:
+def _artifact_version(row: Any) -> ArtifactVersionRecord:
     m = row._mapping
     return ArtifactVersionRecord(
         id=m["id"],
@@ -102,7 +102,7 @@ _RUN_FROM = t.pipeline_runs.outerjoin(
 )
 
 
-def _run(row: Row[Any]) -> RunRecord:
+def _run(row: Any) -> RunRecord:
     m = row._mapping
     return RunRecord(
         id=m["id"],
@@ -447,6 +447,7 @@ class MetadataStore:
         rows = []
         for av in news:
             artifact_id = artifact_ids[av.artifact_name]
+            number: int | None
             if av.version is None:
                 number = highest.get(artifact_id, 0) + 1
                 highest[artifact_id] = number
@@ -564,7 +565,7 @@ class MetadataStore:
     def get_run(self, ident: str) -> RunRecord:
         query = select(*_RUN_COLUMNS).select_from(_RUN_FROM)
         with self.engine.connect() as conn:
-            rows: list[Row[Any]] = []
+            rows: Sequence[Row[Any]] = []
             if _looks_like_uuid(ident):
                 rows = conn.execute(query.where(t.pipeline_runs.c.id == normalize_id(ident))).all()
             if not rows:
