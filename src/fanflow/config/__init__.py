@@ -21,7 +21,7 @@ __all__ = [
     "load_settings",
 ]
 
-ORCHESTRATOR_MODES = ("local", "sequential")
+ORCHESTRATOR_MODES = ("local", "sequential", "processes")
 
 
 def default_max_parallelism() -> int:

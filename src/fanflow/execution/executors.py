@@ -116,8 +116,16 @@ class ThreadExecutor:
 
 
 def make_executor(mode: str, max_workers: int) -> Executor:
+    """`local`: a thread pool; `sequential`: inline, one at a time; `processes`: a pool of worker
+    processes (CPU-bound Python steps run truly in parallel; timeouts kill the step)."""
     if mode == "sequential":
         return InlineExecutor()
     if mode == "local":
         return ThreadExecutor(max_workers)
-    raise ValueError(f"Unknown orchestrator mode {mode!r}; expected 'local' or 'sequential'.")
+    if mode == "processes":
+        from fanflow.execution.process_pool import ProcessExecutor
+
+        return ProcessExecutor(max_workers)
+    raise ValueError(
+        f"Unknown orchestrator mode {mode!r}; expected 'local', 'sequential' or 'processes'."
+    )

@@ -611,11 +611,12 @@ class _CaptureBlock:
     """The context manager `capture` returns; a class rather than a generator because entering
     and leaving it is on every step's path and must cost a few microseconds."""
 
-    __slots__ = ("_label", "_log", "_max_bytes", "_token")
+    __slots__ = ("_label", "_log", "_max_bytes", "_prefix", "_token")
 
-    def __init__(self, label: str, max_bytes: int | None) -> None:
+    def __init__(self, label: str, max_bytes: int | None, prefix: str | None = None) -> None:
         self._label = label
         self._max_bytes = max_bytes
+        self._prefix = prefix
         self._log: LogBuffer | None = None
         self._token: contextvars.Token[LogBuffer | None] | None = None
 
@@ -626,7 +627,10 @@ class _CaptureBlock:
             install()
         max_bytes = self._max_bytes if self._max_bytes is not None else _max_bytes_from_env()
         global _active_captures
-        log = LogBuffer(self._label, max_bytes=max_bytes, prefix_mode=_prefix_mode())
+        mode = _prefix_mode()
+        if self._prefix is not None and os.environ.get(PREFIX_ENV) is None:
+            mode = self._prefix  # the caller's default, unless the user chose explicitly
+        log = LogBuffer(self._label, max_bytes=max_bytes, prefix_mode=mode)
         self._log = log
         self._token = _current.set(log)
         with _active_lock:
@@ -650,7 +654,9 @@ class _CaptureBlock:
             _current.reset(token)
 
 
-def capture(label: str, *, max_bytes: int | None = None) -> AbstractContextManager[LogBuffer]:
+def capture(
+    label: str, *, max_bytes: int | None = None, prefix: str | None = None
+) -> AbstractContextManager[LogBuffer]:
     """Capture this context's stdout, stderr and log records into a `LogBuffer`.
 
     ``with capture("train_3") as log: ...`` then ``log.text()``. Captures nest: the innermost
@@ -659,7 +665,7 @@ def capture(label: str, *, max_bytes: int | None = None) -> AbstractContextManag
     copy of this context (see `propagate_context`); output arriving after the block ended passes
     through to the console unprefixed.
     """
-    return _CaptureBlock(label, max_bytes)
+    return _CaptureBlock(label, max_bytes, prefix)
 
 
 def propagate_context(fn: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -58,7 +58,14 @@ from fanflow.execution.supervision import (
     heartbeat_interval,
     stop_grace_period,
 )
-from fanflow.execution.worker import SplitTask, StepResult, StepTask, execute_step, split_artifact
+from fanflow.execution.worker import (
+    SplitTask,
+    StepResult,
+    StepTask,
+    execute_step,
+    execute_step_portable,
+    split_artifact,
+)
 from fanflow.ids import new_id, utcnow
 from fanflow.metadata.records import InputLink, NewArtifactVersion, StepFinish, StepStart
 from fanflow.metadata.store import MetadataStore
@@ -158,6 +165,7 @@ class Orchestrator:
         # makes each turn of the loop (one transaction) carry more steps when steps are tiny.
         self.window = self.max_parallelism * (1 if self.mode == "sequential" else 4)
         self.heartbeat_interval = heartbeat_interval()
+        self._step_function = execute_step_portable if self.mode == "processes" else execute_step
         ensure_console_logging(settings.logging_verbosity)
         self.observers = ObserverGroup(
             list(observers) if observers is not None else [ConsoleObserver()]
@@ -546,7 +554,7 @@ class Orchestrator:
             self._flush()  # recorded before any of them runs
             for task in tasks:
                 self.observers.emit("step_started", task.invocation_id)
-                future = self._executor.submit(execute_step, task)
+                future = self._executor.submit(self._step_function, task)
                 self.running[future] = task
                 timeout = task.step.config.timeout
                 if timeout is not None:
@@ -760,8 +768,9 @@ class Orchestrator:
                 timeout = task.step.config.timeout
                 error = StepTimeoutError(
                     f"Step `{task.invocation_id}` exceeded its timeout of {timeout} s and was "
-                    f"marked as failed{self._kill_note(future)}."
+                    "marked as failed"
                 )
+                error.args = (f"{error.args[0]}{self._kill_note(future, error)}.",)
                 self._give_up(future, error, "failed")
         if self.stop_deadline is not None and now >= self.stop_deadline:
             for future in list(self.running):
@@ -769,9 +778,9 @@ class Orchestrator:
                 if isinstance(task, StepTask):
                     self._give_up(future, None, "stopped")
 
-    def _kill_note(self, future: Future[Any]) -> str:
+    def _kill_note(self, future: Future[Any], error: BaseException) -> str:
         killer = getattr(self._executor, "kill", None)
-        if killer is not None and killer(future):
+        if killer is not None and killer(future, error):
             return "; its process was killed"
         return (
             "; it keeps running in its thread until it returns (threads cannot be killed), "

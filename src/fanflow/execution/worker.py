@@ -27,7 +27,7 @@ from fanflow.artifacts.io import SavedArtifact, load_value, resolve_type, save_v
 from fanflow.artifacts.items import SplitResult, describe_items, load_item
 from fanflow.artifacts.store import ArtifactStore
 from fanflow.config.retry_config import StepRetryConfig
-from fanflow.exceptions import MaterializerError, StepOutputError
+from fanflow.exceptions import MaterializerError, StepExecutionException, StepOutputError
 from fanflow.execution.known import ArtifactInput
 from fanflow.execution.lifecycle import run_hook
 from fanflow.execution.logcapture import capture
@@ -196,9 +196,9 @@ def _attempt_record(number: int, started: datetime, exc: BaseException) -> dict[
     }
 
 
-def execute_step(task: StepTask) -> StepResult:
+def execute_step(task: StepTask, prefix: str | None = None) -> StepResult:
     """Run one step with its output captured into its own log (written next to its artifacts)."""
-    with capture(task.invocation_id) as log:
+    with capture(task.invocation_id, prefix=prefix) as log:
         result = _execute(task)
     if log.has_content:
         uri = task.artifact_store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
@@ -207,6 +207,21 @@ def execute_step(task: StepTask) -> StepResult:
             result.logs_uri = uri
         except OSError as exc:  # losing a log must not lose the step's result
             logger.warning("Could not store the log of step `%s`: %s", task.invocation_id, exc)
+    return result
+
+
+def execute_step_portable(task: StepTask) -> StepResult:
+    """`execute_step` for another process: the step's exception travels back only if it can be
+    pickled; otherwise its message and traceback (already in the result) stand for it."""
+    # A worker process cannot see the other processes' steps, so its lines are always prefixed.
+    result = execute_step(task, prefix="always")
+    if result.error is not None:
+        import cloudpickle
+
+        try:
+            cloudpickle.loads(cloudpickle.dumps(result.error))
+        except Exception:
+            result.error = StepExecutionException(result.error_text or "the step failed")
     return result
 
 
