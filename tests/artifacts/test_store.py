@@ -351,3 +351,18 @@ def test_zenml_style_file_methods(store: LocalArtifactStore, tmp_path: pathlib.P
     store.remove(os.path.join(base, "z.txt"))
     store.rmtree(os.path.join(base, "a"))
     assert store.listdir(base) == []
+
+
+def test_sweep_staging_removes_only_old_leftovers(tmp_path):
+    import os
+    import time
+
+    from fanflow.artifacts.store import LocalArtifactStore
+
+    store = LocalArtifactStore(str(tmp_path / "root"))
+    old = store.staging()
+    young = store.staging()
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    assert store.sweep_staging(older_than_s=3600) == 1
+    assert not os.path.exists(old) and os.path.isdir(young)

@@ -129,6 +129,29 @@ class LocalArtifactStore:
     def exists(self, uri: str) -> bool:
         return os.path.isdir(uri)
 
+    def sweep_staging(self, older_than_s: float = 3600.0) -> int:
+        """Remove staging directories left behind by killed writers; returns how many.
+
+        Only old ones go: a younger one may belong to a save in progress in another process.
+        """
+        import time
+
+        parent = os.path.join(self.root, STAGING_DIR)
+        try:
+            entries = list(os.scandir(parent))
+        except FileNotFoundError:
+            return 0
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
     def write_text(self, uri: str, text: str) -> None:
         self._ensure_dir(os.path.dirname(uri))
         temporary = f"{uri}.{new_id()}.tmp"

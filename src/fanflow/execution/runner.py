@@ -213,6 +213,10 @@ class Orchestrator:
         self._started = time.perf_counter()
         self.observers.emit("run_started", self.run_name, self.description.name, step_count)
         self._executor = make_executor(self.mode, self.max_parallelism)
+        sweep = getattr(self.artifact_store, "sweep_staging", None)
+        if sweep is not None:
+            with contextlib.suppress(OSError):
+                sweep()
         self._heartbeat = Heartbeat(
             lambda: self.store.heartbeat(self.run_id), self.heartbeat_interval
         ).start()
