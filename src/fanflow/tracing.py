@@ -15,7 +15,6 @@ Invariants:
 
 from __future__ import annotations
 
-import difflib
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -262,7 +261,7 @@ class Trace:
             parts = []
             for inv_id, targets in invalid.items():
                 for target in targets:
-                    close = difflib.get_close_matches(target, available, n=1)
+                    close = _close_matches(target, available, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     parts.append(f"{target!r} in after= of step {inv_id!r}{hint}")
             raise InvalidAfterReferenceError(
@@ -396,6 +395,13 @@ def artifact_ref(
     return None
 
 
+def _close_matches(word: str, candidates: Any, n: int) -> list[str]:
+    """Spelling suggestions for error messages (difflib is imported only when one is needed)."""
+    import difflib
+
+    return difflib.get_close_matches(word, list(candidates), n=n)
+
+
 def bind_arguments(
     step: StepDefinition, args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -408,7 +414,7 @@ def bind_arguments(
     bound = dict(zip(names, args, strict=False))
     for key, value in kwargs.items():
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
+            close = _close_matches(key, names, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise StepInterfaceError(
                 f"Wrong arguments when calling step {step.name!r}: it has no input {key!r} "

@@ -31,6 +31,7 @@ _engines: dict[str, Engine] = {}
 _checked: set[str] = set()
 _lock = threading.Lock()
 _engine_pid = os.getpid()
+_exit_hook_registered = False
 
 
 def _sqlite_path(url: str) -> str | None:
@@ -92,9 +93,19 @@ def _sqlite_on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _skip_collection_at_exit() -> None:
+    """Interpreter shutdown spends ~30 ms garbage-collecting SQLAlchemy's many long-lived objects
+    (a fifth of a short pipeline's whole run). Freezing them at exit skips that sweep; objects
+    still alive then are reclaimed by the process ending, as they would be anyway."""
+    import atexit
+    import gc
+
+    atexit.register(gc.freeze)
+
+
 def get_engine(url: str) -> Engine:
     """The process-wide engine for `url`, with the schema checked (and created if new)."""
-    global _engine_pid
+    global _engine_pid, _exit_hook_registered
     engine = _engines.get(url)
     if engine is not None and _engine_pid == os.getpid() and url in _checked:
         return engine
@@ -106,6 +117,9 @@ def get_engine(url: str) -> Engine:
             _checked.clear()
             _engine_pid = os.getpid()
         engine = _engines.get(url)
+        if not _exit_hook_registered:
+            _exit_hook_registered = True
+            _skip_collection_at_exit()
         if engine is None:
             engine = _make_engine(url)
             _engines[url] = engine
@@ -193,7 +207,7 @@ def _create_schema(engine: Engine, url: str) -> None:
                     "fanflow schema: it belongs to something else. Refusing to write to it; "
                     "point FANFLOW_HOME or FANFLOW_METADATA_URL at a fanflow store."
                 )
-            schema.metadata.create_all(conn)
+            schema.metadata.create_all(conn, checkfirst=False)  # the database is empty
             conn.execute(
                 schema.schema_info.insert(),
                 [{"key": "schema_version", "value": str(schema.SCHEMA_VERSION)}],
