@@ -147,3 +147,15 @@ def test_client_reads_a_run_from_inside_its_own_step():
 
     introspective()
     assert seen == {"status": "running", "first": "a", "self": "running"}
+
+
+def test_run_steps_behaves_like_a_read_only_dict():
+    run = simple(x=3)
+    steps = run.steps
+    assert len(steps) == 1 and "make" in steps and "nope" not in steps
+    assert list(steps) == ["make"] and list(dict(steps)) == ["make"]
+    assert steps["make"].output.load() == 3
+    assert [name for name, _ in steps.items()] == ["make"]
+    assert steps.get("nope") is None
+    with pytest.raises(KeyError):
+        _ = steps["nope"]

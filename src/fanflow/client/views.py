@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
@@ -283,6 +283,56 @@ class StepRunView:
         return f"StepRun(name={self.name!r}, status={self._record.status!r})"
 
 
+class StepsView(Mapping[str, StepRunView]):
+    """`run.steps`: behaves like ZenML's dict of step runs, but loads lazily, so looking up one
+    step of a 100,000-branch run reads one step, not all of them."""
+
+    __slots__ = ("_client", "_names", "_order", "_records", "_run_id")
+
+    def __init__(self, client: Client, run_id: str) -> None:
+        self._client = client
+        self._run_id = run_id
+        graph = client._store.step_graph(run_id)
+        self._order = layered_order(dict(graph))
+        self._names = set(self._order)
+        self._records: dict[str, StepRunRecord] | None = None
+
+    def _all(self) -> dict[str, StepRunRecord]:
+        if self._records is None:
+            self._records = {r.name: r for r in self._client._store.get_steps(self._run_id)}
+        return self._records
+
+    def __getitem__(self, name: str) -> StepRunView:
+        if self._records is not None:
+            return StepRunView(self._records[name], self._client)
+        if name not in self._names:
+            raise KeyError(name)
+        return StepRunView(self._client._store.get_step_by_name(self._run_id, name), self._client)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def items(self) -> list[tuple[str, StepRunView]]:  # type: ignore[override]
+        records = self._all()
+        return [
+            (name, StepRunView(records[name], self._client))
+            for name in self._order
+            if name in records
+        ]
+
+    def values(self) -> list[StepRunView]:  # type: ignore[override]
+        return [view for _, view in self.items()]
+
+    def __repr__(self) -> str:
+        return f"StepsView({len(self._order)} steps)"
+
+
 class PipelineRunView:
     __slots__ = ("_client", "_record")
 
@@ -321,11 +371,10 @@ class PipelineRunView:
         return self._record.pipeline_name
 
     @property
-    def steps(self) -> dict[str, StepRunView]:
-        """Step runs keyed by invocation id, by topological layer then id."""
-        records = {record.name: record for record in self._client._store.get_steps(self._record.id)}
-        order = layered_order({name: record.upstream for name, record in records.items()})
-        return {name: StepRunView(records[name], self._client) for name in order}
+    def steps(self) -> StepsView:
+        """Step runs keyed by invocation id, by topological layer then id (a read-only mapping
+        that reads the store on each access of `.steps`, so a running run shows progress)."""
+        return StepsView(self._client, self._record.id)
 
     @property
     def duration(self) -> float | None:

@@ -621,6 +621,16 @@ class MetadataStore:
             outputs = self._outputs_where(conn, t.step_run_outputs.c.step_run_id.in_(in_run))
         return [_step(row, inputs.get(row.id), outputs.get(row.id)) for row in rows]
 
+    def step_graph(self, run_id: str) -> list[tuple[str, list[str]]]:
+        """Names and upstream names of a run's step runs (no artifacts): enough to order them."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.step_runs.c.name, t.step_runs.c.upstream).where(
+                    t.step_runs.c.run_id == run_id
+                )
+            ).all()
+        return [(row.name, list(row.upstream or [])) for row in rows]
+
     def get_step(self, step_run_id: str) -> StepRunRecord:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.step_runs).where(t.step_runs.c.id == step_run_id)).first()
