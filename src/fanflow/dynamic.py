@@ -28,7 +28,8 @@ from fanflow.config import Settings
 from fanflow.exceptions import StepExecutionException, StepInterfaceError
 from fanflow.execution.known import InvocationHandle, KnownArtifact, SplitRequest
 from fanflow.execution.lifecycle import run_hook
-from fanflow.execution.runner import Orchestrator, RunDescription
+from fanflow.execution.run_setup import RunDescription
+from fanflow.execution.runner import Orchestrator
 from fanflow.execution.supervision import graceful_interrupts
 from fanflow.launch import finished_run, stopped_error
 from fanflow.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments

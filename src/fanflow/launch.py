@@ -18,7 +18,8 @@ from fanflow.client import ArtifactVersionView, Client, PipelineRunView
 from fanflow.config import Settings, load_settings
 from fanflow.enums import ArtifactSaveType
 from fanflow.exceptions import RunFailedError, RunStoppedError
-from fanflow.execution.runner import Orchestrator, RunDescription, RunOutcome
+from fanflow.execution.run_setup import RunDescription, RunOutcome
+from fanflow.execution.runner import Orchestrator
 from fanflow.ids import new_id
 from fanflow.metadata.records import NewArtifactVersion
 from fanflow.metadata.store import MetadataStore

@@ -202,7 +202,7 @@ class Pipeline:
         """Run with bound parameters; `resume` (from `fanflow.resume`) reuses an earlier run's
         finished steps."""
         from fanflow.config import load_settings
-        from fanflow.execution.runner import RunDescription
+        from fanflow.execution.run_setup import RunDescription
 
         description = RunDescription(
             name=self.name,

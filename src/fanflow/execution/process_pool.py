@@ -52,13 +52,11 @@ import signal
 import sys
 import threading
 import time
-import traceback
 import types
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, InvalidStateError
-from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -66,7 +64,26 @@ from typing import Any
 
 import cloudpickle
 
-from fanflow.exceptions import FanflowError
+from fanflow.execution.process_worker import (
+    EXIT_MESSAGE,
+    PICKLE_PROTOCOL,
+    InheritFd,
+    RemoteTaskError,
+    RemoteTraceback,
+    TaskKilledError,
+    WorkerDiedError,
+    worker_main,
+)
+
+__all__ = [
+    "EXIT_GRACE_S",
+    "KILL_GRACE_S",
+    "ProcessExecutor",
+    "RemoteTaskError",
+    "TaskKilledError",
+    "WorkerDiedError",
+    "default_start_method",
+]
 
 logger = logging.getLogger("fanflow")
 
@@ -76,182 +93,8 @@ KILL_GRACE_S = 0.5
 EXIT_GRACE_S = 5.0
 """How long an idle worker that was told to exit may take before it is terminated."""
 
-_EXIT = b""  # message to an idle worker: exit now
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
 _SEND_ATTEMPTS = 3  # a task whose worker vanishes before receiving it is handed out again
 
-
-class WorkerDiedError(FanflowError, RuntimeError):
-    """The worker process running a task exited before answering (a segfault, `os._exit`, the
-    out-of-memory killer). `pid` and `exitcode` say which process and how it ended."""
-
-    pid: int | None = None
-    exitcode: int | None = None
-
-
-class TaskKilledError(FanflowError, RuntimeError):
-    """The task's worker process was terminated on purpose: `kill` without an error of its own,
-    or `shutdown(wait=False)` while the task was running."""
-
-
-class RemoteTaskError(FanflowError, RuntimeError):
-    """Stands in for an exception raised in a worker that could not be sent back (it, or
-    something it holds, cannot be pickled or unpickled). Carries what a reader needs."""
-
-    def __init__(self, type_name: str, message: str, traceback_text: str) -> None:
-        super().__init__(type_name, message, traceback_text)
-        self.type_name = type_name
-        self.message = message
-        self.traceback_text = traceback_text
-
-    def __str__(self) -> str:
-        return (
-            f"{self.type_name}: {self.message}\n(the exception could not be sent back from the "
-            f"worker process; its traceback there:)\n{self.traceback_text}"
-        )
-
-
-class _RemoteTraceback(Exception):
-    """Attached as `__cause__` of an exception from a worker, so the worker's traceback (lost
-    in pickling) is printed with it, as `concurrent.futures.ProcessPoolExecutor` does."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.text}"""'
-
-
-# --- the worker process ---------------------------------------------------------------------
-
-
-def _worker_main(
-    conn: Connection, environ: dict[str, str], stdout: _InheritFd | int, stderr: _InheritFd | int
-) -> None:
-    """Body of a worker process: answer tasks until told to exit or the parent goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _take_parent_environment(environ, stdout, stderr)
-    _exit_with_parent()
-    while True:
-        try:
-            payload = conn.recv_bytes()
-        except (EOFError, OSError):
-            return  # the parent closed its end (or died)
-        if payload == _EXIT:
-            return
-        reply = _run_task(payload)
-        try:
-            conn.send_bytes(reply)
-        except OSError:
-            return
-
-
-class _InheritFd:
-    """One of the parent's file descriptors, duplicated into a worker as it starts.
-
-    A forkserver child inherits the descriptors of the forkserver, which is started once per
-    process and keeps the stdout/stderr the parent had *then*; a later redirection in the parent
-    (pytest's fd capture, a daemonized orchestrator) would not reach it. Pickled only while a
-    worker is being started, it becomes a duplicate of the parent's descriptor *now*.
-    """
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_inherited_fd, (reduction.DupFd(self.fd),))
-
-
-def _inherited_fd(handle: Any) -> int:
-    return int(handle.detach())
-
-
-def _take_parent_environment(
-    environ: dict[str, str], stdout: _InheritFd | int, stderr: _InheritFd | int
-) -> None:
-    """Same environment variables and stdout/stderr as the parent when the worker started
-    (under forkserver they would otherwise be those of the forkserver's start)."""
-    if os.environ != environ:
-        os.environ.clear()
-        os.environ.update(environ)
-    for fd, target in ((stdout, 1), (stderr, 2)):
-        if isinstance(fd, int) and fd != target:  # fork passes `_InheritFd`s as they are
-            _flush_stdio()
-            os.dup2(fd, target)
-            os.close(fd)
-
-
-def _exit_with_parent() -> None:
-    """A daemon thread that ends this worker when the parent dies, even in the middle of a long
-    task: nobody would read its result, and an orphan would hold CPU and memory."""
-    parent = multiprocessing.parent_process()
-    sentinel = getattr(parent, "sentinel", None)
-    if sentinel is None:
-        return
-
-    def watch() -> None:
-        wait([sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="fanflow-parent-watch", daemon=True).start()
-
-
-def _run_task(payload: bytes) -> bytes:
-    try:
-        fn, args, kwargs = pickle.loads(payload)
-        result = fn(*args, **kwargs)
-    except BaseException as exc:  # the caller decides; the worker survives SystemExit too
-        return _error_reply(exc)
-    finally:
-        _flush_stdio()
-    try:
-        return cloudpickle.dumps((True, result, None), protocol=_PROTOCOL)
-    except BaseException as exc:
-        try:
-            raise TypeError(
-                f"The task's result (a {type(result).__qualname__}) cannot be pickled to send it "
-                f"back from the worker process: {type(exc).__name__}: {_safe_str(exc)}"
-            ) from exc
-        except TypeError as wrapped:
-            return _error_reply(wrapped)
-
-
-def _error_reply(exc: BaseException) -> bytes:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    try:
-        data = cloudpickle.dumps((False, exc, text), protocol=_PROTOCOL)
-        # Some exceptions pickle but cannot be rebuilt (an `__init__` with other arguments than
-        # `args`); find out here, where the stand-in can still carry the original's details.
-        pickle.loads(data)
-        return data
-    except BaseException:
-        kind = type(exc)
-        name = (
-            kind.__qualname__
-            if kind.__module__ == "builtins"
-            else f"{kind.__module__}.{kind.__qualname__}"
-        )
-        stand_in = RemoteTaskError(name, _safe_str(exc), text)
-        return cloudpickle.dumps((False, stand_in, text), protocol=_PROTOCOL)
-
-
-def _safe_str(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:
-        return f"<str() of the {type(exc).__name__} failed>"
-
-
-def _flush_stdio() -> None:
-    """Output of a task reaches the inherited descriptors before its result does."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            if stream is not None:
-                stream.flush()
-
-
-# --- the parent: hiding __main__ while starting workers --------------------------------------
 
 _MAIN_SWAP_LOCK = threading.Lock()
 _MAIN_FILE_ATTRS = ("__file__", "__cached__", "__spec__", "__loader__")
@@ -283,15 +126,15 @@ def _main_module_hidden() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
-def _parent_stdio() -> list[_InheritFd | int]:
-    handles: list[_InheritFd | int] = []
+def _parent_stdio() -> list[InheritFd | int]:
+    handles: list[InheritFd | int] = []
     for fd in (1, 2):
         try:
             os.fstat(fd)
         except OSError:  # closed: the worker keeps what it has
             handles.append(fd)
         else:
-            handles.append(_InheritFd(fd))
+            handles.append(InheritFd(fd))
     return handles
 
 
@@ -408,7 +251,7 @@ class _Pool:
     ) -> Future[Any]:
         future: Future[Any] = Future()
         try:
-            payload = cloudpickle.dumps((fn, args, kwargs), protocol=_PROTOCOL)
+            payload = cloudpickle.dumps((fn, args, kwargs), protocol=PICKLE_PROTOCOL)
         except Exception as exc:
             name = getattr(fn, "__qualname__", repr(fn))
             error = TypeError(
@@ -546,7 +389,7 @@ class _Pool:
     def _start_worker_locked(self) -> _Worker:
         parent_end, child_end = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(  # type: ignore[attr-defined]
-            target=_worker_main,
+            target=worker_main,
             args=(child_end, dict(os.environ), *_parent_stdio()),
             name=f"fanflow-worker-{next(self._counter)}",
             daemon=False,  # a daemon process may not start processes, and steps may want to
@@ -750,7 +593,7 @@ class _Pool:
             worker.retiring = True
             worker.escalate_at = now + EXIT_GRACE_S
             with contextlib.suppress(OSError, ValueError):
-                worker.conn.send_bytes(_EXIT)
+                worker.conn.send_bytes(EXIT_MESSAGE)
         self._idle.clear()
 
     def _break(self, exc: BaseException) -> None:
@@ -786,7 +629,7 @@ def _resolve(future: Future[Any], data: bytes) -> None:
     if not isinstance(value, BaseException):
         value = RuntimeError(f"The worker sent a malformed error: {value!r}")
     if value.__cause__ is None and text:
-        value.__cause__ = _RemoteTraceback(text)
+        value.__cause__ = RemoteTraceback(text)
     _settle(future, value)
 
 

@@ -31,12 +31,9 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from fanflow.artifacts.items import SplitResult
-from fanflow.artifacts.json_codec import to_plain_json
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.config import Settings, default_max_parallelism
 from fanflow.enums import ExecutionStatus
@@ -50,6 +47,14 @@ from fanflow.execution.known import (
     KnownArtifact,
     Resolutions,
     SplitRequest,
+)
+from fanflow.execution.run_setup import (
+    FAILURE_POLICIES,
+    RunDescription,
+    RunOutcome,
+    format_run_name,
+    run_config,
+    run_name_template,
 )
 from fanflow.execution.state import NodeStatus, SchedulerState
 from fanflow.execution.supervision import (
@@ -69,62 +74,7 @@ from fanflow.execution.worker import (
 from fanflow.ids import new_id, utcnow
 from fanflow.metadata.records import InputLink, NewArtifactVersion, StepFinish, StepStart
 from fanflow.metadata.store import MetadataStore
-from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef, RunOptions
-
-DEFAULT_RUN_NAME = "{pipeline}-{date}-{time}"
-FAILURE_POLICIES = ("continue_on_failure", "stop_on_failure", "fail_fast")
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    run_name: str
-    status: str
-    failures: list[tuple[str, BaseException | None, str | None]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RunDescription:
-    """What the orchestrator needs to know about the pipeline besides its invocations."""
-
-    name: str | None
-    source: str
-    parameters: dict[str, Any]
-    options: RunOptions
-    dynamic: bool = False
-    failure_policy: str = "continue_on_failure"
-
-
-def format_run_name(
-    template: str, pipeline_name: str, start: datetime, substitutions: dict[str, str]
-) -> str:
-    values = {
-        "date": start.strftime("%Y_%m_%d"),
-        "time": start.strftime("%H_%M_%S_%f"),
-        "pipeline": pipeline_name,
-        **substitutions,
-    }
-    try:
-        name = template.format(**values)
-    except KeyError as exc:
-        raise KeyError(
-            f"Could not format the run name template `{template}`. Missing key: {exc}. "
-            "Pass it with substitutions={...}; {date} and {time} are always available."
-        ) from None
-    if not name.strip():
-        raise ValueError("Empty run names are not allowed.")
-    return name
-
-
-def _main_file(source: str) -> str | None:
-    """The script a `__main__` pipeline was defined in (so a later resume can load it)."""
-    if not source.startswith("__main__:"):
-        return None
-    import sys
-
-    path = getattr(sys.modules.get("__main__"), "__file__", None)
-    return os.path.abspath(path) if path else None
+from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef
 
 
 class _Close:
@@ -305,27 +255,13 @@ class Orchestrator:
 
     def _create_run_record(self) -> None:
         description = self.description
-        options = description.options
         pipeline_name = description.name or "unlisted"
-        template = options.run_name or DEFAULT_RUN_NAME.replace("{pipeline}", pipeline_name)
-        substitutions = dict(options.substitutions)
+        template = run_name_template(description)
+        substitutions = dict(description.options.substitutions)
         pipeline_id = None if self.unlisted else self.store.get_or_create_pipeline(pipeline_name)
-        config = {
-            "name": description.name,
-            "parameters": to_plain_json(dict(description.parameters)),
-            "enable_cache": options.enable_cache,
-            "max_parallelism": self.max_parallelism,
-            "orchestrator": self.mode,
-            "dynamic": description.dynamic,
-            "execution_mode": description.failure_policy,
-            "substitutions": substitutions,
-            "extra": to_plain_json(dict(options.extra)),
-            "tags": list(options.tags),
-            "run_name_template": template,
-            "source": description.source,
-            "main_file": _main_file(description.source),
-            "heartbeat_interval": self.heartbeat_interval,
-        }
+        config = run_config(
+            description, template, self.mode, self.max_parallelism, self.heartbeat_interval
+        )
         for attempt in range(3):
             self.run_start = utcnow()
             self.run_name = format_run_name(template, pipeline_name, self.run_start, substitutions)

@@ -1,0 +1,472 @@
+"""Reads of the metadata store: lookups by name, id and prefix, listings, cache lookups.
+
+Invariants: every method reads in one connection (one consistent snapshot under SQLite's WAL)
+and returns frozen records; `IN (...)` lists are chunked so any number of ids can be asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection, Engine, Row
+
+from fanflow.exceptions import AmbiguousIdentifierError, DoesNotExistError
+from fanflow.ids import normalize_id
+from fanflow.metadata import schema as t
+from fanflow.metadata.records import (
+    ArtifactVersionRecord,
+    PipelineRecord,
+    RunRecord,
+    StepRunRecord,
+)
+
+IN_CHUNK = 500
+
+
+def _looks_like_uuid(text: str) -> bool:
+    candidate = normalize_id(text)
+    return len(candidate) == 32 and all(ch in "0123456789abcdef" for ch in candidate)
+
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_AV_COLUMNS = (
+    t.artifact_versions.c.id,
+    t.artifact_versions.c.artifact_id,
+    t.artifacts.c.name,
+    t.artifact_versions.c.version,
+    t.artifact_versions.c.version_number,
+    t.artifact_versions.c.uri,
+    t.artifact_versions.c.materializer,
+    t.artifact_versions.c.data_type,
+    t.artifact_versions.c.artifact_type,
+    t.artifact_versions.c.size,
+    t.artifact_versions.c.content_hash,
+    t.artifact_versions.c.save_type,
+    t.artifact_versions.c.producer_step_run_id,
+    t.artifact_versions.c.producer_run_id,
+    t.artifact_versions.c.created,
+    t.artifact_versions.c.run_metadata,
+)
+_AV_FROM = t.artifact_versions.join(
+    t.artifacts, t.artifacts.c.id == t.artifact_versions.c.artifact_id
+)
+
+
+def _artifact_version(row: Any) -> ArtifactVersionRecord:
+    m = row._mapping
+    return ArtifactVersionRecord(
+        id=m["id"],
+        artifact_id=m["artifact_id"],
+        name=m["name"],
+        version=m["version"],
+        version_number=m["version_number"],
+        uri=m["uri"],
+        materializer=m["materializer"],
+        data_type=m["data_type"],
+        artifact_type=m["artifact_type"],
+        size=m["size"],
+        content_hash=m["content_hash"],
+        save_type=m["save_type"],
+        producer_step_run_id=m["producer_step_run_id"],
+        producer_run_id=m["producer_run_id"],
+        created=m["created"],
+        run_metadata=dict(m["run_metadata"] or {}),
+    )
+
+
+_RUN_COLUMNS = (*t.pipeline_runs.c, t.pipelines.c.name.label("pipeline_name"))
+_RUN_FROM = t.pipeline_runs.outerjoin(
+    t.pipelines, t.pipelines.c.id == t.pipeline_runs.c.pipeline_id
+)
+
+
+def _run(row: Any) -> RunRecord:
+    m = row._mapping
+    return RunRecord(
+        id=m["id"],
+        name=m["name"],
+        pipeline_id=m["pipeline_id"],
+        pipeline_name=m["pipeline_name"],
+        status=m["status"],
+        created=m["created"],
+        start_time=m["start_time"],
+        end_time=m["end_time"],
+        config=dict(m["config"] or {}),
+        run_metadata=dict(m["run_metadata"] or {}),
+        exception=m["exception"],
+        orchestrator_pid=m["orchestrator_pid"],
+        orchestrator_host=m["orchestrator_host"],
+        heartbeat=m["heartbeat"],
+        original_run_id=m["original_run_id"],
+    )
+
+
+def _step(
+    row: Row[Any],
+    inputs: dict[str, list[ArtifactVersionRecord]] | None = None,
+    outputs: dict[str, list[ArtifactVersionRecord]] | None = None,
+) -> StepRunRecord:
+    m = row._mapping
+    return StepRunRecord(
+        id=m["id"],
+        run_id=m["run_id"],
+        name=m["name"],
+        step_name=m["step_name"],
+        status=m["status"],
+        created=m["created"],
+        start_time=m["start_time"],
+        end_time=m["end_time"],
+        config=dict(m["config"] or {}),
+        upstream=list(m["upstream"] or []),
+        cache_key=m["cache_key"],
+        code_hash=m["code_hash"],
+        source=m["source"],
+        original_step_run_id=m["original_step_run_id"],
+        exception=m["exception"],
+        traceback=m["traceback"],
+        run_metadata=dict(m["run_metadata"] or {}),
+        map_group=m["map_group"],
+        map_index=m["map_index"],
+        attempts=m["attempts"],
+        logs_uri=m["logs_uri"],
+        inputs=inputs or {},
+        outputs=outputs or {},
+    )
+
+
+class StoreQueries:
+    """The read half of `MetadataStore` (mixed in; it supplies `engine`)."""
+
+    engine: Engine
+
+    def completed_steps(
+        self, run_id: str
+    ) -> dict[str, tuple[str, dict[str, ArtifactVersionRecord]]]:
+        """Finished (completed or cached) step runs of a run by cache key, with their outputs."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    t.step_runs.c.id, t.step_runs.c.cache_key, t.step_runs.c.original_step_run_id
+                ).where(
+                    t.step_runs.c.run_id == run_id,
+                    t.step_runs.c.status.in_(["completed", "cached"]),
+                    t.step_runs.c.cache_key.is_not(None),
+                )
+            ).all()
+            outputs = self._outputs_for(conn, [row.id for row in rows])
+        return {
+            row.cache_key: (
+                row.original_step_run_id or row.id,
+                {name: avs[0] for name, avs in outputs.get(row.id, {}).items()},
+            )
+            for row in rows
+        }
+
+    # --- reads: caching ---------------------------------------------------------------------------
+
+    def find_cached(
+        self, cache_keys: Sequence[str]
+    ) -> dict[str, tuple[str, dict[str, ArtifactVersionRecord]]]:
+        """For each key with a completed step run: (that step run's id, its outputs by name)."""
+        found: dict[str, tuple[str, dict[str, ArtifactVersionRecord]]] = {}
+        if not cache_keys:
+            return found
+        with self.engine.connect() as conn:
+            newest: dict[str, tuple[datetime, str]] = {}
+            for chunk in chunks(sorted(set(cache_keys))):
+                for row in conn.execute(
+                    select(t.step_runs.c.cache_key, t.step_runs.c.id, t.step_runs.c.end_time).where(
+                        t.step_runs.c.cache_key.in_(chunk), t.step_runs.c.status == "completed"
+                    )
+                ):
+                    seen = newest.get(row.cache_key)
+                    if seen is None or row.end_time > seen[0]:
+                        newest[row.cache_key] = (row.end_time, row.id)
+            step_ids = [step_id for _, step_id in newest.values()]
+            outputs = self._outputs_for(conn, step_ids)
+        for key, (_, step_id) in newest.items():
+            found[key] = (step_id, {name: avs[0] for name, avs in outputs.get(step_id, {}).items()})
+        return found
+
+    # --- reads: pipelines, runs, steps ---------------------------------------------------------
+
+    def get_pipeline(self, name_or_id: str) -> PipelineRecord:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.pipelines).where(t.pipelines.c.name == name_or_id)).all()
+            if not rows and _looks_like_uuid(name_or_id):
+                rows = conn.execute(
+                    select(t.pipelines).where(t.pipelines.c.id == normalize_id(name_or_id))
+                ).all()
+            if not rows:
+                rows = conn.execute(
+                    select(t.pipelines).where(
+                        or_(
+                            t.pipelines.c.name.startswith(name_or_id, autoescape=True),
+                            t.pipelines.c.id.startswith(normalize_id(name_or_id), autoescape=True),
+                        )
+                    )
+                ).all()
+        return PipelineRecord(**self._one(rows, "pipelines", name_or_id)._mapping)
+
+    def list_pipelines(self, name: str | None = None) -> list[PipelineRecord]:
+        query = select(t.pipelines).order_by(t.pipelines.c.created.desc())
+        if name is not None:
+            query = query.where(t.pipelines.c.name == name)
+        with self.engine.connect() as conn:
+            return [PipelineRecord(**row._mapping) for row in conn.execute(query)]
+
+    def get_run(self, ident: str) -> RunRecord:
+        query = select(*_RUN_COLUMNS).select_from(_RUN_FROM)
+        with self.engine.connect() as conn:
+            rows: Sequence[Row[Any]] = []
+            if _looks_like_uuid(ident):
+                rows = conn.execute(query.where(t.pipeline_runs.c.id == normalize_id(ident))).all()
+            if not rows:
+                rows = conn.execute(query.where(t.pipeline_runs.c.name == ident)).all()
+            if not rows:
+                rows = conn.execute(
+                    query.where(
+                        or_(
+                            t.pipeline_runs.c.name.startswith(ident, autoescape=True),
+                            t.pipeline_runs.c.id.startswith(normalize_id(ident), autoescape=True),
+                        )
+                    ).limit(11)
+                ).all()
+        return _run(self._one(rows, "runs", ident))
+
+    def list_runs(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        status: str | Sequence[str] | None = None,
+        name: str | None = None,
+        page: int = 1,
+        size: int = 20,
+        newest_first: bool = True,
+    ) -> tuple[list[RunRecord], int]:
+        conditions = []
+        if pipeline_id is not None:
+            conditions.append(t.pipeline_runs.c.pipeline_id == pipeline_id)
+        if isinstance(status, str):
+            conditions.append(t.pipeline_runs.c.status == str(status))
+        elif status is not None:
+            conditions.append(t.pipeline_runs.c.status.in_([str(s) for s in status]))
+        if name is not None:
+            conditions.append(t.pipeline_runs.c.name == name)
+        where = and_(*conditions) if conditions else None
+        order = (
+            t.pipeline_runs.c.created.desc() if newest_first else t.pipeline_runs.c.created.asc()
+        )
+        query = select(*_RUN_COLUMNS).select_from(_RUN_FROM).order_by(order, t.pipeline_runs.c.id)
+        count = select(func.count()).select_from(t.pipeline_runs)
+        if where is not None:
+            query, count = query.where(where), count.where(where)
+        query = query.limit(size).offset(max(page - 1, 0) * size)
+        with self.engine.connect() as conn:
+            total = conn.execute(count).scalar_one()
+            return [_run(row) for row in conn.execute(query)], int(total)
+
+    def get_steps(self, run_id: str) -> list[StepRunRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.step_runs).where(t.step_runs.c.run_id == run_id)).all()
+            in_run = select(t.step_runs.c.id).where(t.step_runs.c.run_id == run_id)
+            inputs = self._inputs_where(conn, t.step_run_inputs.c.step_run_id.in_(in_run))
+            outputs = self._outputs_where(conn, t.step_run_outputs.c.step_run_id.in_(in_run))
+        return [_step(row, inputs.get(row.id), outputs.get(row.id)) for row in rows]
+
+    def step_graph(self, run_id: str) -> list[tuple[str, list[str]]]:
+        """Names and upstream names of a run's step runs (no artifacts): enough to order them."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.step_runs.c.name, t.step_runs.c.upstream).where(
+                    t.step_runs.c.run_id == run_id
+                )
+            ).all()
+        return [(row.name, list(row.upstream or [])) for row in rows]
+
+    def get_step(self, step_run_id: str) -> StepRunRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.step_runs).where(t.step_runs.c.id == step_run_id)).first()
+            if row is None:
+                raise DoesNotExistError(f"No step run with id {step_run_id}.")
+            inputs = self._inputs_where(conn, t.step_run_inputs.c.step_run_id == step_run_id)
+            outputs = self._outputs_where(conn, t.step_run_outputs.c.step_run_id == step_run_id)
+        return _step(row, inputs.get(row.id), outputs.get(row.id))
+
+    def get_step_by_name(self, run_id: str, name: str) -> StepRunRecord:
+        with self.engine.connect() as conn:
+            step_id = conn.execute(
+                select(t.step_runs.c.id).where(
+                    t.step_runs.c.run_id == run_id, t.step_runs.c.name == name
+                )
+            ).scalar()
+        if step_id is None:
+            raise DoesNotExistError(f"The run has no step named {name!r}.")
+        return self.get_step(step_id)
+
+    def _inputs_where(
+        self, conn: Connection, condition: Any
+    ) -> dict[str, dict[str, list[ArtifactVersionRecord]]]:
+        query = (
+            select(
+                t.step_run_inputs.c.step_run_id,
+                t.step_run_inputs.c.name.label("input_name"),
+                *_AV_COLUMNS,
+            )
+            .select_from(
+                t.step_run_inputs.join(
+                    _AV_FROM, t.artifact_versions.c.id == t.step_run_inputs.c.artifact_version_id
+                )
+            )
+            .where(condition)
+            .order_by(
+                t.step_run_inputs.c.step_run_id,
+                t.step_run_inputs.c.name,
+                t.step_run_inputs.c.position,
+            )
+        )
+        result: dict[str, dict[str, list[ArtifactVersionRecord]]] = {}
+        for row in conn.execute(query):
+            result.setdefault(row.step_run_id, {}).setdefault(row.input_name, []).append(
+                _artifact_version(row)
+            )
+        return result
+
+    def _outputs_where(
+        self, conn: Connection, condition: Any
+    ) -> dict[str, dict[str, list[ArtifactVersionRecord]]]:
+        query = (
+            select(
+                t.step_run_outputs.c.step_run_id,
+                t.step_run_outputs.c.name.label("output_name"),
+                *_AV_COLUMNS,
+            )
+            .select_from(
+                t.step_run_outputs.join(
+                    _AV_FROM, t.artifact_versions.c.id == t.step_run_outputs.c.artifact_version_id
+                )
+            )
+            .where(condition)
+        )
+        result: dict[str, dict[str, list[ArtifactVersionRecord]]] = {}
+        for row in conn.execute(query):
+            result.setdefault(row.step_run_id, {}).setdefault(row.output_name, []).append(
+                _artifact_version(row)
+            )
+        return result
+
+    def _outputs_for(
+        self, conn: Connection, step_ids: Sequence[str]
+    ) -> dict[str, dict[str, list[ArtifactVersionRecord]]]:
+        result: dict[str, dict[str, list[ArtifactVersionRecord]]] = {}
+        for chunk in chunks(list(step_ids)):
+            result.update(self._outputs_where(conn, t.step_run_outputs.c.step_run_id.in_(chunk)))
+        return result
+
+    # --- reads: artifacts ------------------------------------------------------------------------
+
+    def get_artifact_version_by_id(self, artifact_version_id: str) -> ArtifactVersionRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(*_AV_COLUMNS)
+                .select_from(_AV_FROM)
+                .where(t.artifact_versions.c.id == normalize_id(artifact_version_id))
+            ).first()
+        if row is None:
+            raise DoesNotExistError(f"No artifact version with id {artifact_version_id}.")
+        return _artifact_version(row)
+
+    def get_artifact_versions_by_ids(self, ids: Sequence[str]) -> dict[str, ArtifactVersionRecord]:
+        found: dict[str, ArtifactVersionRecord] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted(set(ids))):
+                for row in conn.execute(
+                    select(*_AV_COLUMNS)
+                    .select_from(_AV_FROM)
+                    .where(t.artifact_versions.c.id.in_(chunk))
+                ):
+                    found[row.id] = _artifact_version(row)
+        return found
+
+    def get_artifact_version(
+        self, name_or_id: str, version: str | None = None
+    ) -> ArtifactVersionRecord:
+        """Newest version of the artifact named `name_or_id` (or the given version), else by id."""
+        base = select(*_AV_COLUMNS).select_from(_AV_FROM)
+        with self.engine.connect() as conn:
+            query = base.where(t.artifacts.c.name == name_or_id)
+            if version is not None:
+                query = query.where(t.artifact_versions.c.version == str(version))
+            row = conn.execute(
+                query.order_by(
+                    t.artifact_versions.c.created.desc(),
+                    t.artifact_versions.c.version_number.desc(),
+                ).limit(1)
+            ).first()
+            if row is None:
+                rows = conn.execute(
+                    base.where(
+                        t.artifact_versions.c.id.startswith(
+                            normalize_id(name_or_id), autoescape=True
+                        )
+                    ).limit(11)
+                ).all()
+                if len(rows) > 1:
+                    raise AmbiguousIdentifierError(
+                        f"{len(rows)} artifact versions have an id starting with {name_or_id!r}; "
+                        "please provide more characters to identify one."
+                    )
+                row = rows[0] if rows else None
+        if row is None:
+            suffix = f" and version {version}" if version is not None else ""
+            raise DoesNotExistError(
+                f"No artifact_versions found for name, ID or prefix {name_or_id}{suffix}."
+            )
+        return _artifact_version(row)
+
+    def list_artifact_versions(
+        self, name: str | None = None, page: int = 1, size: int = 20
+    ) -> tuple[list[ArtifactVersionRecord], int]:
+        query = select(*_AV_COLUMNS).select_from(_AV_FROM)
+        count = select(func.count()).select_from(_AV_FROM)
+        if name is not None:
+            query = query.where(t.artifacts.c.name == name)
+            count = count.where(t.artifacts.c.name == name)
+        query = query.order_by(
+            t.artifact_versions.c.created.asc(), t.artifact_versions.c.version_number.asc()
+        )
+        query = query.limit(size).offset(max(page - 1, 0) * size)
+        with self.engine.connect() as conn:
+            total = conn.execute(count).scalar_one()
+            return [_artifact_version(row) for row in conn.execute(query)], int(total)
+
+    def producing_step_ids(self, artifact_version_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(t.artifact_versions.c.producer_step_run_id).where(
+                    t.artifact_versions.c.id == artifact_version_id
+                )
+            ).scalar()
+
+    @staticmethod
+    def _one(rows: Sequence[Row[Any]], label: str, ident: str) -> Row[Any]:
+        if len(rows) == 1:
+            return rows[0]
+        if not rows:
+            raise DoesNotExistError(
+                f"No {label} have been found that have a name or ID prefix that matches the "
+                f"provided string '{ident}'."
+            )
+        names = ", ".join(sorted(str(row._mapping["name"]) for row in rows[:10]))
+        raise AmbiguousIdentifierError(
+            f"{len(rows)} {label} have been found that match the provided string '{ident}' "
+            f"({names}). Please provide more characters to uniquely identify only one of the "
+            f"{label}."
+        )
