@@ -31,13 +31,14 @@ from fanflow.execution.lifecycle import run_hook
 from fanflow.execution.run_setup import RunDescription
 from fanflow.execution.runner import Orchestrator
 from fanflow.execution.supervision import graceful_interrupts
-from fanflow.launch import finished_run, stopped_error
+from fanflow.launch import finished_run, orchestrator_for, stopped_error
 from fanflow.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments
 from fanflow.spec import (
     ExternalArtifactRef,
     Invocation,
     OutputRef,
     StepDefinition,
+    effective_enable_cache,
     frozen_mapping,
 )
 from fanflow.tracing import (
@@ -348,14 +349,7 @@ class DynamicRun:
         inputs, parameters, upstream = classify_arguments(
             step, invocation_id, prepared, parameter_defaults, self.single_ref
         )
-        step_cache = step.config.enable_cache
-        enable_cache = (
-            step_cache
-            if step_cache is not None
-            else self.enable_cache
-            if self.enable_cache is not None
-            else True
-        )
+        enable_cache = effective_enable_cache(step.config.enable_cache, self.enable_cache)
         return Invocation(
             id=invocation_id,
             step=step,
@@ -503,13 +497,7 @@ def run_dynamic(
 
     Pipeline-level hooks run once for the whole run (after it is recorded), as in ZenML.
     """
-    orchestrator = Orchestrator(
-        description,
-        settings,
-        unlisted=unlisted,
-        reuse=resume.reuse if resume is not None else None,
-        original_run_id=resume.original_run_id if resume is not None else None,
-    )
+    orchestrator = orchestrator_for(description, settings, unlisted, resume)
     run = DynamicRun(
         orchestrator, settings, max_fan_out or DEFAULT_MAX_FAN_OUT, description.options.enable_cache
     )

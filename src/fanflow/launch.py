@@ -18,10 +18,10 @@ from fanflow.client import ArtifactVersionView, Client, PipelineRunView
 from fanflow.config import Settings, load_settings
 from fanflow.enums import ArtifactSaveType
 from fanflow.exceptions import RunFailedError, RunStoppedError
+from fanflow.execution.recording import version_record
 from fanflow.execution.run_setup import RunDescription, RunOutcome
 from fanflow.execution.runner import Orchestrator
 from fanflow.ids import new_id
-from fanflow.metadata.records import NewArtifactVersion
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import PipelineSpec
 
@@ -43,13 +43,7 @@ def launch(
         options=spec.options,
         failure_policy=spec.options.execution_mode or "continue_on_failure",
     )
-    orchestrator = Orchestrator(
-        description,
-        settings,
-        unlisted=unlisted,
-        reuse=resume.reuse if resume is not None else None,
-        original_run_id=resume.original_run_id if resume is not None else None,
-    )
+    orchestrator = orchestrator_for(description, settings, unlisted, resume)
     try:
         outcome = orchestrator.run_static(list(spec.invocations.values()))
     except KeyboardInterrupt:
@@ -57,6 +51,19 @@ def launch(
     if orchestrator.interrupted:
         raise stopped_error(outcome.run_name)
     return finished_run(outcome, settings)
+
+
+def orchestrator_for(
+    description: RunDescription, settings: Settings, unlisted: bool, resume: Any
+) -> Orchestrator:
+    """An orchestrator for a new run, reusing an earlier run's finished steps when resuming."""
+    return Orchestrator(
+        description,
+        settings,
+        unlisted=unlisted,
+        reuse=resume.reuse if resume is not None else None,
+        original_run_id=resume.original_run_id if resume is not None else None,
+    )
 
 
 def stopped_error(run_name: str) -> RunStoppedError:
@@ -107,24 +114,13 @@ def save_manual_artifact(
     if uri is not None and os.path.exists(uri):
         raise FileExistsError(f"save_artifact: the uri {uri!r} already exists; choose a new one.")
     saved = save_value(value, store, target, materializer, artifact_id)
-    from fanflow.artifacts.json_codec import to_plain_json
 
-    metadata_store = MetadataStore(settings.metadata_url)
-    metadata_store.save_artifact_version(
-        NewArtifactVersion(
-            id=saved.id,
-            artifact_name=name,
-            uri=saved.uri,
-            materializer=saved.materializer,
-            data_type=saved.data_type,
-            artifact_type=saved.artifact_type,
-            size=saved.size,
-            content_hash=saved.content_hash,
-            save_type=ArtifactSaveType.MANUAL.value,
-            producer_step_run_id=None,
-            producer_run_id=None,
-            run_metadata=to_plain_json({**saved.metadata, **dict(metadata or {})}),
-            version=None if version is None else str(version),
-        )
+    record = version_record(
+        saved,
+        name,
+        ArtifactSaveType.MANUAL,
+        {**saved.metadata, **dict(metadata or {})},
+        version=None if version is None else str(version),
     )
+    MetadataStore(settings.metadata_url).save_artifact_version(record)
     return Client(settings).get_artifact_version(saved.id)

@@ -146,6 +146,13 @@ class Invocation:
         return refs
 
 
+def effective_enable_cache(step_setting: bool | None, pipeline_setting: bool | None) -> bool:
+    """A step's own `enable_cache` wins, then the pipeline's; caching is on by default."""
+    if step_setting is not None:
+        return step_setting
+    return pipeline_setting if pipeline_setting is not None else True
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """Options of one pipeline run (decorator values overridden by `with_options`)."""

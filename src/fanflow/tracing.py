@@ -43,6 +43,7 @@ from fanflow.spec import (
     PipelineSpec,
     RunOptions,
     StepDefinition,
+    effective_enable_cache,
     frozen_mapping,
 )
 from fanflow.typecheck import describe, is_list_annotation, mismatch
@@ -280,13 +281,8 @@ class Trace:
             )
         invocations = {}
         for draft in self.drafts.values():
-            step_cache = draft.step.config.enable_cache
-            enable_cache = (
-                step_cache
-                if step_cache is not None
-                else pipeline_enable_cache
-                if pipeline_enable_cache is not None
-                else True
+            enable_cache = effective_enable_cache(
+                draft.step.config.enable_cache, pipeline_enable_cache
             )
             invocations[draft.id] = Invocation(
                 id=draft.id,

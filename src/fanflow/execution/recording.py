@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fanflow.artifacts.io import SavedArtifact
 from fanflow.artifacts.items import ITEM_MATERIALIZER, ItemSource, SplitResult, item_metadata
 from fanflow.artifacts.json_codec import to_plain_json
 from fanflow.enums import ArtifactSaveType
@@ -34,41 +35,59 @@ def step_config(inv: Invocation) -> dict[str, Any]:
     return recorded
 
 
+def version_record(
+    saved: SavedArtifact,
+    name: str,
+    save_type: ArtifactSaveType,
+    metadata: dict[str, Any],
+    *,
+    step_run_id: str | None = None,
+    run_id: str | None = None,
+    output_name: str | None = None,
+    version: str | None = None,
+) -> NewArtifactVersion:
+    """The record of an artifact a worker (or `save_artifact`) wrote, ready to be numbered."""
+    return NewArtifactVersion(
+        id=saved.id,
+        artifact_name=name,
+        uri=saved.uri,
+        materializer=saved.materializer,
+        data_type=saved.data_type,
+        artifact_type=saved.artifact_type,
+        size=saved.size,
+        content_hash=saved.content_hash,
+        save_type=save_type.value,
+        producer_step_run_id=step_run_id,
+        producer_run_id=run_id,
+        run_metadata=to_plain_json(metadata),
+        version=version,
+        output_name=output_name,
+    )
+
+
 def finish_record(result: StepResult, run_id: str) -> StepFinish:
     outputs = [
-        NewArtifactVersion(
-            id=out.saved.id,
-            artifact_name=out.artifact_name,
-            uri=out.saved.uri,
-            materializer=out.saved.materializer,
-            data_type=out.saved.data_type,
-            artifact_type=out.saved.artifact_type,
-            size=out.saved.size,
-            content_hash=out.saved.content_hash,
-            save_type=ArtifactSaveType.STEP_OUTPUT.value,
-            producer_step_run_id=result.step_run_id,
-            producer_run_id=run_id,
-            run_metadata=to_plain_json(out.metadata),
+        version_record(
+            out.saved,
+            out.artifact_name,
+            ArtifactSaveType.STEP_OUTPUT,
+            out.metadata,
+            step_run_id=result.step_run_id,
+            run_id=run_id,
             output_name=out.output_name,
         )
         for out in result.outputs
     ]
     outputs.extend(
-        NewArtifactVersion(
-            id=extra.saved.id,
-            artifact_name=extra.name,
-            uri=extra.saved.uri,
-            materializer=extra.saved.materializer,
-            data_type=extra.saved.data_type,
-            artifact_type=extra.saved.artifact_type,
-            size=extra.saved.size,
-            content_hash=extra.saved.content_hash,
-            save_type=ArtifactSaveType.MANUAL.value,
-            producer_step_run_id=result.step_run_id,
-            producer_run_id=run_id,
-            run_metadata=to_plain_json({**extra.saved.metadata, **extra.metadata}),
-            version=extra.version,
+        version_record(
+            extra.saved,
+            extra.name,
+            ArtifactSaveType.MANUAL,
+            {**extra.saved.metadata, **extra.metadata},
+            step_run_id=result.step_run_id,
+            run_id=run_id,
             output_name=extra.name,
+            version=extra.version,
         )
         for extra in result.extra_artifacts
     )
