@@ -141,6 +141,24 @@ def _step(
     )
 
 
+def _linked_artifacts(
+    conn: Connection, links: Any, condition: Any, order: tuple[Any, ...]
+) -> dict[str, dict[str, list[ArtifactVersionRecord]]]:
+    """Artifact versions linked to step runs (as inputs or outputs): step run id -> name -> list."""
+    query = (
+        select(links.c.step_run_id, links.c.name.label("link_name"), *_AV_COLUMNS)
+        .select_from(links.join(_AV_FROM, t.artifact_versions.c.id == links.c.artifact_version_id))
+        .where(condition)
+        .order_by(links.c.step_run_id, links.c.name, *order)
+    )
+    result: dict[str, dict[str, list[ArtifactVersionRecord]]] = {}
+    for row in conn.execute(query):
+        result.setdefault(row.step_run_id, {}).setdefault(row.link_name, []).append(
+            _artifact_version(row)
+        )
+    return result
+
+
 class StoreQueries:
     """The read half of `MetadataStore` (mixed in; it supplies `engine`)."""
 
@@ -314,53 +332,13 @@ class StoreQueries:
     def _inputs_where(
         self, conn: Connection, condition: Any
     ) -> dict[str, dict[str, list[ArtifactVersionRecord]]]:
-        query = (
-            select(
-                t.step_run_inputs.c.step_run_id,
-                t.step_run_inputs.c.name.label("input_name"),
-                *_AV_COLUMNS,
-            )
-            .select_from(
-                t.step_run_inputs.join(
-                    _AV_FROM, t.artifact_versions.c.id == t.step_run_inputs.c.artifact_version_id
-                )
-            )
-            .where(condition)
-            .order_by(
-                t.step_run_inputs.c.step_run_id,
-                t.step_run_inputs.c.name,
-                t.step_run_inputs.c.position,
-            )
-        )
-        result: dict[str, dict[str, list[ArtifactVersionRecord]]] = {}
-        for row in conn.execute(query):
-            result.setdefault(row.step_run_id, {}).setdefault(row.input_name, []).append(
-                _artifact_version(row)
-            )
-        return result
+        links = t.step_run_inputs
+        return _linked_artifacts(conn, links, condition, (links.c.position,))
 
     def _outputs_where(
         self, conn: Connection, condition: Any
     ) -> dict[str, dict[str, list[ArtifactVersionRecord]]]:
-        query = (
-            select(
-                t.step_run_outputs.c.step_run_id,
-                t.step_run_outputs.c.name.label("output_name"),
-                *_AV_COLUMNS,
-            )
-            .select_from(
-                t.step_run_outputs.join(
-                    _AV_FROM, t.artifact_versions.c.id == t.step_run_outputs.c.artifact_version_id
-                )
-            )
-            .where(condition)
-        )
-        result: dict[str, dict[str, list[ArtifactVersionRecord]]] = {}
-        for row in conn.execute(query):
-            result.setdefault(row.step_run_id, {}).setdefault(row.output_name, []).append(
-                _artifact_version(row)
-            )
-        return result
+        return _linked_artifacts(conn, t.step_run_outputs, condition, ())
 
     def _outputs_for(
         self, conn: Connection, step_ids: Sequence[str]
