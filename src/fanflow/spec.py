@@ -178,6 +178,3 @@ class PipelineSpec:
     invocations: Mapping[str, Invocation]
     parameters: Mapping[str, Any]
     options: RunOptions
-
-    def edges(self) -> dict[str, tuple[str, ...]]:
-        return {invocation_id: inv.upstream for invocation_id, inv in self.invocations.items()}

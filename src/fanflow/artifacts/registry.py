@@ -97,9 +97,6 @@ class MaterializerRegistry:
                 return builtin
         return JsonMaterializer if json_dataclass else CloudpickleMaterializer
 
-    def is_registered(self, data_type: type) -> bool:
-        return self.select(data_type) is not CloudpickleMaterializer
-
     def resolve(self, name: str) -> type[BaseMaterializer]:
         """The materializer stored under `name` (a NAME, or an import path as a last resort)."""
         found = self._by_name.get(name) or KNOWN_MATERIALIZERS.get(name)

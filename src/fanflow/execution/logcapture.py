@@ -589,10 +589,6 @@ _active_captures = 0
 _active_lock = threading.Lock()
 
 
-def active_captures() -> int:
-    return _active_captures
-
-
 def _max_bytes_from_env() -> int:
     """`FANFLOW_MAX_STEP_LOG_BYTES` if it is a positive integer, else the default: a typo in a
     setting must not fail every step."""

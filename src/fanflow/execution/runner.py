@@ -131,7 +131,6 @@ class Orchestrator:
         self.split_requests: dict[Future[Any], SplitRequest] = {}
         self.running_by_step: dict[str, int] = {}
         self.parked: dict[str, deque[str]] = {}
-        self.step_run_ids: dict[str, str] = {}
         self.cached: set[str] = set()
         self.failures: list[tuple[str, BaseException | None, str | None]] = []
         self.stopping = False
@@ -439,7 +438,6 @@ class Orchestrator:
         tasks: list[StepTask] = []
         for inv, artifact_inputs, links, key in prepared:
             step_run_id = new_id()
-            self.step_run_ids[inv.id] = step_run_id
             hit = (
                 self._usable_hit(inv, hits.get(key))
                 if key and (inv.enable_cache or key in self.reuse)
@@ -798,7 +796,6 @@ class Orchestrator:
         )
         for inv_id in skipped:
             step_run_id = new_id()
-            self.step_run_ids[inv_id] = step_run_id
             self._pending_starts.append(
                 recording.skipped_record(self.invocations[inv_id], step_run_id, self.run_id, now)
             )

@@ -220,10 +220,6 @@ class SchedulerState:
         return self._running
 
     @property
-    def unfinished_count(self) -> int:
-        return self._unfinished
-
-    @property
     def done(self) -> bool:
         return self._unfinished == 0
 

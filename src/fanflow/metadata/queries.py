@@ -425,14 +425,6 @@ class StoreQueries:
             total = conn.execute(count).scalar_one()
             return [_artifact_version(row) for row in conn.execute(query)], int(total)
 
-    def producing_step_ids(self, artifact_version_id: str) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(t.artifact_versions.c.producer_step_run_id).where(
-                    t.artifact_versions.c.id == artifact_version_id
-                )
-            ).scalar()
-
     @staticmethod
     def _one(rows: Sequence[Row[Any]], label: str, ident: str) -> Row[Any]:
         if len(rows) == 1:

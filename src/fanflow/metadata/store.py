@@ -167,12 +167,6 @@ class MetadataStore(StoreQueries):
                 self._start_steps(conn, starts)
             conn.commit()
 
-    def start_steps(self, starts: Sequence[StepStart]) -> None:
-        self.record(starts=starts)
-
-    def finish_steps(self, finishes: Sequence[StepFinish]) -> None:
-        self.record(finishes=finishes)
-
     def _start_steps(self, conn: Connection, starts: Sequence[StepStart]) -> None:
         now = utcnow()
         step_rows = [
