@@ -221,7 +221,7 @@ def test_step_context_is_per_thread():
     assert {i: name for i, (name, _, _) in seen.items()} == {i: f"who_{i}" for i in range(6)}
     assert all(run_name == run.name for _, run_name, _ in seen.values())
     assert all(step_run == name for name, _, step_run in seen.values())
-    assert get_step_context.__module__ == "fanflow.context"
+    assert get_step_context.__module__ == "fanflow.authoring.context"
 
 
 def test_get_step_context_outside_a_step():

@@ -86,3 +86,18 @@ def test_output_materializers_option_overrides_the_registry():
         assert handle.read() == "HELLO"
     assert artifact.load() == "hello"
     assert Client().get_artifact_version(artifact.name).materializer.endswith("UpperMaterializer")
+
+
+def test_zenml_steps_and_pipelines_import_paths():
+    """`from zenml.steps import step` / `from zenml.pipelines import pipeline` map onto fanflow."""
+    import fanflow
+    from fanflow.pipelines import Pipeline
+    from fanflow.pipelines import pipeline as pipeline_from_module
+    from fanflow.steps import BaseStep, get_step_context
+    from fanflow.steps import step as step_from_module
+
+    assert step_from_module is fanflow.step
+    assert pipeline_from_module is fanflow.pipeline
+    assert get_step_context is fanflow.get_step_context
+    assert BaseStep is fanflow.Step
+    assert Pipeline is fanflow.Pipeline

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "step": "fanflow.steps",
-    "Step": "fanflow.steps",
-    "pipeline": "fanflow.pipelines",
-    "Pipeline": "fanflow.pipelines",
-    "get_step_context": "fanflow.context",
-    "StepContext": "fanflow.context",
-    "log_metadata": "fanflow.artifact_api",
-    "save_artifact": "fanflow.artifact_api",
-    "load_artifact": "fanflow.artifact_api",
-    "unmapped": "fanflow.tracing",
+    "step": "fanflow.authoring.steps",
+    "Step": "fanflow.authoring.steps",
+    "pipeline": "fanflow.authoring.pipelines",
+    "Pipeline": "fanflow.authoring.pipelines",
+    "get_step_context": "fanflow.authoring.context",
+    "StepContext": "fanflow.authoring.context",
+    "log_metadata": "fanflow.authoring.artifact_api",
+    "save_artifact": "fanflow.authoring.artifact_api",
+    "load_artifact": "fanflow.authoring.artifact_api",
+    "unmapped": "fanflow.authoring.tracing",
     "ExecutionStatus": "fanflow.enums",
     "ArtifactType": "fanflow.enums",
 }
@@ -32,12 +32,12 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from fanflow.artifact_api import load_artifact, log_metadata, save_artifact
-    from fanflow.context import StepContext, get_step_context
+    from fanflow.authoring.artifact_api import load_artifact, log_metadata, save_artifact
+    from fanflow.authoring.context import StepContext, get_step_context
+    from fanflow.authoring.pipelines import Pipeline, pipeline
+    from fanflow.authoring.steps import Step, step
+    from fanflow.authoring.tracing import unmapped
     from fanflow.enums import ArtifactType, ExecutionStatus
-    from fanflow.pipelines import Pipeline, pipeline
-    from fanflow.steps import Step, step
-    from fanflow.tracing import unmapped
 
 
 def __getattr__(name: str) -> Any:

@@ -387,7 +387,7 @@ class PipelineRunView:
         (finished ones are reused); returns the new run, linked by `original_run_id`."""
         # Resuming needs the authoring layer (pipelines), which sits above the Client; it is
         # looked up by name so the Client never imports it at module level.
-        resume_run = importlib.import_module("fanflow.resume").resume_run
+        resume_run = importlib.import_module("fanflow.authoring.resume").resume_run
         return resume_run(self)
 
     def refresh(self) -> PipelineRunView:

@@ -17,9 +17,9 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from fanflow.authoring.tracing import Unmapped, bind_arguments
 from fanflow.exceptions import FanOutLimitError, MapInputError
 from fanflow.spec import StepDefinition
-from fanflow.tracing import Unmapped, bind_arguments
 
 DEFAULT_MAX_FAN_OUT = 1_000_000
 
@@ -128,7 +128,7 @@ def trace_map(
     parameter_defaults: Mapping[str, Any],
 ) -> MapResult:
     """`.map` while a static pipeline is traced: the width must be known now."""
-    from fanflow.tracing import StepArtifact, map_branch_id
+    from fanflow.authoring.tracing import StepArtifact, map_branch_id
 
     def static_sequence(name: str, value: Any) -> Sequence[Any] | None:
         if isinstance(value, StepArtifact):

@@ -20,8 +20,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fanflow.authoring.pipelines import KNOWN_PIPELINES, Pipeline
 from fanflow.exceptions import ResumeError
-from fanflow.pipelines import KNOWN_PIPELINES, Pipeline
 
 if TYPE_CHECKING:
     from fanflow.client import PipelineRunView

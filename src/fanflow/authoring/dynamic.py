@@ -23,6 +23,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fanflow.artifacts.items import ITEM_MATERIALIZER, source_from_metadata
+from fanflow.authoring.launch import finished_run, orchestrator_for, stopped_error
+from fanflow.authoring.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments
+from fanflow.authoring.tracing import (
+    IdAllocator,
+    StepArtifact,
+    bind_arguments,
+    classify_arguments,
+    dynamic_context,
+    map_branch_id,
+)
 from fanflow.client.views import ArtifactVersionView
 from fanflow.config import Settings
 from fanflow.exceptions import StepExecutionException, StepInterfaceError
@@ -31,8 +41,6 @@ from fanflow.execution.lifecycle import run_hook
 from fanflow.execution.run_setup import RunDescription
 from fanflow.execution.runner import Orchestrator
 from fanflow.execution.supervision import graceful_interrupts
-from fanflow.launch import finished_run, orchestrator_for, stopped_error
-from fanflow.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments
 from fanflow.spec import (
     ExternalArtifactRef,
     Invocation,
@@ -40,14 +48,6 @@ from fanflow.spec import (
     StepDefinition,
     effective_enable_cache,
     frozen_mapping,
-)
-from fanflow.tracing import (
-    IdAllocator,
-    StepArtifact,
-    bind_arguments,
-    classify_arguments,
-    dynamic_context,
-    map_branch_id,
 )
 
 if TYPE_CHECKING:

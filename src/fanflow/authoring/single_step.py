@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from fanflow.authoring.launch import launch, save_manual_artifact
+from fanflow.authoring.tracing import bind_arguments, is_recordable, tracing
 from fanflow.client.views import ArtifactVersionView
 from fanflow.config import load_settings
-from fanflow.launch import launch, save_manual_artifact
 from fanflow.spec import RunOptions
-from fanflow.tracing import bind_arguments, is_recordable, tracing
 from fanflow.typecheck import mismatch
 
 if TYPE_CHECKING:
-    from fanflow.steps import Step
+    from fanflow.authoring.steps import Step
 
 
 def run_single_step(step: Step, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
