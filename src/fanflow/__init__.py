@@ -24,7 +24,7 @@ _EXPORTS = {
     "log_metadata": "fanflow.authoring.artifact_api",
     "save_artifact": "fanflow.authoring.artifact_api",
     "load_artifact": "fanflow.authoring.artifact_api",
-    "unmapped": "fanflow.authoring.tracing",
+    "unmapped": "fanflow.authoring.binding",
     "ExecutionStatus": "fanflow.enums",
     "ArtifactType": "fanflow.enums",
 }
@@ -33,10 +33,10 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from fanflow.authoring.artifact_api import load_artifact, log_metadata, save_artifact
+    from fanflow.authoring.binding import unmapped
     from fanflow.authoring.context import StepContext, get_step_context
     from fanflow.authoring.pipelines import Pipeline, pipeline
     from fanflow.authoring.steps import Step, step
-    from fanflow.authoring.tracing import unmapped
     from fanflow.enums import ArtifactType, ExecutionStatus
 
 

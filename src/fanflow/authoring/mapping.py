@@ -17,7 +17,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from fanflow.authoring.tracing import Unmapped, bind_arguments
+from fanflow.authoring.binding import Unmapped, bind_arguments
 from fanflow.exceptions import FanOutLimitError, MapInputError
 from fanflow.spec import StepDefinition
 

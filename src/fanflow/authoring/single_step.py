@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from fanflow.authoring.binding import bind_arguments, is_recordable
 from fanflow.authoring.launch import launch, save_manual_artifact
-from fanflow.authoring.tracing import bind_arguments, is_recordable, tracing
+from fanflow.authoring.tracing import tracing
 from fanflow.client.views import ArtifactVersionView
 from fanflow.config import load_settings
 from fanflow.spec import RunOptions

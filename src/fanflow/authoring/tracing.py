@@ -9,20 +9,25 @@ Invariants:
 - invocation ids follow ZenML: the step name, then `name_2`, `name_3`, ...; an explicit `id=`
   that is taken is an error at the call;
 - a handle is only valid in the trace that made it;
-- literal arguments become parameters only if they fit the input's annotation and can be recorded
-  as JSON; defaults of unspecified inputs are recorded too.
+- arguments are bound and classified by `binding` (shared with dynamic runs, single-step calls
+  and `.map`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
+from fanflow.authoring.binding import (
+    after_ids,
+    bind_arguments,
+    classify_arguments,
+    close_matches,
+)
 from fanflow.client.views import ArtifactVersionView
 from fanflow.exceptions import (
     DuplicateInvocationIdError,
@@ -31,14 +36,12 @@ from fanflow.exceptions import (
     PipelineCycleError,
     PipelineDefinitionError,
     StepInterfaceError,
-    StepParameterTypeError,
 )
 from fanflow.graph import find_cycle
 from fanflow.spec import (
     ExternalArtifactRef,
     InputRef,
     Invocation,
-    ListRef,
     OutputRef,
     PipelineSpec,
     RunOptions,
@@ -46,25 +49,8 @@ from fanflow.spec import (
     effective_enable_cache,
     frozen_mapping,
 )
-from fanflow.typecheck import describe, is_list_annotation, mismatch
 
 MAX_ID_SUFFIX = 10_000
-
-
-class Unmapped:
-    """`unmapped(x)`: pass `x` whole to every branch of a `.map(...)` instead of splitting it."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return f"unmapped({self.value!r})"
-
-
-def unmapped(value: Any) -> Unmapped:
-    return Unmapped(value)
 
 
 class StepArtifact:
@@ -200,7 +186,7 @@ class Trace:
             step=step,
             inputs=inputs,
             parameters=parameters,
-            after=after_ids(after, self, invocation_id),
+            after=self._after_ids(after, invocation_id),
             data_upstream=upstream,
         )
         return self.handles_for(step, invocation_id)
@@ -220,6 +206,26 @@ class Trace:
         parameter_defaults: Mapping[str, Any],
     ) -> tuple[dict[str, InputRef], dict[str, Any], list[str]]:
         return classify_arguments(step, invocation_id, bound, parameter_defaults, self._single_ref)
+
+    def _after_ids(self, after: Any, invocation_id: str) -> list[str]:
+        def item_ids(item: Any) -> list[str] | None:
+            if isinstance(item, str):
+                return [item]
+            if isinstance(item, StepArtifact):
+                if item._trace is not self:
+                    raise ForeignHandleError(
+                        f"Step invocation {invocation_id!r}: after= received an output of step "
+                        f"{item.invocation_id!r} from another pipeline."
+                    )
+                return [item.invocation_id]
+            return None
+
+        return after_ids(
+            after,
+            item_ids,
+            where=f"Step invocation {invocation_id!r}",
+            expected="step ids or step outputs",
+        )
 
     def _single_ref(
         self, step: StepDefinition, invocation_id: str, name: str, value: Any
@@ -262,7 +268,7 @@ class Trace:
             parts = []
             for inv_id, targets in invalid.items():
                 for target in targets:
-                    close = _close_matches(target, available, n=1)
+                    close = close_matches(target, available, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     parts.append(f"{target!r} in after= of step {inv_id!r}{hint}")
             raise InvalidAfterReferenceError(
@@ -302,180 +308,6 @@ class Trace:
             parameters=frozen_mapping(parameters),
             options=options,
         )
-
-
-def _refs(ref: InputRef) -> tuple[OutputRef | ExternalArtifactRef, ...]:
-    return ref.items if isinstance(ref, ListRef) else (ref,)
-
-
-SingleRef = Callable[[StepDefinition, str, str, Any], "OutputRef | ExternalArtifactRef | None"]
-
-
-def classify_arguments(
-    step: StepDefinition,
-    invocation_id: str,
-    bound: Mapping[str, Any],
-    parameter_defaults: Mapping[str, Any],
-    single_ref: SingleRef,
-) -> tuple[dict[str, InputRef], dict[str, Any], list[str]]:
-    """Split a call's arguments into artifact inputs, checked parameters and upstream ids."""
-    inputs: dict[str, InputRef] = {}
-    parameters: dict[str, Any] = {}
-    upstream: list[str] = []
-    for signature in step.inputs:
-        name = signature.name
-        if name in bound:
-            value = bound[name]
-        elif name in parameter_defaults:
-            value = parameter_defaults[name]
-        elif not signature.required:
-            value = signature.default
-        else:
-            continue
-        if isinstance(value, Unmapped):
-            raise StepInterfaceError(
-                f"Step {step.name!r} input {name!r}: unmapped(...) only means something in "
-                ".map(...) or .product(...); pass the value directly here."
-            )
-        ref = artifact_ref(step, invocation_id, name, value, signature.annotation, single_ref)
-        if ref is not None:
-            inputs[name] = ref
-            upstream.extend(
-                item.invocation_id for item in _refs(ref) if isinstance(item, OutputRef)
-            )
-            continue
-        check_parameter(step, name, value, signature.annotation)
-        parameters[name] = value
-    missing = [
-        s.name
-        for s in step.inputs
-        if s.required and s.name not in inputs and s.name not in parameters
-    ]
-    if missing:
-        raise StepInterfaceError(
-            f"Missing entrypoint input(s) {missing} for step {step.name!r} (invocation "
-            f"{invocation_id!r}): pass them as arguments when calling the step."
-        )
-    return inputs, parameters, list(dict.fromkeys(upstream))
-
-
-def artifact_ref(
-    step: StepDefinition,
-    invocation_id: str,
-    name: str,
-    value: Any,
-    annotation: Any,
-    single_ref: SingleRef,
-) -> InputRef | None:
-    """The artifact reference a value stands for, a fan-in list of them, or None (a literal)."""
-    single = single_ref(step, invocation_id, name, value)
-    if single is not None:
-        return single
-    if isinstance(value, (list, tuple)) and value:
-        refs = [single_ref(step, invocation_id, name, item) for item in value]
-        if all(ref is None for ref in refs):
-            return None
-        if any(ref is None for ref in refs):
-            raise StepInterfaceError(
-                f"Step {step.name!r} (invocation {invocation_id!r}) input {name!r}: a list "
-                "passed to a step must hold only step outputs or only plain values, not a "
-                "mix of both."
-            )
-        if not is_list_annotation(annotation) and describe(annotation) != "Any":
-            raise StepInterfaceError(
-                f"Step {step.name!r} (invocation {invocation_id!r}) input {name!r} received "
-                f"a list of {len(refs)} step outputs but is annotated as "
-                f"{describe(annotation)}; annotate it as list[T] to fan in."
-            )
-        return ListRef(tuple(ref for ref in refs if ref is not None))
-    return None
-
-
-def _close_matches(word: str, candidates: Any, n: int) -> list[str]:
-    """Spelling suggestions for error messages (difflib is imported only when one is needed)."""
-    import difflib
-
-    return difflib.get_close_matches(word, list(candidates), n=n)
-
-
-def bind_arguments(
-    step: StepDefinition, args: Sequence[Any], kwargs: Mapping[str, Any]
-) -> dict[str, Any]:
-    names = [signature.name for signature in step.inputs]
-    if len(args) > len(names):
-        raise StepInterfaceError(
-            f"Wrong arguments when calling step {step.name!r}: it takes {len(names)} input(s) "
-            f"({', '.join(names)}) but {len(args)} positional arguments were given."
-        )
-    bound = dict(zip(names, args, strict=False))
-    for key, value in kwargs.items():
-        if key not in names:
-            close = _close_matches(key, names, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise StepInterfaceError(
-                f"Wrong arguments when calling step {step.name!r}: it has no input {key!r} "
-                f"(its inputs are {names}).{hint}"
-            )
-        if key in bound:
-            raise StepInterfaceError(
-                f"Wrong arguments when calling step {step.name!r}: input {key!r} was given both "
-                "positionally and by keyword."
-            )
-        bound[key] = value
-    return bound
-
-
-def check_parameter(step: StepDefinition, name: str, value: Any, annotation: Any) -> None:
-    problem = mismatch(value, annotation)
-    if problem is not None:
-        raise StepParameterTypeError(
-            f"Step {step.name!r} input {name!r} expects {describe(annotation)}, but the value "
-            f"{_short_repr(value)} does not fit ({problem})."
-        )
-    if not is_recordable(value):
-        raise StepInterfaceError(
-            f"Step {step.name!r} input {name!r}: the value {_short_repr(value)} of type "
-            f"{type(value).__qualname__} cannot be recorded as a JSON parameter. Produce it in a "
-            "step (so it becomes an artifact) or save it with save_artifact() and pass the "
-            "artifact version."
-        )
-
-
-def is_recordable(value: Any) -> bool:
-    """True when `value` converts to JSON without falling back to its `repr`."""
-    try:
-        to_plain_json(value, strict=True)
-    except NotRecordable:
-        return False
-    return True
-
-
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def after_ids(after: Any, trace: Trace, invocation_id: str) -> list[str]:
-    if after is None:
-        return []
-    items = after if isinstance(after, (list, tuple, set)) else [after]
-    ids: list[str] = []
-    for item in items:
-        if isinstance(item, str):
-            ids.append(item)
-        elif isinstance(item, StepArtifact):
-            if item._trace is not trace:
-                raise ForeignHandleError(
-                    f"Step invocation {invocation_id!r}: after= received an output of step "
-                    f"{item.invocation_id!r} from another pipeline."
-                )
-            ids.append(item.invocation_id)
-        else:
-            raise StepInterfaceError(
-                f"Step invocation {invocation_id!r}: after= takes step ids or step outputs, got "
-                f"{item!r}."
-            )
-    return list(dict.fromkeys(ids))
 
 
 _active_trace: ContextVar[Trace | None] = ContextVar("fanflow_active_trace", default=None)

@@ -1,5 +1,8 @@
 """Per-step capture of stdout, stderr and `logging` output, with a live, prefixed console echo.
 
+This module installs the routing (stream proxies, the log-record factory, the capture context);
+what a capture keeps and how it echoes lines is `fanflow.execution.logbuffer`.
+
 Steps run side by side in threads of one process, and `sys.stdout`/`sys.stderr` are process
 globals, so a step's output cannot be captured by swapping the streams per step. Instead
 :func:`install` swaps them once for proxies that look up the *current context*: inside a
@@ -60,14 +63,22 @@ import contextvars
 import functools
 import logging
 import os
-import re
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from types import FrameType, TracebackType
 from typing import Any, ParamSpec, TextIO, TypeVar
+
+from fanflow.execution.logbuffer import (
+    MAX_STEP_LOG_BYTES,
+    RECORD_FORMAT,
+    STDERR,
+    STDOUT,
+    TAIL_BYTES,
+    LogBuffer,
+    is_echoing,
+)
 
 __all__ = [
     "ENGINE_LOGGER",
@@ -84,306 +95,18 @@ __all__ = [
     "uninstall",
 ]
 
-MAX_STEP_LOG_BYTES = 50 * 1024 * 1024
-"""Default bound on what one capture keeps (50 MiB)."""
-TAIL_BYTES = 1024 * 1024
-"""How much of the end of an over-long log is kept (capped at half the bound)."""
 MAX_BYTES_ENV = "FANFLOW_MAX_STEP_LOG_BYTES"
 PREFIX_ENV = "FANFLOW_STEP_LOG_PREFIX"
-RECORD_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ENGINE_LOGGER = "fanflow"
 
-# A partial console line longer than this is echoed without waiting for its end of line.
-_PENDING_LIMIT = 64 * 1024
 # How many frames above a write are searched for the `logging` module (handler output).
 _LOGGING_SCAN_DEPTH = 10
-# Small head chunks are joined in groups this large to keep the per-chunk overhead low.
-_JOIN_EVERY = 256
 
-_STDOUT, _STDERR, _LOG = 0, 1, 2
-_LINE_PIECES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 _LOGGING_GLOBALS = vars(logging)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-def _nbytes(text: str) -> int:
-    """UTF-8 size; lone surrogates (from surrogateescape) count as the 3 bytes they encode to."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-def _split_at_byte(text: str, limit: int) -> tuple[str, str]:
-    """Split `text` after at most `limit` UTF-8 bytes, never inside a character."""
-    if text.isascii():
-        return text[:limit], text[limit:]
-    data = text.encode("utf-8", "surrogatepass")
-    cut = min(limit, len(data))
-    while 0 < cut < len(data) and (data[cut] & 0xC0) == 0x80:
-        cut -= 1
-    return (
-        data[:cut].decode("utf-8", "surrogatepass"),
-        data[cut:].decode("utf-8", "surrogatepass"),
-    )
-
-
-class _EchoState:
-    """Where one capture is in one console stream: at a line start or not, and the partial line
-    that has not been written yet (so that every complete line goes out in a single write)."""
-
-    __slots__ = ("after_cr", "at_start", "pending", "target")
-
-    def __init__(self) -> None:
-        self.at_start = True
-        self.after_cr = False
-        self.pending = ""
-        self.target: Any = None
-
-    def feed(self, text: str, prefix: str) -> str:
-        """Prefix the lines of `text`; return what is ready to be written now."""
-        if "\n" not in text and "\r" not in text:  # a piece of a line, e.g. print's arguments
-            if self.at_start:
-                text = prefix + text
-                self.at_start = self.after_cr = False
-            pending = self.pending + text
-            if len(pending) > _PENDING_LIMIT:
-                self.pending = ""
-                return pending
-            self.pending = pending
-            return ""
-        if prefix:
-            parts: list[str] = []
-            at_start, after_cr = self.at_start, self.after_cr
-            for piece in _LINE_PIECES.findall(text):
-                # "\r" then "\n" in two writes is one line end, not an empty line.
-                if at_start and not (after_cr and piece == "\n"):
-                    parts.append(prefix)
-                parts.append(piece)
-                last = piece[-1]
-                at_start = last == "\n" or last == "\r"
-                after_cr = last == "\r"
-            self.at_start, self.after_cr = at_start, after_cr
-            out = "".join(parts)
-        else:
-            out = text
-            self.at_start = text[-1] in "\r\n"
-        if self.pending:
-            out = self.pending + out
-        cut = max(out.rfind("\n"), out.rfind("\r")) + 1
-        if cut == len(out) or len(out) - cut > _PENDING_LIMIT:
-            self.pending = ""
-            return out
-        self.pending = out[cut:]
-        return out[:cut]
-
-    def take_pending(self) -> str:
-        out, self.pending = self.pending, ""
-        return out
-
-
-_local = threading.local()
-
-
-def _echo(target: Any, text: str) -> None:
-    """Write to an original stream; proxies reached from inside this write pass text through."""
-    previous = getattr(_local, "echoing", False)
-    _local.echoing = True
-    try:
-        target.write(text)
-    finally:
-        _local.echoing = previous
-
-
-class LogBuffer:
-    """What one `capture` block collected: stdout, stderr and log records in write order.
-
-    Thread-safe: a step may write to it from several threads (see `propagate_context`), and
-    `text()` may be read while it is being written. Where the source changes (stdout, stderr,
-    a log record) in the middle of a line, a line break is inserted, so no line mixes sources.
-    """
-
-    __slots__ = (
-        "_auto_prefix",
-        "_closed",
-        "_echo",
-        "_head",
-        "_head_budget",
-        "_head_bytes",
-        "_head_recent",
-        "_last_source",
-        "_lock",
-        "_mid_line",
-        "_prefix",
-        "_tail",
-        "_tail_bytes",
-        "_tail_limit",
-        "_written",
-        "label",
-    )
-
-    def __init__(self, label: str, *, max_bytes: int, prefix_mode: str = "always") -> None:
-        if max_bytes < 1:
-            raise ValueError(f"max_bytes must be at least 1, not {max_bytes}.")
-        self.label = label
-        self._prefix = f"[{label}] " if prefix_mode != "never" else ""
-        self._auto_prefix = prefix_mode == "auto"
-        self._lock = threading.RLock()
-        self._closed = False
-        self._tail_limit = min(TAIL_BYTES, max_bytes // 2)
-        self._head_budget = max_bytes - self._tail_limit
-        self._head: list[str] = []
-        self._head_recent: list[str] = []
-        self._head_bytes = 0
-        self._tail: deque[tuple[str, int]] = deque()
-        self._tail_bytes = 0
-        self._written = 0
-        self._mid_line = False
-        self._last_source = -1
-        self._echo = (_EchoState(), _EchoState())
-
-    # -- reading ------------------------------------------------------------------------------
-
-    def text(self) -> str:
-        """Everything kept, with the omission marker where the middle was dropped."""
-        with self._lock:
-            head = "".join(self._head) + "".join(self._head_recent)
-            tail = "".join(chunk for chunk, _ in self._tail)
-            if self._written == self._head_bytes + self._tail_bytes:
-                return head + tail
-            return head + self._marker(head.endswith("\n") or not head) + tail
-
-    @property
-    def has_content(self) -> bool:
-        return self._written > 0
-
-    @property
-    def written_bytes(self) -> int:
-        """UTF-8 bytes the step produced, including any omitted ones."""
-        return self._written
-
-    @property
-    def omitted_bytes(self) -> int:
-        """UTF-8 bytes dropped from the middle to keep memory bounded (0 if none)."""
-        with self._lock:
-            return self._written - self._head_bytes - self._tail_bytes
-
-    @property
-    def byte_size(self) -> int:
-        """UTF-8 size of `text()` (what is kept, marker included)."""
-        with self._lock:
-            size = self._head_bytes + self._tail_bytes
-            if self._written > size:
-                size += _nbytes(self._marker(self._last_head_char() in ("", "\n")))
-            return size
-
-    def __repr__(self) -> str:
-        return f"<LogBuffer {self.label!r}: {self._written} bytes written>"
-
-    def _last_head_char(self) -> str:
-        chunks = self._head_recent or self._head
-        return chunks[-1][-1:] if chunks else ""
-
-    def _marker(self, head_ends_line: bool) -> str:
-        omitted = self._written - self._head_bytes - self._tail_bytes
-        lead = "" if head_ends_line else "\n"
-        return f"{lead}[... {omitted} bytes omitted ...]\n"
-
-    # -- writing (the lock is held by the caller) ---------------------------------------------
-
-    def _append(self, text: str, source: int) -> None:
-        if self._mid_line and source != self._last_source:
-            text = "\n" + text
-        self._last_source = source
-        self._mid_line = text[-1] != "\n"
-        size = _nbytes(text)
-        self._written += size
-        room = self._head_budget - self._head_bytes
-        if size <= room:
-            self._add_head(text, size)
-            return
-        if room > 0:
-            first, text = _split_at_byte(text, room)
-            if first:
-                first_size = _nbytes(first)
-                self._add_head(first, first_size)
-                size -= first_size
-            # The head is complete: a later, smaller write must not land before the tail.
-            self._head_budget = self._head_bytes
-        self._add_tail(text, size)
-
-    def _add_head(self, text: str, size: int) -> None:
-        recent = self._head_recent
-        recent.append(text)
-        if len(recent) >= _JOIN_EVERY:
-            self._head.append("".join(recent))
-            recent.clear()
-        self._head_bytes += size
-
-    def _add_tail(self, text: str, size: int) -> None:
-        tail = self._tail
-        tail.append((text, size))
-        self._tail_bytes += size
-        excess = self._tail_bytes - self._tail_limit
-        while excess > 0 and tail[0][1] <= excess:
-            _, dropped = tail.popleft()
-            self._tail_bytes -= dropped
-            excess -= dropped
-        if excess > 0:
-            chunk, chunk_size = tail[0]
-            _, kept = _split_at_byte(chunk, excess)
-            # Cutting inside a multi-byte character keeps that whole character.
-            if _nbytes(kept) > chunk_size - excess:
-                kept = kept[1:]
-            kept_size = _nbytes(kept)
-            tail[0] = (kept, kept_size)
-            self._tail_bytes -= chunk_size - kept_size
-
-    def _write(self, index: int, target: Any, text: str) -> bool:
-        """Capture a write to stream `index` and echo it; False when closed (caller passes it
-        through)."""
-        with self._lock:
-            if self._closed:
-                return False
-            self._append(text, index)
-            state = self._echo[index]
-            if state.target is not target and state.pending:
-                _echo(state.target, state.take_pending())
-            state.target = target
-            prefix = self._prefix
-            if self._auto_prefix:
-                if _active_captures < 2:
-                    prefix = ""
-                else:  # once a step has run beside another, its lines keep their prefix
-                    self._auto_prefix = False
-            out = state.feed(text, prefix)
-            if out:
-                _echo(target, out)
-            return True
-
-    def _flush(self, index: int) -> None:
-        with self._lock:
-            state = self._echo[index]
-            if state.pending:
-                _echo(state.target, state.take_pending())
-
-    def _add_record(self, record: logging.LogRecord) -> None:
-        line = _format_record(record) + "\n"
-        with self._lock:
-            if not self._closed:
-                self._append(line, _LOG)
-
-    def _close(self) -> None:
-        """Stop capturing; end the step's unterminated console lines so the next step's lines
-        start at a line start."""
-        with self._lock:
-            self._closed = True
-            for state in self._echo:
-                if state.target is not None and (state.pending or not state.at_start):
-                    state.at_start = True
-                    # A broken console must not hide the step's own error.
-                    with contextlib.suppress(Exception):
-                        _echo(state.target, state.take_pending() + "\n")
 
 
 _current: contextvars.ContextVar[LogBuffer | None] = contextvars.ContextVar(
@@ -394,7 +117,7 @@ _current: contextvars.ContextVar[LogBuffer | None] = contextvars.ContextVar(
 def active_log() -> LogBuffer | None:
     """The log being captured in the current context, if any."""
     log = _current.get()
-    return None if log is None or log._closed else log
+    return None if log is None or log.closed else log
 
 
 def _called_from_logging() -> bool:
@@ -418,20 +141,20 @@ class _StreamProxy:
 
     def __init__(self, original: Any, index: int, replaced: Any) -> None:
         self._original = original  # where the echo goes
-        self._index = index  # _STDOUT or _STDERR
+        self._index = index  # STDOUT or STDERR
         self._replaced = replaced  # what `uninstall` puts back
 
     def write(self, text: str) -> int:
         log = _current.get()
         if (
             log is None
-            or log._closed
+            or log.closed
             or not isinstance(text, str)
-            or getattr(_local, "echoing", False)
+            or is_echoing()
             or _called_from_logging()
         ):
             return self._original.write(text)  # type: ignore[no-any-return]
-        if text and not log._write(self._index, self._original, text):
+        if text and not log.write(self._index, self._original, text, _active_captures > 1):
             return self._original.write(text)  # type: ignore[no-any-return]
         return len(text)
 
@@ -441,8 +164,8 @@ class _StreamProxy:
 
     def flush(self) -> None:
         log = _current.get()
-        if log is not None and not getattr(_local, "echoing", False):
-            log._flush(self._index)
+        if log is not None and not is_echoing():
+            log.flush(self._index)
         self._original.flush()
 
     def isatty(self) -> bool:
@@ -489,31 +212,13 @@ class _RecordFactory:
         record = self.previous(*args, **kwargs)
         if self.enabled:
             log = _current.get()
-            if log is not None and not log._closed:
+            if log is not None and not log.closed:
                 name = record.name
                 if name and name != ENGINE_LOGGER and not name.startswith(ENGINE_LOGGER + "."):
                     # Capturing must never break the logging call.
                     with contextlib.suppress(Exception):
-                        log._add_record(record)
+                        log.add_record(record)
         return record
-
-
-_formatter = logging.Formatter(RECORD_FORMAT)
-
-
-def _format_record(record: logging.LogRecord) -> str:
-    """RECORD_FORMAT without touching the record (the real handlers format it later) and
-    without raising on bad arguments (logging reports those through its handlers)."""
-    try:
-        message = record.getMessage()
-    except Exception as exc:
-        message = f"{record.msg!r} % {record.args!r} (formatting failed: {exc})"
-    parts = [f"{_formatter.formatTime(record)} {record.levelname} {record.name}: {message}"]
-    if record.exc_info:
-        parts.append(_formatter.formatException(record.exc_info))
-    if record.stack_info:
-        parts.append(_formatter.formatStack(record.stack_info))
-    return "\n".join(parts)
 
 
 _install_lock = threading.Lock()
@@ -550,8 +255,8 @@ def install(*, stdout: TextIO | None = None, stderr: TextIO | None = None) -> No
     if stdout is None and stderr is None and _is_ready():
         return
     with _install_lock:
-        _wrap("stdout", _STDOUT, stdout)
-        _wrap("stderr", _STDERR, stderr)
+        _wrap("stdout", STDOUT, stdout)
+        _wrap("stderr", STDERR, stderr)
         if _factory is None:
             _factory = _RecordFactory(logging.getLogRecordFactory())
             logging.setLogRecordFactory(_factory)
@@ -645,7 +350,7 @@ class _CaptureBlock:
         with _active_lock:
             _active_captures -= 1
         try:
-            self._log._close()
+            self._log.close()
         finally:
             _current.reset(token)
 

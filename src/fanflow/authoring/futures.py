@@ -1,0 +1,194 @@
+"""What a dynamic pipeline function holds while its steps run: futures and finished outputs.
+
+`step.submit(...)` returns a `StepFuture`, `step.map(...)` a `MapResultsFuture` (its branches in
+index order), indexing a future gives an `ArtifactFuture`, and a finished output is an
+`OutputArtifact` (an artifact version that remembers which step and run produced it).
+
+Invariant: these objects only wait and read; every question goes to the `DynamicRun` that made
+them (waiting on the orchestrator, loading a stored value), so they hold no run state of their
+own and can be passed to other steps as references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fanflow.client.views import ArtifactVersionView
+from fanflow.execution.known import InvocationHandle
+from fanflow.spec import StepDefinition
+
+if TYPE_CHECKING:
+    from fanflow.authoring.dynamic import DynamicRun
+
+
+class OutputArtifact(ArtifactVersionView):
+    """A finished step's output in the running dynamic pipeline (an artifact version + names)."""
+
+    __slots__ = ("invocation_id", "output_name", "run_id")
+
+    def __init__(
+        self, view: ArtifactVersionView, invocation_id: str, output_name: str, run_id: str
+    ) -> None:
+        super().__init__(view._record, view._client)
+        self.invocation_id = invocation_id
+        self.output_name = output_name
+        self.run_id = run_id
+
+    @property
+    def step_name(self) -> str:
+        return self.invocation_id
+
+    def __repr__(self) -> str:
+        return (
+            f"OutputArtifact(step={self.invocation_id!r}, output={self.output_name!r}, "
+            f"version={self.version!r})"
+        )
+
+
+class ArtifactFuture:
+    """One output of a submitted step; resolves when the step has finished."""
+
+    __slots__ = ("_handle", "_run", "output_name")
+
+    def __init__(self, run: DynamicRun, handle: InvocationHandle, output_name: str) -> None:
+        self._run = run
+        self._handle = handle
+        self.output_name = output_name
+
+    @property
+    def invocation_id(self) -> str:
+        return self._handle.invocation_id
+
+    def running(self) -> bool:
+        return not self._handle.done
+
+    def wait(self) -> None:
+        self._run.wait(self._handle)
+
+    def result(self) -> OutputArtifact:
+        self.wait()
+        return self._run.output_artifacts(self._handle, [self.output_name])[0]
+
+    def load(self) -> Any:
+        self.wait()
+        return self._run.load_known(self._handle.outputs[self.output_name])
+
+    def __repr__(self) -> str:
+        return f"ArtifactFuture({self.invocation_id!r}, {self.output_name!r})"
+
+
+class StepFuture:
+    """A submitted step: `result()`, `load()`, `wait()`; index or unpack it for its outputs."""
+
+    __slots__ = ("_handle", "_run", "_step")
+
+    def __init__(self, run: DynamicRun, handle: InvocationHandle, step: StepDefinition) -> None:
+        self._run = run
+        self._handle = handle
+        self._step = step
+
+    @property
+    def invocation_id(self) -> str:
+        return self._handle.invocation_id
+
+    @property
+    def output_names(self) -> list[str]:
+        return [output.name for output in self._step.outputs]
+
+    def running(self) -> bool:
+        return not self._handle.done
+
+    def wait(self) -> None:
+        self._run.wait(self._handle)
+
+    def result(self) -> Any:
+        """None, one `OutputArtifact`, or a tuple of them (one per output)."""
+        self.wait()
+        artifacts = self._run.output_artifacts(self._handle, self.output_names)
+        if not artifacts:
+            return None
+        return artifacts[0] if len(artifacts) == 1 else tuple(artifacts)
+
+    artifacts = result
+
+    def load(self) -> Any:
+        """The step's value: None, the value, or a tuple of values."""
+        self.wait()
+        values = [self._run.load_known(self._handle.outputs[name]) for name in self.output_names]
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def get_artifact(self, key: str) -> ArtifactFuture:
+        if key not in self.output_names:
+            raise KeyError(
+                f"Step {self.invocation_id} does not have an output with the name: {key}."
+            )
+        return ArtifactFuture(self._run, self._handle, key)
+
+    def __getitem__(self, index: int) -> ArtifactFuture:
+        return ArtifactFuture(self._run, self._handle, self.output_names[index])
+
+    def __iter__(self) -> Iterator[ArtifactFuture]:
+        if not self.output_names:
+            raise ValueError(f"Step {self.invocation_id} does not return any outputs.")
+        return (ArtifactFuture(self._run, self._handle, name) for name in self.output_names)
+
+    def __len__(self) -> int:
+        return len(self.output_names)
+
+    def __repr__(self) -> str:
+        return f"StepFuture({self.invocation_id!r})"
+
+
+class MapResultsFuture(Sequence[StepFuture]):
+    """The branches of a `.map(...)`, in index order; pass it to a `list[T]` input to fan in."""
+
+    def __init__(self, futures: list[StepFuture], group: str) -> None:
+        self.futures = futures
+        self.group = group
+
+    @property
+    def invocation_id(self) -> str:
+        return self.group
+
+    def running(self) -> bool:
+        return any(future.running() for future in self.futures)
+
+    def wait(self) -> None:
+        for future in self.futures:
+            future.wait()
+
+    def result(self) -> list[Any]:
+        return [future.result() for future in self.futures]
+
+    def load(self) -> list[Any]:
+        return [future.load() for future in self.futures]
+
+    def unpack(self) -> tuple[list[ArtifactFuture], ...]:
+        """One list per output of a multi-output step: `a, b = step.map(...).unpack()`."""
+        if not self.futures:
+            return ()
+        return tuple(list(column) for column in zip(*self.futures, strict=True))
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.futures[index]
+
+    def __len__(self) -> int:
+        return len(self.futures)
+
+    def __iter__(self) -> Iterator[StepFuture]:
+        return iter(self.futures)
+
+    def __repr__(self) -> str:
+        return f"MapResultsFuture({self.group!r}, {len(self.futures)} branches)"
+
+
+class ItemReference:
+    """One item of a split sequence artifact, as handed to one branch of a map."""
+
+    __slots__ = ("artifact_version_id",)
+
+    def __init__(self, artifact_version_id: str) -> None:
+        self.artifact_version_id = artifact_version_id
