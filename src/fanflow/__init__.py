@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from fanflow.client.resuming import register_resumer
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -37,7 +39,18 @@ if TYPE_CHECKING:
     from fanflow.authoring.context import StepContext, get_step_context
     from fanflow.authoring.pipelines import Pipeline, pipeline
     from fanflow.authoring.steps import Step, step
+    from fanflow.client import PipelineRunView
     from fanflow.enums import ArtifactType, ExecutionStatus
+
+
+def _resume_run(run: PipelineRunView) -> PipelineRunView:
+    """What `run.resume()` calls: the Client cannot import the authoring layer, this can."""
+    from fanflow.authoring.resume import resume_run
+
+    return resume_run(run)
+
+
+register_resumer(_resume_run)
 
 
 def __getattr__(name: str) -> Any:

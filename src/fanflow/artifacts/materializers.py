@@ -8,13 +8,15 @@ Invariants:
 - `self.uri` is always a local directory that exists; the artifact store moves it into place
   atomically, so `save` may write several files without caring about partial writes;
 - every materializer has a stable `NAME` stored with each artifact; loading resolves the name,
-  never the import path of whatever class happens to be registered today.
+  never the import path of whatever class happens to be registered today;
+- this module imports no registry: `registry.py` installs itself here as the registrar when it
+  is imported, and registers the classes defined before that (the import graph stays acyclic).
 """
 
 from __future__ import annotations
 
 import typing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from fanflow.enums import ArtifactType
 from fanflow.exceptions import MaterializerInterfaceError
@@ -24,12 +26,35 @@ from fanflow.exceptions import MaterializerInterfaceError
 KNOWN_MATERIALIZERS: dict[str, type[BaseMaterializer]] = {}
 
 
+class Registrar(Protocol):
+    def __call__(self, materializer: type[BaseMaterializer], *, override: bool) -> None: ...
+
+
+# Set by `registry.py` when it is imported; None until then.
+_registrar: Registrar | None = None
+
+
+def install_registrar(registrar: Registrar) -> None:
+    """Make `registrar` register each new materializer class, and register the classes defined
+    before it was installed (in definition order)."""
+    global _registrar
+    _registrar = registrar
+    for cls in list(KNOWN_MATERIALIZERS.values()):
+        if not cls.SKIP_REGISTRATION:
+            registrar(cls, override=cls.OVERRIDE)
+
+
 class BaseMaterializer:
     """Base class of materializers: override `load` and `save` (and optionally `extract_metadata`).
 
     Subclasses register themselves for their `ASSOCIATED_TYPES` when defined, unless they set
     `SKIP_REGISTRATION = True`. A subclass that claims a type another user materializer already
     claims raises `MaterializerConflictError` unless it sets `OVERRIDE = True`.
+
+    `SKIP_REGISTRATION` is per class, as in ZenML: it applies to the class whose own body sets
+    it and is not inherited. `BaseMaterializer` (True) is never registered; a subclass that
+    does not set it registers, also when its base class skipped. After class creation the
+    attribute holds the class's effective value.
     """
 
     ASSOCIATED_TYPES: ClassVar[tuple[type, ...]] = ()
@@ -50,7 +75,8 @@ class BaseMaterializer:
                 f"{cls.ASSOCIATED_ARTIFACT_TYPE!r} is not one of "
                 f"{[t.value for t in ArtifactType]}."
             ) from None
-        skip = cls.__dict__.get("SKIP_REGISTRATION", False)
+        # Not inherited: only a class's own declaration skips its registration.
+        skip = bool(cls.__dict__.get("SKIP_REGISTRATION", False))
         cls.SKIP_REGISTRATION = skip
         if skip:
             KNOWN_MATERIALIZERS[cls.NAME] = cls
@@ -68,9 +94,8 @@ class BaseMaterializer:
                     f"Associated type {associated!r} of materializer {cls.__qualname__!r} is "
                     "not a class."
                 )
-        from fanflow.artifacts.registry import materializer_registry
-
-        materializer_registry.register(cls, override=cls.OVERRIDE)
+        if _registrar is not None:
+            _registrar(cls, override=cls.OVERRIDE)
         KNOWN_MATERIALIZERS[cls.NAME] = cls
 
     def __init__(self, uri: str, artifact_store: Any = None) -> None:

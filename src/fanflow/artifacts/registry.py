@@ -27,7 +27,11 @@ from fanflow.artifacts.builtin_materializers import (
     JsonMaterializer,
 )
 from fanflow.artifacts.json_codec import import_class, is_importable_class
-from fanflow.artifacts.materializers import KNOWN_MATERIALIZERS, BaseMaterializer
+from fanflow.artifacts.materializers import (
+    KNOWN_MATERIALIZERS,
+    BaseMaterializer,
+    install_registrar,
+)
 from fanflow.exceptions import MaterializerConflictError, MaterializerError
 
 
@@ -129,3 +133,4 @@ def _import_dotted(path: str) -> Any:
 
 
 materializer_registry = MaterializerRegistry()
+install_registrar(materializer_registry.register)

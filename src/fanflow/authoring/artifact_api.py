@@ -13,7 +13,7 @@ from typing import Any
 
 from fanflow.artifacts.io import load_value, save_value
 from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
-from fanflow.authoring.launch import save_manual_artifact
+from fanflow.authoring.manual_artifacts import save_manual_artifact
 from fanflow.client import ArtifactVersionView, Client
 from fanflow.config import load_settings
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, active_step

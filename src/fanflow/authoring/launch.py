@@ -8,20 +8,14 @@ recorded outside a run.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
-from fanflow.artifacts.io import save_value
-from fanflow.artifacts.store import artifact_store_for
-from fanflow.client import ArtifactVersionView, Client, PipelineRunView
+from fanflow.client import Client, PipelineRunView
 from fanflow.config import Settings, load_settings
-from fanflow.enums import ArtifactSaveType
 from fanflow.exceptions import RunFailedError, RunStoppedError
-from fanflow.execution.recording import version_record
 from fanflow.execution.run_setup import RunDescription, RunOutcome
 from fanflow.execution.runner import Orchestrator
-from fanflow.ids import new_id
+from fanflow.metadata.maintenance import repair_dead_runs
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import PipelineSpec
 
@@ -56,7 +50,12 @@ def launch(
 def orchestrator_for(
     description: RunDescription, settings: Settings, unlisted: bool, resume: Any
 ) -> Orchestrator:
-    """An orchestrator for a new run, reusing an earlier run's finished steps when resuming."""
+    """An orchestrator for a new run, reusing an earlier run's finished steps when resuming.
+
+    Opening a home for a run first records runs whose orchestrator died as failed, so the
+    store's statuses converge without any reader writing.
+    """
+    repair_dead_runs(MetadataStore(settings.metadata_url))
     return Orchestrator(
         description,
         settings,
@@ -94,33 +93,3 @@ def finished_run(
         )
         raise RunFailedError(message, outcome.run_name, (), cause) from cause
     return run
-
-
-def save_manual_artifact(
-    value: Any,
-    name: str,
-    *,
-    version: str | int | None = None,
-    materializer: type | None = None,
-    uri: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    settings: Settings | None = None,
-) -> ArtifactVersionView:
-    """Save `value` as a new version of artifact `name` and record it (outside any run)."""
-    settings = settings or load_settings()
-    store = artifact_store_for(settings.artifact_root)
-    artifact_id = new_id()
-    target = uri or store.uri_for("custom_artifacts", name, artifact_id)
-    if uri is not None and os.path.exists(uri):
-        raise FileExistsError(f"save_artifact: the uri {uri!r} already exists; choose a new one.")
-    saved = save_value(value, store, target, materializer, artifact_id)
-
-    record = version_record(
-        saved,
-        name,
-        ArtifactSaveType.MANUAL,
-        {**saved.metadata, **dict(metadata or {})},
-        version=None if version is None else str(version),
-    )
-    MetadataStore(settings.metadata_url).save_artifact_version(record)
-    return Client(settings).get_artifact_version(saved.id)

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fanflow.authoring.pipelines import KNOWN_PIPELINES, Pipeline
+from fanflow.config import load_settings
 from fanflow.exceptions import ResumeError
+from fanflow.metadata.maintenance import repair_run
+from fanflow.metadata.store import MetadataStore
 
 if TYPE_CHECKING:
     from fanflow.client import PipelineRunView
@@ -65,9 +68,14 @@ def _find_pipeline(source: str, main_file: str | None) -> Pipeline:
 
 
 def resume_run(run: PipelineRunView) -> PipelineRunView:
-    """Run `run` again, executing only the steps that did not finish; returns the new run."""
-    run = run.refresh()
-    record = run._record
+    """Run `run` again, executing only the steps that did not finish; returns the new run.
+
+    A run whose orchestrator died is first recorded as failed (the repair a read never makes).
+    """
+    store = MetadataStore(load_settings().metadata_url)
+    record = store.get_run(run.id.hex)
+    if repair_run(store, record):
+        record = store.get_run(record.id)
     if record.status == "running":
         raise ResumeError(
             f"Run {record.name!r} is still running (pid {record.orchestrator_pid}); "
@@ -90,5 +98,5 @@ def resume_run(run: PipelineRunView) -> PipelineRunView:
         "extra": config.get("extra") or None,
     }
     resumed = pipeline.with_options(**{k: v for k, v in options.items() if v is not None})
-    reuse = run._client._store.completed_steps(record.id)
+    reuse = store.completed_steps(record.id)
     return resumed._run(dict(config.get("parameters") or {}), ResumeSource(record.id, reuse))

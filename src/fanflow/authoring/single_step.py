@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fanflow.authoring.binding import bind_arguments, is_recordable
-from fanflow.authoring.launch import launch, save_manual_artifact
+from fanflow.authoring.launch import launch
+from fanflow.authoring.manual_artifacts import save_manual_artifact
 from fanflow.authoring.tracing import tracing
 from fanflow.client.views import ArtifactVersionView
 from fanflow.config import load_settings

@@ -3,6 +3,10 @@
 Works from any process and from inside a running step (a step may read its own run). Lookups by
 name, id or unique prefix follow ZenML: an exact id, then an exact name, then a prefix of either;
 no match raises `KeyError`, several raise `KeyError` asking for more characters.
+
+Invariant: the Client never writes and never starts work. A run whose orchestrator died is shown
+as failed by the rule in `fanflow.metadata.liveness`, and listings filter on that same shown
+status; recording the repair is left to writers (`fanflow.metadata.maintenance`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from fanflow.client.views import (
     StepRunView,
 )
 from fanflow.config import Settings, load_settings
-from fanflow.execution.supervision import orchestrator_is_dead
 from fanflow.ids import normalize_id
-from fanflow.metadata.records import ArtifactVersionRecord, RunRecord
+from fanflow.metadata.liveness import as_seen, run_is_orphaned, step_as_seen
+from fanflow.metadata.records import ArtifactVersionRecord, StepRunRecord
 from fanflow.metadata.store import MetadataStore
 
 
@@ -59,31 +63,13 @@ class Client:
 
     # --- runs ------------------------------------------------------------------------------------
 
-    def _live(self, record: RunRecord) -> RunRecord:
-        """A `running` run whose orchestrator is gone is reported (and recorded) as failed."""
-        if record.status != "running":
-            return record
-        interval = record.config.get("heartbeat_interval")
-        if not orchestrator_is_dead(
-            record.orchestrator_pid, record.orchestrator_host, record.heartbeat, interval
-        ):
-            return record
-        reason = (
-            f"The orchestrating process (pid {record.orchestrator_pid} on "
-            f"{record.orchestrator_host}) ended without finishing the run: it crashed or was "
-            f"killed. Finished steps are kept; resume with "
-            f"Client().get_pipeline_run({record.name!r}).resume()."
-        )
-        self._store.mark_orphaned(record.id, reason)
-        return self._store.get_run(record.id)
-
     def get_pipeline_run(
         self,
         name_id_or_prefix: str | uuid.UUID,
         allow_name_prefix_match: bool = True,
         **_ignored: Any,
     ) -> PipelineRunView:
-        return PipelineRunView(self._live(self._store.get_run(_ident(name_id_or_prefix))), self)
+        return PipelineRunView(as_seen(self._store.get_run(_ident(name_id_or_prefix))), self)
 
     def list_pipeline_runs(
         self,
@@ -108,6 +94,11 @@ class Client:
                     resolved_pipeline_id = self._store.get_pipeline(_ident(wanted_pipeline)).id
                 except KeyError:
                     return Page([], 0, page, size)
+        orphaned = (
+            [r.id for r in self._store.running_runs() if run_is_orphaned(r)]
+            if status is not None
+            else []
+        )
         records, total = self._store.list_runs(
             pipeline_id=resolved_pipeline_id,
             status=status,
@@ -115,13 +106,21 @@ class Client:
             page=page,
             size=size,
             newest_first=_sort_newest_first(sort_by),
+            orphaned=orphaned,
         )
-        return Page([PipelineRunView(self._live(r), self) for r in records], total, page, size)
+        return Page([PipelineRunView(as_seen(r), self) for r in records], total, page, size)
 
     # --- steps -----------------------------------------------------------------------------------
 
     def get_run_step(self, step_run_id: str | uuid.UUID) -> StepRunView:
-        return StepRunView(self._store.get_step(normalize_id(_ident(step_run_id))), self)
+        record = self._store.get_step(normalize_id(_ident(step_run_id)))
+        return StepRunView(self._step_as_seen(record), self)
+
+    def _step_as_seen(self, record: StepRunRecord) -> StepRunRecord:
+        """A running step of a run that has ended (or whose orchestrator died) shows as failed."""
+        if record.status != "running":
+            return record
+        return step_as_seen(record, as_seen(self._store.get_run(record.run_id)))
 
     def list_run_steps(
         self,

@@ -5,7 +5,8 @@ an artifact, walk from a run to its steps and from a step to its artifacts. Attr
 ZenML's response models (`run.steps["x"].outputs["output"][0].load()`).
 
 Invariants:
-- a view never writes; related objects are fetched when first asked for;
+- a view never writes; related objects are fetched when first asked for; a step recorded as
+  running in a run that has ended (or whose orchestrator died) is shown as failed;
 - `run.steps` lists steps by topological layer, ids sorted as strings within a layer (never in
   completion order), and re-reads the store on each access, so a running run shows progress;
 - ids are exposed as `uuid.UUID`, as in ZenML.
@@ -13,7 +14,6 @@ Invariants:
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from fanflow.enums import ExecutionStatus
 from fanflow.graph import layered_order
+from fanflow.metadata.liveness import step_as_seen
 from fanflow.metadata.records import ArtifactVersionRecord, PipelineRecord, RunRecord, StepRunRecord
 
 if TYPE_CHECKING:
@@ -287,11 +288,12 @@ class StepsView(Mapping[str, StepRunView]):
     """`run.steps`: behaves like ZenML's dict of step runs, but loads lazily, so looking up one
     step of a 100,000-branch run reads one step, not all of them."""
 
-    __slots__ = ("_client", "_names", "_order", "_records", "_run_id")
+    __slots__ = ("_client", "_names", "_order", "_records", "_run", "_run_id")
 
-    def __init__(self, client: Client, run_id: str) -> None:
+    def __init__(self, client: Client, run: RunRecord) -> None:
         self._client = client
-        self._run_id = run_id
+        self._run = run
+        run_id = self._run_id = run.id
         graph = client._store.step_graph(run_id)
         self._order = layered_order(dict(graph))
         self._names = set(self._order)
@@ -299,7 +301,10 @@ class StepsView(Mapping[str, StepRunView]):
 
     def _all(self) -> dict[str, StepRunRecord]:
         if self._records is None:
-            self._records = {r.name: r for r in self._client._store.get_steps(self._run_id)}
+            run = self._run
+            self._records = {
+                r.name: step_as_seen(r, run) for r in self._client._store.get_steps(self._run_id)
+            }
         return self._records
 
     def __getitem__(self, name: str) -> StepRunView:
@@ -307,7 +312,8 @@ class StepsView(Mapping[str, StepRunView]):
             return StepRunView(self._records[name], self._client)
         if name not in self._names:
             raise KeyError(name)
-        return StepRunView(self._client._store.get_step_by_name(self._run_id, name), self._client)
+        record = self._client._store.get_step_by_name(self._run_id, name)
+        return StepRunView(step_as_seen(record, self._run), self._client)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._order)
@@ -374,7 +380,7 @@ class PipelineRunView:
     def steps(self) -> StepsView:
         """Step runs keyed by invocation id, by topological layer then id (a read-only mapping
         that reads the store on each access of `.steps`, so a running run shows progress)."""
-        return StepsView(self._client, self._record.id)
+        return StepsView(self._client, self._record)
 
     @property
     def duration(self) -> float | None:
@@ -385,10 +391,11 @@ class PipelineRunView:
     def resume(self) -> PipelineRunView:
         """Run this failed, stopped or crashed run again, executing only its unfinished steps
         (finished ones are reused); returns the new run, linked by `original_run_id`."""
-        # Resuming needs the authoring layer (pipelines), which sits above the Client; it is
-        # looked up by name so the Client never imports it at module level.
-        resume_run = importlib.import_module("fanflow.authoring.resume").resume_run
-        return resume_run(self)
+        # Resuming starts work, which the authoring layer above the Client does; it is reached
+        # through the launcher that the `fanflow` package registers (see `resuming.py`).
+        from fanflow.client.resuming import resume
+
+        return resume(self)
 
     def refresh(self) -> PipelineRunView:
         """A fresh view of this run (status and times re-read from the store)."""

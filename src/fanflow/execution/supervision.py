@@ -2,8 +2,7 @@
 
 - A heartbeat thread stamps the run every `FANFLOW_HEARTBEAT_INTERVAL` seconds (default 10), so a
   reader can tell a run whose orchestrator died (SIGKILL, power loss) from one that is working.
-- `orchestrator_is_dead` decides from the recorded pid (same host: is the process there?) and the
-  heartbeat's age (any host: older than three intervals, at least a minute).
+- Whether a run's orchestrator died is decided from the record by `fanflow.metadata.liveness`.
 - `graceful_interrupts` turns the first Ctrl-C into a request to stop (no new steps; running ones
   get a grace period) and lets the second one interrupt at once. It only acts in the main thread.
 """
@@ -13,14 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 
-from fanflow.ids import utcnow
+from fanflow.metadata.liveness import DEFAULT_HEARTBEAT_INTERVAL_S
 
-DEFAULT_HEARTBEAT_INTERVAL_S = 10.0
 DEFAULT_STOP_GRACE_S = 30.0
 
 
@@ -60,36 +56,6 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stopped.set()
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child that nobody reaped yet is a zombie: it is not running anything
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def orchestrator_is_dead(
-    pid: int | None,
-    host: str | None,
-    heartbeat: datetime | None,
-    interval: float | None,
-    now: datetime | None = None,
-) -> bool:
-    now = now or utcnow()
-    if pid is not None and host == socket.gethostname() and not _process_alive(pid):
-        return True
-    if heartbeat is None:
-        return False
-    allowed = max(60.0, 3 * (interval or DEFAULT_HEARTBEAT_INTERVAL_S))
-    return now - heartbeat > timedelta(seconds=allowed)
 
 
 @contextlib.contextmanager

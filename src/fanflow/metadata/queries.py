@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.sql.elements import ColumnElement
 
 from fanflow.exceptions import AmbiguousIdentifierError, DoesNotExistError
 from fanflow.ids import normalize_id
@@ -259,6 +260,16 @@ class StoreQueries:
                 ).all()
         return _run(self._one(rows, "runs", ident))
 
+    def running_runs(self) -> list[RunRecord]:
+        """Runs recorded as `running` (live ones and any whose orchestrator died)."""
+        query = (
+            select(*_RUN_COLUMNS)
+            .select_from(_RUN_FROM)
+            .where(t.pipeline_runs.c.status == "running")
+        )
+        with self.engine.connect() as conn:
+            return [_run(row) for row in conn.execute(query)]
+
     def list_runs(
         self,
         *,
@@ -268,14 +279,22 @@ class StoreQueries:
         page: int = 1,
         size: int = 20,
         newest_first: bool = True,
+        orphaned: Sequence[str] = (),
     ) -> tuple[list[RunRecord], int]:
+        """Runs matching the filters. `orphaned`: ids of runs recorded as `running` whose
+        orchestrator died; the status filter treats them as `failed`, as readers show them."""
         conditions = []
         if pipeline_id is not None:
             conditions.append(t.pipeline_runs.c.pipeline_id == pipeline_id)
-        if isinstance(status, str):
-            conditions.append(t.pipeline_runs.c.status == str(status))
-        elif status is not None:
-            conditions.append(t.pipeline_runs.c.status.in_([str(s) for s in status]))
+        if status is not None:
+            wanted = [str(status)] if isinstance(status, str) else [str(s) for s in status]
+            stored: ColumnElement[bool] = t.pipeline_runs.c.status.in_(wanted)
+            if orphaned:
+                dead = t.pipeline_runs.c.id.in_(list(orphaned))
+                stored = and_(stored, ~dead)
+                if "failed" in wanted:
+                    stored = or_(stored, dead)
+            conditions.append(stored)
         if name is not None:
             conditions.append(t.pipeline_runs.c.name == name)
         where = and_(*conditions) if conditions else None

@@ -110,13 +110,14 @@ class MetadataStore(StoreQueries):
             )
             conn.commit()
 
-    def mark_orphaned(self, run_id: str, reason: str) -> bool:
+    def mark_orphaned(self, run_id: str, reason: str, end_time: datetime | None = None) -> bool:
         """A run whose orchestrator died: record it (and its running steps) as failed.
 
-        Only a run still marked `running` is changed, so two readers repairing the same run at
-        once do it once. Returns whether this call changed it.
+        Only a run still marked `running` is changed, so two writers repairing the same run at
+        once do it once. Returns whether this call changed it. Called by the repairs in
+        `maintenance.py`, never by a read.
         """
-        now = utcnow()
+        now = end_time or utcnow()
         with write_connection(self.engine) as conn:
             changed = conn.execute(
                 update(t.pipeline_runs)

@@ -1,0 +1,106 @@
+"""Whether a recorded run is still being worked on: the rule that reads a run record as dead.
+
+It lives next to the records because both sides use it: readers (the Client, listings) *show* a
+run whose orchestrator died as failed, and writers (the next orchestrator, `resume()`, the
+maintenance call) *record* it as failed. Reading never writes.
+
+The rule: a `running` run is dead when its orchestrator's pid is recorded for this host and that
+process is gone (or a zombie), or when its heartbeat is older than three heartbeat intervals and
+at least a minute (any host).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from datetime import datetime, timedelta
+
+from fanflow.ids import utcnow
+from fanflow.metadata.records import RunRecord, StepRunRecord
+
+DEFAULT_HEARTBEAT_INTERVAL_S = 10.0
+MIN_HEARTBEAT_SILENCE_S = 60.0
+
+
+def process_alive(pid: int) -> bool:
+    """Is process `pid` on this host running (a zombie nobody reaped yet is not)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def orchestrator_is_dead(
+    pid: int | None,
+    host: str | None,
+    heartbeat: datetime | None,
+    interval: float | None,
+    now: datetime | None = None,
+) -> bool:
+    now = now or utcnow()
+    if pid is not None and host == socket.gethostname() and not process_alive(pid):
+        return True
+    if heartbeat is None:
+        return False
+    allowed = max(MIN_HEARTBEAT_SILENCE_S, 3 * (interval or DEFAULT_HEARTBEAT_INTERVAL_S))
+    return now - heartbeat > timedelta(seconds=allowed)
+
+
+def run_is_orphaned(record: RunRecord, now: datetime | None = None) -> bool:
+    """A run recorded as `running` whose orchestrator is gone."""
+    if record.status != "running":
+        return False
+    return orchestrator_is_dead(
+        record.orchestrator_pid,
+        record.orchestrator_host,
+        record.heartbeat,
+        record.config.get("heartbeat_interval"),
+        now,
+    )
+
+
+def orphan_reason(record: RunRecord) -> str:
+    return (
+        f"The orchestrating process (pid {record.orchestrator_pid} on "
+        f"{record.orchestrator_host}) ended without finishing the run: it crashed or was "
+        f"killed. Finished steps are kept; resume with "
+        f"Client().get_pipeline_run({record.name!r}).resume()."
+    )
+
+
+def orphan_end_time(record: RunRecord) -> datetime:
+    """When an orphaned run ended: its last sign of life."""
+    return record.heartbeat or record.start_time or record.created
+
+
+def as_seen(record: RunRecord, now: datetime | None = None) -> RunRecord:
+    """The run as a reader should see it: an orphaned run is failed (nothing is written)."""
+    if not run_is_orphaned(record, now):
+        return record
+    return dataclasses.replace(
+        record,
+        status="failed",
+        end_time=orphan_end_time(record),
+        exception=record.exception or orphan_reason(record),
+    )
+
+
+def step_as_seen(step: StepRunRecord, run: RunRecord) -> StepRunRecord:
+    """A step can only be running while its run is: in a finished (or orphaned) run, a step
+    recorded as running is shown as failed with the run's reason."""
+    if step.status != "running" or run.status == "running":
+        return step
+    return dataclasses.replace(
+        step,
+        status="failed",
+        end_time=step.end_time or run.end_time,
+        exception=step.exception or run.exception,
+    )
