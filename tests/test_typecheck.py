@@ -337,7 +337,7 @@ def test_protocols() -> None:
 
     assert fits(HasClose(), Closeable)
     assert mismatch(1, Closeable) is not None
-    assert fits(1, NotRuntime)  # cannot be checked at runtime: accepted
+    assert mismatch(1, NotRuntime) is not None  # checked structurally, runtime_checkable or not
 
 
 def test_pydantic_model_classes() -> None:
@@ -423,3 +423,72 @@ def test_list_item_annotation() -> None:
     assert list_item_annotation(list[int]) is int
     assert list_item_annotation(Annotated[list[str], "x"]) is str
     assert list_item_annotation(list) is Any
+
+
+class Point(typing.TypedDict):
+    x: int
+    y: float
+
+
+class Labelled(typing.TypedDict, total=False):
+    label: str
+    point: Point
+
+
+class Runner(typing.Protocol):
+    name: str
+
+    def run(self) -> None: ...
+
+
+def test_typed_dicts_are_checked_by_keys_and_value_types() -> None:
+    assert fits({"x": 1, "y": 2.5}, Point)
+    assert fits({"x": 1, "y": 2}, Point)  # int where float is expected
+    assert "Point is missing key(s) ['y']" in (mismatch({"x": 1}, Point) or "")
+    assert mismatch({"x": "1", "y": 2.0}, Point) == "['x']: expected int, got str"
+    assert mismatch({"x": 1, "y": 2.0, "z": 0}, Point) is not None
+    assert mismatch([1, 2], Point) is not None
+    assert fits({}, Labelled)  # total=False: every key optional
+    assert fits({"point": {"x": 1, "y": 1.0}}, Labelled)
+    assert mismatch({"point": {"x": 1, "y": "no"}}, Labelled) == (
+        "['point']['y']: expected float, got str"
+    )
+    assert mismatch([{"x": 1, "y": 1.0}, {"x": 1}], list[Point]) is not None
+
+
+def test_non_runtime_protocols_are_checked_structurally() -> None:
+    class Good:
+        name = "a"
+
+        def run(self) -> None:
+            pass
+
+    class NoName:
+        def run(self) -> None:
+            pass
+
+    class NotCallable:
+        name = "a"
+        run = 3
+
+    assert fits(Good(), Runner)
+    assert mismatch(NoName(), Runner) is not None
+    assert mismatch(NotCallable(), Runner) is not None
+    assert fits(Good(), NotRuntime)
+
+
+def test_a_step_output_that_breaks_its_typed_dict_fails_the_step() -> None:
+    from fanflow import pipeline, step
+    from fanflow.exceptions import RunFailedError
+
+    @step
+    def make() -> Point:
+        return {"x": 1}  # type: ignore[typeddict-item]
+
+    @pipeline(enable_cache=False)
+    def typed():
+        make()
+
+    with pytest.raises(RunFailedError) as failure:
+        typed()
+    assert "missing key(s) ['y']" in str(failure.value)

@@ -1,66 +1,45 @@
-"""Graph algorithms over `{node: upstream nodes}` mappings.
+"""Graph algorithms over `{node: upstream nodes}` mappings, on the standard library's `graphlib`.
 
 Invariants: pure functions over plain mappings, linear in nodes + edges, no recursion (a
-100,000-node chain must not hit Python's recursion limit). Upstream names that are not nodes of
-the mapping are ignored by `layers` (a running run shows only the steps recorded so far).
+100,000-node chain must not hit Python's recursion limit; `graphlib` is iterative). Upstream names
+that are not nodes of the mapping are ignored (a running run shows only the steps recorded so
+far). Among nodes that are ready together, the mapping's insertion order is kept.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import graphlib
 from collections.abc import Iterable, Mapping
 
 
+def _sorter(edges: Mapping[str, Iterable[str]]) -> graphlib.TopologicalSorter[str]:
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for node in edges:  # every node first, so ties follow the mapping's order
+        sorter.add(node)
+    for node, upstream in edges.items():
+        known = [parent for parent in upstream if parent in edges]
+        if known:
+            sorter.add(node, *known)
+    return sorter
+
+
 def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
-    """One cycle as a closed path `[a, b, ..., a]`, or None when the graph is acyclic."""
-    white, grey, black = 0, 1, 2
-    color = dict.fromkeys(edges, white)
-    for root in edges:
-        if color[root] != white:
-            continue
-        path: list[str] = []
-        stack: list[tuple[str, list[str]]] = [(root, [u for u in edges[root] if u in color])]
-        color[root] = grey
-        path.append(root)
-        while stack:
-            node, pending = stack[-1]
-            if pending:
-                nxt = pending.pop()
-                if color[nxt] == grey:
-                    start = path.index(nxt)
-                    return [*path[start:], nxt][::-1]
-                if color[nxt] == white:
-                    color[nxt] = grey
-                    path.append(nxt)
-                    stack.append((nxt, [u for u in edges[nxt] if u in color]))
-            else:
-                color[node] = black
-                path.pop()
-                stack.pop()
+    """One cycle as a closed path `[a, b, ..., a]` (each node an upstream of the next), or None
+    when the graph is acyclic."""
+    try:
+        _sorter(edges).prepare()
+    except graphlib.CycleError as exc:
+        return list(exc.args[1])
     return None
 
 
 def topological_order(edges: Mapping[str, Iterable[str]]) -> list[str]:
-    """Kahn's algorithm; ties keep the mapping's insertion order. Raises ValueError on a cycle."""
-    remaining = {node: 0 for node in edges}
-    dependents: dict[str, list[str]] = {node: [] for node in edges}
-    for node, upstream in edges.items():
-        for parent in set(upstream):
-            if parent in remaining:
-                remaining[node] += 1
-                dependents[parent].append(node)
-    ready = deque(node for node, count in remaining.items() if count == 0)
-    order: list[str] = []
-    while ready:
-        node = ready.popleft()
-        order.append(node)
-        for child in dependents[node]:
-            remaining[child] -= 1
-            if remaining[child] == 0:
-                ready.append(child)
-    if len(order) != len(remaining):
-        raise ValueError("graph has a cycle")
-    return order
+    """Upstreams before dependents; ties keep the mapping's order. Raises ValueError on a cycle
+    (`graphlib.CycleError` is a ValueError)."""
+    try:
+        return list(_sorter(edges).static_order())
+    except graphlib.CycleError as exc:
+        raise ValueError(f"graph has a cycle: {' -> '.join(exc.args[1])}") from None
 
 
 def layers(edges: Mapping[str, Iterable[str]]) -> dict[str, int]:

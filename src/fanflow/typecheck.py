@@ -3,13 +3,20 @@
 Used for step parameters (before anything runs) and step outputs (right after the step returns).
 Invariants: `mismatch(value, annotation)` returns None when the value fits and otherwise a short
 text naming the first offending position ("[3]: expected int, got str"); annotations it does not
-understand (TypeVars, protocols, exotic generics) are accepted rather than guessed at, so a
-correct program is never rejected by a gap in this module.
+understand (TypeVars, exotic generics) are accepted rather than guessed at, so a correct program
+is never rejected by a gap in this module. TypedDicts are checked by their keys and value types,
+protocols by their members (every protocol, not only `runtime_checkable` ones).
+
+Why not `typeguard.check_type`: it is correct on TypedDicts and protocols, but measured on this
+machine it costs 2.4-4x more per check on the common annotations (`int`: 4.4 µs against 1.8;
+`str`: 5.7 against 1.8; a TypedDict: 16.8 against 4.1), and this check runs on every step's
+output; so the two gaps were closed here instead.
 """
 
 from __future__ import annotations
 
 import collections.abc as cabc
+import functools
 import inspect
 import types
 import typing
@@ -157,20 +164,20 @@ def _class_fits(cls: type, target: Any) -> bool:
 def _check_plain(value: Any, annotation: Any, path: str) -> str | None:
     if not isinstance(annotation, type):
         return None
+    if _is_typeddict(annotation):
+        return _check_typeddict(value, annotation, path)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return None  # PEP 484 numeric tower: an int is acceptable where a float is expected
     if annotation is complex and isinstance(value, (int, float)) and not isinstance(value, bool):
         return None
     if getattr(annotation, "_is_protocol", False):
         if getattr(annotation, "_is_runtime_protocol", False):
-            return (
-                None
-                if isinstance(value, annotation)
-                else (
-                    f"{path or 'value'}: expected {describe(annotation)}, got {_type_name(value)}"
-                )
-            )
-        return None
+            fits_protocol = isinstance(value, annotation)
+        else:
+            fits_protocol = _has_protocol_members(value, annotation)
+        if fits_protocol:
+            return None
+        return f"{path or 'value'}: expected {describe(annotation)}, got {_type_name(value)}"
     try:
         fits = isinstance(value, annotation)
     except TypeError:
@@ -196,3 +203,103 @@ def _check_tuple(value: tuple[Any, ...], args: tuple[Any, ...], path: str) -> st
         if problem:
             return problem
     return None
+
+
+_is_typeddict = typing.is_typeddict
+_QUALIFIERS = tuple(
+    q for q in (getattr(typing, "Required", None), getattr(typing, "NotRequired", None)) if q
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _typeddict_fields(cls: type) -> tuple[frozenset[str], tuple[tuple[str, Any], ...]]:
+    """(required keys, (key, value annotation) pairs) of a TypedDict class."""
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # unresolvable forward references: check the keys only
+        hints = {}
+    fields = []
+    for key in cls.__annotations__:
+        annotation = hints.get(key, Any)
+        while typing.get_origin(annotation) in _QUALIFIERS:
+            annotation = typing.get_args(annotation)[0]
+        fields.append((key, annotation))
+    required: frozenset[str] = getattr(cls, "__required_keys__", frozenset(cls.__annotations__))
+    return frozenset(required), tuple(fields)
+
+
+def _check_typeddict(value: Any, cls: type, path: str) -> str | None:
+    where = path or "value"
+    if not isinstance(value, dict):
+        return f"{where}: expected {describe(cls)} (a dict), got {_type_name(value)}"
+    required, fields = _typeddict_fields(cls)
+    missing = sorted(required - value.keys())
+    if missing:
+        return f"{where}: {describe(cls)} is missing key(s) {missing}"
+    known = {key for key, _ in fields}
+    extra = sorted(str(key) for key in value.keys() - known)
+    if extra:
+        return f"{where}: {describe(cls)} has no key(s) {extra}"
+    for key, annotation in fields:
+        if key in value:
+            problem = mismatch(value[key], annotation, f"{path}[{key!r}]")
+            if problem:
+                return problem
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _protocol_members(cls: type) -> tuple[tuple[str, bool], ...]:
+    """(member name, whether it is a method) for each member a protocol declares."""
+    members: set[str] = set()
+    for base in cls.__mro__[:-1]:  # without `object`
+        if base.__name__ in ("Protocol", "Generic") or not getattr(base, "_is_protocol", False):
+            continue
+        for name in (*base.__dict__, *getattr(base, "__annotations__", {})):
+            if not name.startswith("_abc_") and name not in _NON_MEMBERS:
+                members.add(name)
+    return tuple(sorted((name, callable(getattr(cls, name, None))) for name in members))
+
+
+_NON_MEMBERS = frozenset(
+    {
+        "__abstractmethods__",
+        "__annotations__",
+        "__dict__",
+        "__doc__",
+        "__init__",
+        "__module__",
+        "__new__",
+        "__slots__",
+        "__subclasshook__",
+        "__weakref__",
+        "__class_getitem__",
+        "__init_subclass__",
+        "__parameters__",
+        "__orig_bases__",
+        "__orig_class__",
+        "__protocol_attrs__",
+        "__non_callable_proto_members__",
+        "__type_params__",
+        "__qualname__",
+        "__match_args__",
+        "__static_attributes__",
+        "__firstlineno__",
+        "_is_protocol",
+        "_is_runtime_protocol",
+    }
+)
+
+
+def _has_protocol_members(value: Any, cls: type) -> bool:
+    """Structural check: every declared member exists, and methods are callable."""
+    for name, is_method in _protocol_members(cls):
+        try:
+            member = getattr(value, name)
+        except AttributeError:
+            return False
+        except Exception:  # a property that raises: present, but unknowable
+            continue
+        if is_method and not callable(member):
+            return False
+    return True

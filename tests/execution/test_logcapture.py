@@ -500,15 +500,14 @@ def test_the_limit_comes_from_the_environment_and_the_tail_is_one_mebibyte(
     assert console.out.value.count("\n") == data.count("\n")
 
 
-def test_a_bad_limit_in_the_environment_falls_back_to_the_default(
+def test_a_bad_limit_in_the_environment_is_an_error_naming_it(
     console: Console, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     console.install()
     monkeypatch.setenv(MAX_BYTES_ENV, "lots")
-    with capture("x") as log:
-        print("z" * 5000)
-    assert log.text() == "z" * 5000 + "\n"
-    assert log.omitted_bytes == 0
+    with pytest.raises(ValueError, match="FANFLOW_MAX_STEP_LOG_BYTES must be a positive"):
+        capture("x").__enter__()
+    assert active_log() is None
 
 
 def test_truncation_never_splits_a_character(console: Console) -> None:

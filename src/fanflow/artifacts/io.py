@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pkgutil
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from fanflow.artifacts.builtin_materializers import CloudpickleMaterializer, UseFallback
-from fanflow.artifacts.json_codec import import_class
 from fanflow.artifacts.materializers import BaseMaterializer
 from fanflow.artifacts.registry import materializer_registry
 from fanflow.artifacts.store import ArtifactStore
@@ -63,21 +63,11 @@ def resolve_type(path: str) -> type:
 
             resolved = getattr(builtins, path[len("builtins.") :])
         else:
-            resolved = _import_longest(path)
+            resolved = pkgutil.resolve_name(path)
     except (ImportError, AttributeError, ValueError):
         resolved = object
     _type_cache[path] = resolved
     return resolved
-
-
-def _import_longest(path: str) -> Any:
-    parts = path.split(".")
-    for split in range(len(parts) - 1, 0, -1):
-        try:
-            return import_class(f"{'.'.join(parts[:split])}:{'.'.join(parts[split:])}")
-        except (ImportError, AttributeError):
-            continue
-    raise ImportError(path)
 
 
 def _announce_fallback(data_type: type, reason: str | None) -> None:

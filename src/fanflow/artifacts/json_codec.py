@@ -30,11 +30,11 @@ import datetime as dt
 import decimal
 import enum
 import functools
-import importlib
 import inspect
 import json
 import os
 import pathlib
+import pkgutil
 import uuid
 import zoneinfo
 from typing import Any
@@ -172,7 +172,7 @@ def _decode(value: Any) -> Any:
         if tag == "path":
             return getattr(pathlib, value["cls"])(value["v"])
         if tag == "dataclass":
-            cls = import_class(value["type"])
+            cls = pkgutil.resolve_name(value["type"])
             instance = object.__new__(cls)
             for name, item in value["fields"].items():
                 object.__setattr__(instance, name, _decode(item))
@@ -208,21 +208,9 @@ def is_importable_class(cls: type) -> bool:
     if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
         return False
     try:
-        return import_class(f"{cls.__module__}:{cls.__qualname__}") is cls
-    except (ImportError, AttributeError):
+        return pkgutil.resolve_name(f"{cls.__module__}:{cls.__qualname__}") is cls
+    except (ImportError, AttributeError, ValueError):
         return False
-
-
-def import_class(path: str) -> Any:
-    """Resolve `module:qualname` (or `module.qualname` for top-level names)."""
-    if ":" in path:
-        module_name, qualname = path.split(":", 1)
-    else:
-        module_name, _, qualname = path.rpartition(".")
-    obj: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def is_json_safe(value: Any) -> bool:

@@ -15,6 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
+import pkgutil
 import threading
 from typing import Any
 
@@ -26,7 +27,7 @@ from fanflow.artifacts.builtin_materializers import (
     CloudpickleMaterializer,
     JsonMaterializer,
 )
-from fanflow.artifacts.json_codec import import_class, is_importable_class
+from fanflow.artifacts.json_codec import is_importable_class
 from fanflow.artifacts.materializers import (
     KNOWN_MATERIALIZERS,
     BaseMaterializer,
@@ -107,7 +108,7 @@ class MaterializerRegistry:
         if found is not None:
             return found
         try:
-            cls: Any = _import_dotted(name)
+            cls: Any = pkgutil.resolve_name(name)
         except (ImportError, AttributeError, ValueError) as exc:
             raise MaterializerError(
                 f"Materializer {name!r} is not registered in this process and cannot be "
@@ -116,20 +117,6 @@ class MaterializerRegistry:
         if not (isinstance(cls, type) and issubclass(cls, BaseMaterializer)):
             raise MaterializerError(f"{name!r} is not a materializer class")
         return cls
-
-
-def _import_dotted(path: str) -> Any:
-    """`module:qualname`, or `a.b.Outer.Inner` tried with the longest importable module first."""
-    if ":" in path:
-        return import_class(path)
-    parts = path.split(".")
-    error: Exception = ImportError(path)
-    for split in range(len(parts) - 1, 0, -1):
-        try:
-            return import_class(f"{'.'.join(parts[:split])}:{'.'.join(parts[split:])}")
-        except (ImportError, AttributeError) as exc:
-            error = exc
-    raise error
 
 
 materializer_registry = MaterializerRegistry()

@@ -149,10 +149,10 @@ def attach_materializers(
     """Apply `output_materializers=` (one class for all outputs, or a mapping by output name)."""
     if not materializers:
         return outputs
-    from fanflow.artifacts.json_codec import import_class
+    import pkgutil
 
     def resolve(value: Any) -> type:
-        return import_class(value) if isinstance(value, str) else value
+        return pkgutil.resolve_name(value) if isinstance(value, str) else value  # type: ignore[no-any-return]
 
     if isinstance(materializers, Mapping):
         known = {output.name for output in outputs}

@@ -1,12 +1,27 @@
-"""Settings read from the environment into one frozen object.
+"""Settings read from the environment into one frozen object: every `FANFLOW_*` variable.
+
+| variable | meaning | default |
+|---|---|---|
+| `FANFLOW_HOME` | where the store and artifacts live | `~/.fanflow` |
+| `FANFLOW_METADATA_URL` | SQLAlchemy URL of the metadata store | SQLite file in the home |
+| `FANFLOW_ARTIFACT_ROOT` | artifact folder | `<home>/artifacts` |
+| `FANFLOW_ORCHESTRATOR` | `local`, `sequential` or `processes` | `local` |
+| `FANFLOW_MAX_PARALLELISM` | steps running at once (positive integer) | by CPU count |
+| `FANFLOW_LOGGING_VERBOSITY` | engine log level (DEBUG, INFO, WARNING, ERROR, CRITICAL) | INFO |
+| `FANFLOW_HEARTBEAT_INTERVAL` | seconds between a run's heartbeats (at least 0.05) | 10 |
+| `FANFLOW_STOP_GRACE_PERIOD` | seconds running steps get after Ctrl-C (0 or more) | 30 |
+| `FANFLOW_STEP_LOG_PREFIX` | `auto`, or a true/false word: prefix step output lines | auto |
+| `FANFLOW_MAX_STEP_LOG_BYTES` | bound on one step's captured log (positive integer) | 50 MiB |
 
 Invariants: nothing here does I/O at import; `load_settings()` reads the environment each time it
 is called (a run or a Client reads it once), so tests and users can change `FANFLOW_HOME` between
-runs in one process.
+runs in one process. A value that does not parse is an error naming the variable, never a silent
+fallback to the default.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +31,11 @@ from fanflow.config.retry_config import StepRetryConfig
 __all__ = [
     "ORCHESTRATOR_MODES",
     "Settings",
+    "StepLogSettings",
     "StepRetryConfig",
     "default_max_parallelism",
     "load_settings",
+    "step_log_settings",
 ]
 
 ORCHESTRATOR_MODES = ("local", "sequential", "processes")
@@ -29,6 +46,25 @@ def default_max_parallelism() -> int:
     return min(32, max(8, 4 * (os.cpu_count() or 1)))
 
 
+DEFAULT_HEARTBEAT_INTERVAL_S = 10.0
+MIN_HEARTBEAT_INTERVAL_S = 0.05
+DEFAULT_STOP_GRACE_S = 30.0
+DEFAULT_MAX_STEP_LOG_BYTES = 50 * 1024 * 1024
+LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on", "always"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off", "never"})
+
+
+@dataclass(frozen=True, slots=True)
+class StepLogSettings:
+    """How step output is captured: `prefix` is `auto`, `always` or `never`; `prefix_chosen`
+    says whether the user set it (a caller's default then does not apply)."""
+
+    prefix: str
+    prefix_chosen: bool
+    max_bytes: int
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     home: Path
@@ -37,12 +73,23 @@ class Settings:
     max_parallelism: int | None
     orchestrator: str
     logging_verbosity: str
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S
+    stop_grace_period: float = DEFAULT_STOP_GRACE_S
+    step_log: StepLogSettings = StepLogSettings("auto", False, DEFAULT_MAX_STEP_LOG_BYTES)
+
+
+def _blank(raw: str | None) -> bool:
+    return raw is None or raw.strip() == ""
 
 
 def _env_int(name: str) -> int | None:
     raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
+    if raw is None or _blank(raw):
         return None
+    return _positive_int(name, raw)
+
+
+def _positive_int(name: str, raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -50,6 +97,51 @@ def _env_int(name: str) -> int | None:
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {raw!r}")
     return value
+
+
+def _env_seconds(name: str, default: float, minimum: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or _blank(raw):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= minimum or value == float("inf"):
+        raise ValueError(f"{name} must be a number of seconds of at least {minimum}, got {raw!r}")
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def parse_step_log(prefix_raw: str | None, max_bytes_raw: str | None) -> StepLogSettings:
+    """`FANFLOW_STEP_LOG_PREFIX` and `FANFLOW_MAX_STEP_LOG_BYTES` (raw values; cached, because
+    each step's capture asks)."""
+    prefix = "auto"
+    if not _blank(prefix_raw):
+        word = (prefix_raw or "").strip().lower()
+        if word == "auto":
+            prefix = "auto"
+        elif word in _TRUE_WORDS:
+            prefix = "always"
+        elif word in _FALSE_WORDS:
+            prefix = "never"
+        else:
+            raise ValueError(
+                f"FANFLOW_STEP_LOG_PREFIX must be auto, or a true/false word (1/0, true/false, "
+                f"yes/no, on/off), got {prefix_raw!r}"
+            )
+    max_bytes = DEFAULT_MAX_STEP_LOG_BYTES
+    if max_bytes_raw is not None and not _blank(max_bytes_raw):
+        max_bytes = _positive_int("FANFLOW_MAX_STEP_LOG_BYTES", max_bytes_raw)
+    return StepLogSettings(prefix, prefix_raw is not None, max_bytes)
+
+
+def step_log_settings() -> StepLogSettings:
+    """The step-log part of the settings, cheap enough for every step."""
+    environ = os.environ
+    return parse_step_log(
+        environ.get("FANFLOW_STEP_LOG_PREFIX"), environ.get("FANFLOW_MAX_STEP_LOG_BYTES")
+    )
 
 
 def load_settings() -> Settings:
@@ -62,11 +154,22 @@ def load_settings() -> Settings:
             f"FANFLOW_ORCHESTRATOR must be one of {', '.join(ORCHESTRATOR_MODES)}; "
             f"got {orchestrator!r}"
         )
+    verbosity = (os.environ.get("FANFLOW_LOGGING_VERBOSITY") or "INFO").strip().upper()
+    if verbosity not in LOGGING_LEVELS:
+        raise ValueError(
+            f"FANFLOW_LOGGING_VERBOSITY must be one of {', '.join(LOGGING_LEVELS)}; "
+            f"got {verbosity.lower()!r}"
+        )
     return Settings(
         home=home,
         metadata_url=metadata_url,
         artifact_root=artifact_root,
         max_parallelism=_env_int("FANFLOW_MAX_PARALLELISM"),
         orchestrator=orchestrator,
-        logging_verbosity=(os.environ.get("FANFLOW_LOGGING_VERBOSITY") or "INFO").upper(),
+        logging_verbosity=verbosity,
+        heartbeat_interval=_env_seconds(
+            "FANFLOW_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL_S, MIN_HEARTBEAT_INTERVAL_S
+        ),
+        stop_grace_period=_env_seconds("FANFLOW_STOP_GRACE_PERIOD", DEFAULT_STOP_GRACE_S, 0.0),
+        step_log=step_log_settings(),
     )

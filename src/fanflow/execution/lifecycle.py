@@ -29,12 +29,11 @@ def resolve_hook(hook: Hook | str | None, kind: str) -> Hook | None:
     if hook is None:
         return None
     if isinstance(hook, str):
-        module_name, _, attribute = hook.rpartition(".")
-        if not module_name:
+        if "." not in hook and ":" not in hook:
             raise HookValidationError(f"{kind} hook {hook!r} is not an import path (module.name).")
-        import importlib
+        import pkgutil
 
-        hook = getattr(importlib.import_module(module_name), attribute)
+        hook = pkgutil.resolve_name(hook)
     if not callable(hook):
         raise HookValidationError(f"{kind} hook {hook!r} is not a valid function.")
     parameters = [

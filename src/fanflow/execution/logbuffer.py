@@ -26,6 +26,8 @@ import threading
 from collections import deque
 from typing import Any
 
+from fanflow.config import DEFAULT_MAX_STEP_LOG_BYTES
+
 __all__ = [
     "LOG",
     "MAX_STEP_LOG_BYTES",
@@ -39,8 +41,8 @@ __all__ = [
     "is_echoing",
 ]
 
-MAX_STEP_LOG_BYTES = 50 * 1024 * 1024
-"""Default bound on what one capture keeps (50 MiB)."""
+MAX_STEP_LOG_BYTES = DEFAULT_MAX_STEP_LOG_BYTES
+"""Default bound on what one capture keeps (50 MiB; `FANFLOW_MAX_STEP_LOG_BYTES`)."""
 TAIL_BYTES = 1024 * 1024
 """How much of the end of an over-long log is kept (capped at half the bound)."""
 RECORD_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -34,6 +34,7 @@ Invariants:
   side by side say whose they are.
   ``FANFLOW_STEP_LOG_PREFIX=1`` always prefixes, ``0`` never does (the output is captured either
   way).
+- Settings come from `fanflow.config` (a value that does not parse is an error naming it).
 - Memory is bounded: past `max_bytes` (``MAX_STEP_LOG_BYTES``, or ``FANFLOW_MAX_STEP_LOG_BYTES``)
   a log keeps its first part and its last ``min(TAIL_BYTES, max_bytes // 2)`` bytes with one
   ``[... N bytes omitted ...]`` marker between them. The console still gets everything.
@@ -62,7 +63,6 @@ import contextlib
 import contextvars
 import functools
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -70,6 +70,7 @@ from contextlib import AbstractContextManager
 from types import FrameType, TracebackType
 from typing import Any, ParamSpec, TextIO, TypeVar
 
+from fanflow.config import step_log_settings
 from fanflow.execution.logbuffer import (
     MAX_STEP_LOG_BYTES,
     RECORD_FORMAT,
@@ -102,7 +103,6 @@ ENGINE_LOGGER = "fanflow"
 # How many frames above a write are searched for the `logging` module (handler output).
 _LOGGING_SCAN_DEPTH = 10
 
-_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 _LOGGING_GLOBALS = vars(logging)
 
 _P = ParamSpec("_P")
@@ -281,31 +281,8 @@ def uninstall() -> None:
             _factory = None
 
 
-def _prefix_mode() -> str:
-    """`auto` (the default): prefix while several captures are active, so a step running alone
-    prints exactly what it prints; `never` for false words; `always` otherwise."""
-    value = (os.environ.get(PREFIX_ENV) or "auto").strip().lower()
-    if value == "auto":
-        return "auto"
-    return "never" if value in _FALSE_WORDS else "always"
-
-
 _active_captures = 0
 _active_lock = threading.Lock()
-
-
-def _max_bytes_from_env() -> int:
-    """`FANFLOW_MAX_STEP_LOG_BYTES` if it is a positive integer, else the default: a typo in a
-    setting must not fail every step."""
-    value = os.environ.get(MAX_BYTES_ENV)
-    if value:
-        try:
-            parsed = int(value)
-        except ValueError:
-            return MAX_STEP_LOG_BYTES
-        if parsed > 0:
-            return parsed
-    return MAX_STEP_LOG_BYTES
 
 
 class _CaptureBlock:
@@ -326,10 +303,11 @@ class _CaptureBlock:
             raise RuntimeError("This capture block is already active; call capture() again.")
         if not _is_ready():
             install()
-        max_bytes = self._max_bytes if self._max_bytes is not None else _max_bytes_from_env()
+        settings = step_log_settings()
+        max_bytes = self._max_bytes if self._max_bytes is not None else settings.max_bytes
         global _active_captures
-        mode = _prefix_mode()
-        if self._prefix is not None and os.environ.get(PREFIX_ENV) is None:
+        mode = settings.prefix
+        if self._prefix is not None and not settings.prefix_chosen:
             mode = self._prefix  # the caller's default, unless the user chose explicitly
         log = LogBuffer(self._label, max_bytes=max_bytes, prefix_mode=mode)
         self._log = log

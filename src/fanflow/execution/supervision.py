@@ -10,30 +10,21 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 
-from fanflow.metadata.liveness import DEFAULT_HEARTBEAT_INTERVAL_S
-
-DEFAULT_STOP_GRACE_S = 30.0
+from fanflow.config import load_settings
 
 
 def heartbeat_interval() -> float:
-    raw = os.environ.get("FANFLOW_HEARTBEAT_INTERVAL")
-    try:
-        return max(0.05, float(raw)) if raw else DEFAULT_HEARTBEAT_INTERVAL_S
-    except ValueError:
-        return DEFAULT_HEARTBEAT_INTERVAL_S
+    """`FANFLOW_HEARTBEAT_INTERVAL` (see `fanflow.config`)."""
+    return load_settings().heartbeat_interval
 
 
 def stop_grace_period() -> float:
-    raw = os.environ.get("FANFLOW_STOP_GRACE_PERIOD")
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_STOP_GRACE_S
-    except ValueError:
-        return DEFAULT_STOP_GRACE_S
+    """`FANFLOW_STOP_GRACE_PERIOD` (see `fanflow.config`)."""
+    return load_settings().stop_grace_period
 
 
 class Heartbeat:

@@ -16,10 +16,10 @@ import os
 import socket
 from datetime import datetime, timedelta
 
+from fanflow.config import DEFAULT_HEARTBEAT_INTERVAL_S
 from fanflow.ids import utcnow
 from fanflow.metadata.records import RunRecord, StepRunRecord
 
-DEFAULT_HEARTBEAT_INTERVAL_S = 10.0
 MIN_HEARTBEAT_SILENCE_S = 60.0
 
 
