@@ -37,6 +37,7 @@ import pathlib
 import pkgutil
 import uuid
 import zoneinfo
+from collections.abc import Mapping
 from typing import Any
 
 TAG = "__fanflow__"
@@ -241,6 +242,18 @@ def dumps(value: Any) -> str:
 
 def loads(text: str) -> Any:
     return _decode(json.loads(text))
+
+
+def dumps_each(values: Mapping[str, Any]) -> dict[str, str]:
+    """`dumps` of each value the codec can hold exactly (the others are left out), e.g. a run's
+    parameters, so a resume gets back tuples, sets and dates rather than their plain JSON."""
+    encoded = {}
+    for name, value in values.items():
+        try:
+            encoded[name] = dumps(value)
+        except NotJsonSafe:
+            continue
+    return encoded
 
 
 class NotRecordable(TypeError):

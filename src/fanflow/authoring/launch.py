@@ -8,6 +8,7 @@ recorded outside a run.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fanflow.client import Client, PipelineRunView
@@ -37,6 +38,7 @@ def launch(
         options=spec.options,
         failure_policy=spec.options.execution_mode or "continue_on_failure",
     )
+    description = dataclasses.replace(description, planned=planned_graph(spec))
     orchestrator = orchestrator_for(description, settings, unlisted, resume)
     try:
         outcome = orchestrator.run_static(list(spec.invocations.values()))
@@ -45,6 +47,14 @@ def launch(
     if orchestrator.interrupted:
         raise stopped_error(outcome.run_name)
     return finished_run(outcome, settings)
+
+
+def planned_graph(spec: PipelineSpec) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """Every invocation of a static pipeline with its step name and upstream ids, recorded with
+    the run so readers see the whole planned graph, also steps a crashed run never started."""
+    return tuple(
+        (inv.id, inv.step.name, tuple(inv.upstream)) for inv in spec.invocations.values()
+    )
 
 
 def orchestrator_for(

@@ -11,6 +11,8 @@ import copy
 import dataclasses
 import functools
 import inspect
+import os
+import sys
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
@@ -26,6 +28,9 @@ from fanflow.spec import RunOptions, frozen_mapping
 from fanflow.typecheck import describe, mismatch
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The module name a resume loads a `__main__` script under (it cannot be `__main__` again).
+RESUMED_SCRIPT_MODULE = "__fanflow_resumed_main__"
 
 # Pipelines defined in this process, by source, so a run can be resumed without re-importing.
 KNOWN_PIPELINES: weakref.WeakValueDictionary[str, Pipeline] = weakref.WeakValueDictionary()
@@ -117,6 +122,24 @@ class Pipeline:
     def source(self) -> str:
         return f"{self._func.__module__}:{self._func.__qualname__}"
 
+    @property
+    def recorded_source(self) -> str:
+        """The source a run records: a script loaded again by a resume still counts as the
+        `__main__` script it was, so a resume of that resume finds it the same way."""
+        module = self._func.__module__
+        if module == RESUMED_SCRIPT_MODULE:
+            module = "__main__"
+        return f"{module}:{self._func.__qualname__}"
+
+    @property
+    def script_path(self) -> str | None:
+        """The file of the script this pipeline was defined in (None for an imported module)."""
+        module = self._func.__module__
+        if module not in ("__main__", RESUMED_SCRIPT_MODULE):
+            return None
+        path = getattr(sys.modules.get(module), "__file__", None)
+        return os.path.abspath(path) if path else None
+
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
 
@@ -206,7 +229,8 @@ class Pipeline:
 
         description = RunDescription(
             name=self.name,
-            source=self.source,
+            source=self.recorded_source,
+            main_file=self.script_path,
             parameters=parameters,
             options=self.options,
             dynamic=self.dynamic,

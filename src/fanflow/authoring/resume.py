@@ -20,7 +20,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fanflow.authoring.pipelines import KNOWN_PIPELINES, Pipeline
+from fanflow.artifacts.json_codec import loads
+from fanflow.authoring.pipelines import KNOWN_PIPELINES, RESUMED_SCRIPT_MODULE, Pipeline
 from fanflow.config import load_settings
 from fanflow.exceptions import ResumeError
 from fanflow.metadata.maintenance import repair_run
@@ -47,13 +48,17 @@ def _find_pipeline(source: str, main_file: str | None) -> Pipeline:
                 f"Cannot find the pipeline {qualname!r}: it was defined in a script "
                 "whose path was not recorded."
             )
-        spec = importlib.util.spec_from_file_location("__fanflow_resumed_main__", main_file)
+        spec = importlib.util.spec_from_file_location(RESUMED_SCRIPT_MODULE, main_file)
         if spec is None or spec.loader is None:
             raise ResumeError(f"Cannot load the pipeline script {main_file!r}.")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
-        source = f"__fanflow_resumed_main__:{qualname}"
+        # No other process can import this module by name: its functions (steps and the
+        # helpers they call) travel to worker processes by value, as `__main__`'s do.
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(module)
     else:
         module = importlib.import_module(module_name)
     candidate: Any = module
@@ -89,6 +94,11 @@ def resume_run(run: PipelineRunView) -> PipelineRunView:
             f"Run {record.name!r} does not belong to a pipeline; it cannot be resumed."
         )
     pipeline = _find_pipeline(config["source"], config.get("main_file"))
+    parameters = dict(config.get("parameters") or {})
+    # Recorded exactly (tuples, sets, dates ...) by the artifact codec; the plain form is
+    # only what readers see, and the fallback for runs recorded before.
+    for name, text in (config.get("parameter_values") or {}).items():
+        parameters[name] = loads(text)
     options: dict[str, Any] = {
         "enable_cache": config.get("enable_cache"),
         "max_parallelism": config.get("max_parallelism"),
@@ -99,4 +109,4 @@ def resume_run(run: PipelineRunView) -> PipelineRunView:
     }
     resumed = pipeline.with_options(**{k: v for k, v in options.items() if v is not None})
     reuse = store.completed_steps(record.id)
-    return resumed._run(dict(config.get("parameters") or {}), ResumeSource(record.id, reuse))
+    return resumed._run(parameters, ResumeSource(record.id, reuse))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from fanflow.enums import ExecutionStatus
 from fanflow.graph import layered_order
-from fanflow.metadata.liveness import step_as_seen
+from fanflow.metadata.liveness import step_as_seen, unstarted_step
 from fanflow.metadata.records import ArtifactVersionRecord, PipelineRecord, RunRecord, StepRunRecord
 
 if TYPE_CHECKING:
@@ -288,14 +288,20 @@ class StepsView(Mapping[str, StepRunView]):
     """`run.steps`: behaves like ZenML's dict of step runs, but loads lazily, so looking up one
     step of a 100,000-branch run reads one step, not all of them."""
 
-    __slots__ = ("_client", "_names", "_order", "_records", "_run", "_run_id")
+    __slots__ = ("_client", "_names", "_order", "_records", "_run", "_run_id", "_unstarted")
 
     def __init__(self, client: Client, run: RunRecord) -> None:
         self._client = client
         self._run = run
         run_id = self._run_id = run.id
-        graph = client._store.step_graph(run_id)
-        self._order = layered_order(dict(graph))
+        graph = dict(client._store.step_graph(run_id))
+        # Steps the run planned but never recorded (e.g. after a crash) are listed too.
+        self._unstarted: dict[str, StepRunRecord] = {}
+        for name, step_name, upstream in client._store.planned_steps(run_id):
+            if name not in graph:
+                graph[name] = upstream
+                self._unstarted[name] = unstarted_step(run, name, step_name, upstream)
+        self._order = layered_order(graph)
         self._names = set(self._order)
         self._records: dict[str, StepRunRecord] | None = None
 
@@ -305,6 +311,8 @@ class StepsView(Mapping[str, StepRunView]):
             self._records = {
                 r.name: step_as_seen(r, run) for r in self._client._store.get_steps(self._run_id)
             }
+            for name, record in self._unstarted.items():
+                self._records.setdefault(name, record)
         return self._records
 
     def __getitem__(self, name: str) -> StepRunView:
@@ -312,6 +320,9 @@ class StepsView(Mapping[str, StepRunView]):
             return StepRunView(self._records[name], self._client)
         if name not in self._names:
             raise KeyError(name)
+        unstarted = self._unstarted.get(name)
+        if unstarted is not None:
+            return StepRunView(unstarted, self._client)
         record = self._client._store.get_step_by_name(self._run_id, name)
         return StepRunView(step_as_seen(record, self._run), self._client)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fanflow.artifacts.json_codec import to_plain_json
+from fanflow.artifacts.json_codec import dumps_each, to_plain_json
 from fanflow.spec import RunOptions
 
 DEFAULT_RUN_NAME = "{pipeline}-{date}-{time}"
@@ -39,6 +39,10 @@ class RunDescription:
     options: RunOptions
     dynamic: bool = False
     failure_policy: str = "continue_on_failure"
+    # The script a `__main__` pipeline was defined in, when the caller knows it.
+    main_file: str | None = None
+    # The whole planned graph (invocation id, step name, upstream ids) when known up front.
+    planned: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 def format_run_name(
@@ -70,6 +74,19 @@ def main_file(source: str) -> str | None:
     return os.path.abspath(path) if path else None
 
 
+def planned_spec(description: RunDescription) -> dict[str, Any] | None:
+    """What is recorded as the run's spec: its planned steps, so a reader can list the steps a
+    run never started (after a crash, say)."""
+    if not description.planned:
+        return None
+    return {
+        "planned_steps": [
+            [inv_id, step_name, list(upstream)]
+            for inv_id, step_name, upstream in description.planned
+        ]
+    }
+
+
 def run_name_template(description: RunDescription) -> str:
     pipeline_name = description.name or "unlisted"
     return description.options.run_name or DEFAULT_RUN_NAME.replace("{pipeline}", pipeline_name)
@@ -96,6 +113,7 @@ def run_config(
         "tags": list(options.tags),
         "run_name_template": template,
         "source": description.source,
-        "main_file": main_file(description.source),
+        "main_file": description.main_file or main_file(description.source),
+        "parameter_values": dumps_each(description.parameters),
         "heartbeat_interval": heartbeat_interval,
     }

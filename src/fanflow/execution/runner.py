@@ -53,6 +53,7 @@ from fanflow.execution.run_setup import (
     RunDescription,
     RunOutcome,
     format_run_name,
+    planned_spec,
     run_config,
     run_name_template,
 )
@@ -270,7 +271,7 @@ class Orchestrator:
                     name=self.run_name,
                     pipeline_id=pipeline_id,
                     config=config,
-                    spec=None,
+                    spec=planned_spec(description),
                     start_time=self.run_start,
                     pid=os.getpid(),
                     host=socket.gethostname(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import uuid
 from datetime import datetime, timedelta
 
 from fanflow.config import DEFAULT_HEARTBEAT_INTERVAL_S
@@ -103,4 +104,31 @@ def step_as_seen(step: StepRunRecord, run: RunRecord) -> StepRunRecord:
         status="failed",
         end_time=step.end_time or run.end_time,
         exception=step.exception or run.exception,
+    )
+
+
+def unstarted_step(run: RunRecord, name: str, step_name: str, upstream: list[str]) -> StepRunRecord:
+    """A planned step with no record yet: `initializing` while its run goes on, `skipped` once
+    the run has ended (or its orchestrator died) without starting it."""
+    return StepRunRecord(
+        id=uuid.uuid5(uuid.UUID(run.id), name).hex,
+        run_id=run.id,
+        name=name,
+        step_name=step_name,
+        status="initializing" if run.status == "running" else "skipped",
+        created=run.created,
+        start_time=None,
+        end_time=None,
+        config={},
+        upstream=list(upstream),
+        cache_key=None,
+        code_hash=None,
+        source=None,
+        original_step_run_id=None,
+        exception=None,
+        traceback=None,
+        run_metadata={},
+        map_group=None,
+        map_index=None,
+        attempts=None,
     )

@@ -328,6 +328,16 @@ class StoreQueries:
             ).all()
         return [(row.name, list(row.upstream or [])) for row in rows]
 
+    def planned_steps(self, run_id: str) -> list[tuple[str, str, list[str]]]:
+        """(invocation id, step name, upstream ids) of every step the run planned up front
+        (static runs), recorded at its start; empty when it recorded no plan."""
+        with self.engine.connect() as conn:
+            spec = conn.execute(
+                select(t.pipeline_runs.c.spec).where(t.pipeline_runs.c.id == run_id)
+            ).scalar_one_or_none()
+        planned = (spec or {}).get("planned_steps") or []
+        return [(str(name), str(step), list(upstream)) for name, step, upstream in planned]
+
     def get_step(self, step_run_id: str) -> StepRunRecord:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.step_runs).where(t.step_runs.c.id == step_run_id)).first()
