@@ -916,3 +916,43 @@ def test_materializer_can_be_resolved_by_its_import_path() -> None:
     )
     nested = f"{__name__}.MaterializerHolder.NestedMaterializer"
     assert materializer_registry.resolve(nested) is MaterializerHolder.NestedMaterializer
+
+
+def test_skip_registration_is_per_class_as_in_zenml(cleanup) -> None:
+    """A base materializer that skips registration does not make its subclasses skip."""
+
+    class Payload:
+        pass
+
+    class AbstractBase(BaseMaterializer):
+        SKIP_REGISTRATION = True
+
+    class Concrete(AbstractBase):
+        ASSOCIATED_TYPES = (Payload,)
+
+    cleanup.append(Concrete)
+    assert BaseMaterializer.SKIP_REGISTRATION is True
+    assert AbstractBase.SKIP_REGISTRATION is True
+    assert Concrete.SKIP_REGISTRATION is False  # the attribute says what happened
+    assert materializer_registry.select(Payload) is Concrete
+
+
+def test_materializers_defined_before_the_registry_is_imported_are_registered() -> None:
+    """`artifacts/materializers.py` imports no registry; the registry registers classes that
+    were defined before it was imported, when it is imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fanflow.artifacts.materializers import BaseMaterializer\n"
+        "assert 'fanflow.artifacts.registry' not in sys.modules\n"
+        "class Early: pass\n"
+        "class EarlyMaterializer(BaseMaterializer):\n"
+        "    ASSOCIATED_TYPES = (Early,)\n"
+        "from fanflow.artifacts.registry import materializer_registry\n"
+        "assert materializer_registry.select(Early) is EarlyMaterializer\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr
