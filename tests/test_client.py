@@ -159,3 +159,29 @@ def test_run_steps_behaves_like_a_read_only_dict():
     assert steps.get("nope") is None
     with pytest.raises(KeyError):
         _ = steps["nope"]
+
+
+def test_resume_goes_through_the_launcher_seam_the_package_registers():
+    """The Client imports no launcher: `run.resume()` calls what `fanflow` registered."""
+    import fanflow
+    from fanflow.client import resuming
+
+    @step(enable_cache=False)
+    def failing() -> int:
+        raise ValueError("boom")
+
+    @pipeline(enable_cache=False)
+    def seam_check():
+        failing()
+
+    with pytest.raises(Exception, match="boom"):
+        seam_check()
+    run = Client().get_pipeline("seam_check").last_run
+    seen = []
+    previous = resuming.register_resumer(lambda view: seen.append(view.name) or view)
+    try:
+        assert previous is fanflow._resume_run
+        assert run.resume() is run
+        assert seen == [run.name]
+    finally:
+        resuming.register_resumer(previous)
