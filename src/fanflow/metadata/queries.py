@@ -82,7 +82,12 @@ def _artifact_version(row: Any) -> ArtifactVersionRecord:
     )
 
 
-_RUN_COLUMNS = (*t.pipeline_runs.c, t.pipelines.c.name.label("pipeline_name"))
+# Every run column but `spec` (a static run's planned steps, possibly large; read on its own by
+# `planned_steps`), plus the pipeline's name.
+_RUN_COLUMNS = (
+    *(column for column in t.pipeline_runs.c if column.name != "spec"),
+    t.pipelines.c.name.label("pipeline_name"),
+)
 _RUN_FROM = t.pipeline_runs.outerjoin(
     t.pipelines, t.pipelines.c.id == t.pipeline_runs.c.pipeline_id
 )
