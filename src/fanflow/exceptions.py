@@ -74,8 +74,13 @@ class StepExecutionException(FanflowError, RuntimeError):
         self.original_exception = original_exception
 
 
-class RunFailedError(StepExecutionException):
-    """A pipeline run ended in failure; `__cause__` holds the first failed step's exception."""
+class RunFailedError(FanflowError, RuntimeError):
+    """A pipeline run ended in failure; `__cause__` holds the first failed step's exception.
+
+    A `RuntimeError` (as ZenML's failed runs are) but not a :class:`StepExecutionException`:
+    the run failed, not a step call the caller made. A dynamic run whose pipeline function
+    called a step that failed raises :class:`DynamicRunStepFailedError`, which is both.
+    """
 
     def __init__(
         self,
@@ -84,9 +89,15 @@ class RunFailedError(StepExecutionException):
         failed_steps: tuple[str, ...],
         original_exception: BaseException | None = None,
     ) -> None:
-        super().__init__(message, original_exception)
+        super().__init__(message)
+        self.original_exception = original_exception
         self.run_name = run_name
         self.failed_steps = failed_steps
+
+
+class DynamicRunStepFailedError(RunFailedError, StepExecutionException):
+    """A dynamic pipeline failed because a step it called failed (ZenML raises
+    `StepExecutionException` there); still a :class:`RunFailedError` naming the run."""
 
 
 class StepOutputError(StepExecutionException, TypeError):
@@ -124,8 +135,22 @@ class ArtifactMissingError(MaterializerError, FileNotFoundError):
     """An artifact is recorded in the metadata store but its data is gone from the store."""
 
 
+class ArtifactCorruptedError(MaterializerError):
+    """An artifact's files do not match the sizes and hashes recorded when it was published
+    (or lead outside the artifact store), so fanflow refuses to load them."""
+
+
 class MetadataStoreError(FanflowError, RuntimeError):
     """The metadata store cannot be used (corrupted, foreign, or from a newer fanflow)."""
+
+
+class MetadataStoreBusyError(MetadataStoreError):
+    """Another process held the metadata store's write lock for longer than fanflow waits."""
+
+
+class MetadataStoreUnavailableError(MetadataStoreError):
+    """The metadata store could not be written: its file vanished, its disk is full, or its
+    folder is read-only. The message names the path."""
 
 
 class SchemaVersionError(MetadataStoreError):

@@ -351,4 +351,4 @@ def run_dynamic(
         run_hook(options.on_failure, "on_failure", f"run `{outcome.run_name}`", first_error)
     else:
         run_hook(options.on_success, "on_success", f"run `{outcome.run_name}`")
-    return finished_run(outcome, settings, cause)
+    return finished_run(outcome, settings, cause, dynamic=True)

@@ -13,7 +13,12 @@ from typing import Any
 
 from fanflow.client import Client, PipelineRunView
 from fanflow.config import Settings, load_settings
-from fanflow.exceptions import RunFailedError, RunStoppedError
+from fanflow.exceptions import (
+    DynamicRunStepFailedError,
+    RunFailedError,
+    RunStoppedError,
+    StepExecutionException,
+)
 from fanflow.execution.run_setup import RunDescription, RunOutcome
 from fanflow.execution.runner import Orchestrator
 from fanflow.metadata.maintenance import repair_dead_runs
@@ -83,9 +88,19 @@ def stopped_error(run_name: str) -> RunStoppedError:
 
 
 def finished_run(
-    outcome: RunOutcome, settings: Settings, cause: BaseException | None = None
+    outcome: RunOutcome,
+    settings: Settings,
+    cause: BaseException | None = None,
+    *,
+    dynamic: bool = False,
 ) -> PipelineRunView:
-    """The run's view, or RunFailedError naming the failed step(s), chained to the cause."""
+    """The run's view, or RunFailedError naming the failed step(s), chained to the cause.
+
+    A dynamic run whose failure is a step the pipeline function called raises
+    `DynamicRunStepFailedError` (also a `StepExecutionException`, as in ZenML); a static run and
+    a dynamic run that failed for another reason (bad `.map` input, the function raised) raise a
+    plain `RunFailedError`.
+    """
     run = Client(settings).get_pipeline_run(outcome.run_id)
     if outcome.failures:
         failed = tuple(inv_id for inv_id, _, _ in outcome.failures)
@@ -94,12 +109,18 @@ def finished_run(
             f"Pipeline run has failed due to failure in step(s): {', '.join(failed)}. "
             f"Run `{outcome.run_name}`; first error in `{first_id}`: {first_text}"
         )
-        error = RunFailedError(message, outcome.run_name, failed, first_error)
-        raise error from first_error
+        step_failed = dynamic and (cause is None or isinstance(cause, StepExecutionException))
+        kind = DynamicRunStepFailedError if step_failed else RunFailedError
+        raise kind(message, outcome.run_name, failed, first_error) from first_error
     if cause is not None:
         message = (
             f"Pipeline run `{outcome.run_name}` has failed: the pipeline function raised "
             f"{type(cause).__name__}: {cause}"
         )
-        raise RunFailedError(message, outcome.run_name, (), cause) from cause
+        kind = (
+            DynamicRunStepFailedError
+            if dynamic and isinstance(cause, StepExecutionException)
+            else RunFailedError
+        )
+        raise kind(message, outcome.run_name, (), cause) from cause
     return run

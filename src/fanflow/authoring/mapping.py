@@ -1,9 +1,11 @@
 """Expanding `step.map(...)` / `step.product(...)` arguments into one argument set per branch.
 
-Every input given to a map call is mapped over unless wrapped in `unmapped(...)`; inputs left
-out keep their defaults. A mapped input must be a sequence (list, tuple, array, a map's results,
-or — in dynamic pipelines — a step output holding a list); strings, bytes, dicts and scalars are
-refused with a message that suggests `unmapped(...)`. `map` pairs the i-th items of all mapped
+Every sequence given to a map call is mapped over unless wrapped in `unmapped(...)`; inputs left
+out keep their defaults. A mapped input is a sequence (list, tuple, array, a map's results, or —
+in dynamic pipelines — a step output holding a list); a literal that is not a sequence (a
+scalar, string, bytes, dict) is passed whole to every branch, as ZenML does, exactly as if
+wrapped in `unmapped(...)`. A call with no sequence at all is refused, suggesting a list; a step
+output that does not hold a sequence is refused too (its value is not a literal). `map` pairs the i-th items of all mapped
 inputs (all must have the same length); `product` takes every combination, in
 `itertools.product` order. Both check the width against `max_fan_out` before any branch exists.
 
@@ -41,6 +43,7 @@ def split_map_arguments(
     bound = bind_arguments(step, args, kwargs)
     mapped: dict[str, Sequence[Any]] = {}
     fixed: dict[str, Any] = {}
+    broadcast: list[str] = []
     for name, value in bound.items():
         if isinstance(value, Unmapped):
             fixed[name] = value.value
@@ -48,15 +51,22 @@ def split_map_arguments(
         sequence = as_sequence(name, value) if as_sequence is not None else None
         if sequence is None:
             if not _is_sequence(value):
-                raise MapInputError(
-                    f"Cannot map step {step.name!r} over input {name!r}: it got a value of type "
-                    f"{type(value).__qualname__}, which is not a sequence. Map over a list (or a "
-                    f"step output holding one), or wrap it as unmapped(...) to pass it whole to "
-                    "every branch."
-                )
+                # ZenML passes a literal that is not a sequence to every branch, as unmapped.
+                fixed[name] = value
+                broadcast.append(name)
+                continue
             sequence = value
         mapped[name] = sequence
     if not mapped:
+        if broadcast:
+            described = ", ".join(
+                f"{name!r} (of type {type(bound[name]).__qualname__})" for name in broadcast
+            )
+            raise MapInputError(
+                f"Cannot map step {step.name!r}: no input is a sequence to map over; {described} "
+                "is not a sequence. Map over a list (or a step output holding one); other "
+                "inputs are passed whole to every branch, as with unmapped(...)."
+            )
         raise MapInputError(
             f"Step {step.name!r}: .map()/.product() got nothing to map over; every input is "
             "unmapped(...). Pass at least one sequence, or call the step directly."
