@@ -59,6 +59,15 @@ class ForeignHandleError(PipelineDefinitionError):
     """A step output handle from another pipeline (or no pipeline) was passed to a step."""
 
 
+class StaticOutputUseError(PipelineDefinitionError, TypeError):
+    """A step output was used as a value (compared, branched on, iterated) while a static
+    pipeline was being defined, where outputs are only handles to future values."""
+
+
+class ReservedInvocationIdError(DuplicateInvocationIdError):
+    """An explicit `id=` uses the `map:` prefix reserved for the branches of `.map(...)`."""
+
+
 class MaterializerConflictError(FanflowError, RuntimeError):
     """Two materializers claim the same type and neither is marked as an override."""
 
@@ -121,6 +130,11 @@ class DoesNotExistError(FanflowError, KeyError):
 
 EntityNotFoundError = DoesNotExistError
 DoesNotExistException = DoesNotExistError
+
+
+class UnknownFilterError(FanflowError, TypeError):
+    """A Client `list_*` method got a keyword filter it does not know (a typo, or a ZenML
+    filter fanflow does not implement); raised instead of silently returning everything."""
 
 
 class AmbiguousIdentifierError(FanflowError, KeyError):

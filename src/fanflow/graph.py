@@ -9,6 +9,7 @@ far). Among nodes that are ready together, the mapping's insertion order is kept
 from __future__ import annotations
 
 import graphlib
+import re
 from collections.abc import Iterable, Mapping
 
 
@@ -51,7 +52,19 @@ def layers(edges: Mapping[str, Iterable[str]]) -> dict[str, int]:
     return depth
 
 
+_MAP_BRANCH = re.compile(r"(map:.+:)(\d+)")
+
+
+def id_order_key(node: str) -> tuple[str, int]:
+    """Ids compare as strings, except that the branches of one map (`map:<group>:<index>`)
+    compare by index, so `map:train:2` comes before `map:train:10`."""
+    branch = _MAP_BRANCH.fullmatch(node)
+    if branch is None:
+        return (node, -1)
+    return (branch.group(1), int(branch.group(2)))
+
+
 def layered_order(edges: Mapping[str, Iterable[str]]) -> list[str]:
-    """ZenML's listing order: by layer, and by id compared as strings within a layer."""
+    """ZenML's listing order: by layer, then by id within a layer (map branches by index)."""
     depth = layers(edges)
-    return sorted(depth, key=lambda node: (depth[node], node))
+    return sorted(depth, key=lambda node: (depth[node], id_order_key(node)))

@@ -47,6 +47,14 @@ def frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return types.MappingProxyType(dict(values))
 
 
+# How a Tuple[...] return annotation maps to outputs (quoted by the errors that depend on it).
+TUPLE_RULE = (
+    "ZenML's rule: a Tuple[...] return annotation declares one output per element only when "
+    "the function's `return` statement is a literal tuple (`return a, b`); returning a tuple "
+    "held in a variable (`return pair`) makes the whole tuple one output named 'output'."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class InputSignature:
     name: str
@@ -135,6 +143,9 @@ class Invocation:
     enable_cache: bool = True
     map_group: str | None = None
     map_index: int | None = None
+    # Creation order within a dynamic run (call order; a map's branches in index order), so
+    # `run.steps` lists a dynamic run as its function called the steps. None in static runs.
+    position: int | None = None
 
     def input_refs(self) -> list[OutputRef | ExternalArtifactRef]:
         refs: list[OutputRef | ExternalArtifactRef] = []

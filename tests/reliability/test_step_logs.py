@@ -40,7 +40,7 @@ def test_concurrent_steps_each_get_exactly_their_own_log():
         assert f"step {i} warns" in lines
         assert any(line.endswith(f"WARNING user.code: step {i} logged") for line in lines)
         assert not any(f"step {j} " in text for j in range(6) if j != i)
-    assert run.steps["quiet"].logs is None
+    assert run.steps["quiet"].logs.read() == ""
 
 
 CONSOLE_SCRIPT = textwrap.dedent(

@@ -19,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,7 @@ class DynamicRun:
         self.ids = IdAllocator(orchestrator.description.name)
         self.handles: list[InvocationHandle] = []
         self._client: Client | None = None
+        self._positions = itertools.count()
 
     @property
     def client(self) -> Client:
@@ -195,6 +197,7 @@ class DynamicRun:
             enable_cache=enable_cache,
             map_group=map_group,
             map_index=map_index,
+            position=next(self._positions),
         )
 
     def _submit(self, invocations: list[Invocation]) -> list[InvocationHandle]:

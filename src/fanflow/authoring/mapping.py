@@ -5,9 +5,10 @@ out keep their defaults. A mapped input is a sequence (list, tuple, array, a map
 in dynamic pipelines — a step output holding a list); a literal that is not a sequence (a
 scalar, string, bytes, dict) is passed whole to every branch, as ZenML does, exactly as if
 wrapped in `unmapped(...)`. A call with no sequence at all is refused, suggesting a list; a step
-output that does not hold a sequence is refused too (its value is not a literal). `map` pairs the i-th items of all mapped
-inputs (all must have the same length); `product` takes every combination, in
-`itertools.product` order. Both check the width against `max_fan_out` before any branch exists.
+output that does not hold a sequence is refused too (its value is not a literal). `map` pairs
+the i-th items of all mapped inputs (all must have the same length); `product` takes every
+combination, in `itertools.product` order. Both check the width against `max_fan_out` before
+any branch exists.
 
 Invariants: expansion is O(total width) and never loads an artifact; the caller turns sequence
 *artifacts* into per-item references before calling `expand` (so their length is known).

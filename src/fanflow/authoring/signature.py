@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fanflow.exceptions import StepInterfaceError
-from fanflow.spec import MISSING, InputSignature, OutputSignature
+from fanflow.spec import MISSING, TUPLE_RULE, InputSignature, OutputSignature
 
 SINGLE_OUTPUT_NAME = "output"
 
@@ -138,7 +138,30 @@ def parse_outputs(
         if duplicates:
             raise StepInterfaceError(f"Step {step_name!r}: duplicate output name(s) {duplicates}.")
         return tuple(outputs), True
+    if is_tuple and name is None and _names_tuple_elements(args):
+        _warn_single_tuple_output(func, step_name)
     return (OutputSignature(name or SINGLE_OUTPUT_NAME, base, name),), False
+
+
+def _names_tuple_elements(args: tuple[Any, ...]) -> bool:
+    return any(_split_annotated(element, "")[1] for element in args if element is not Ellipsis)
+
+
+def _warn_single_tuple_output(func: Callable[..., Any], step_name: str) -> None:
+    """Named tuple elements but no literal `return a, b`: almost surely a mistake, so say so
+    now rather than when the pipeline first unpacks the output."""
+    import warnings
+
+    code = getattr(func, "__code__", None)
+    warnings.warn_explicit(
+        f"Step {step_name!r} names the elements of its Tuple[...] return annotation, but no "
+        f"`return` in its body is a literal tuple, so it has ONE output ('output'). "
+        f"{TUPLE_RULE} Write `return first, second` to get several outputs.",
+        UserWarning,
+        filename=code.co_filename if code else "<unknown>",
+        lineno=code.co_firstlineno if code else 0,
+        module=getattr(func, "__module__", None),
+    )
 
 
 def attach_materializers(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from fanflow.authoring.signature import attach_materializers, parse_inputs, parse_outputs
-from fanflow.authoring.tracing import active_dynamic_run, active_trace
+from fanflow.authoring.tracing import active_dynamic_run, active_trace, check_explicit_id
 from fanflow.config.retry_config import StepRetryConfig
 from fanflow.execution.lifecycle import resolve_hook
 from fanflow.execution.runtime import active_step
@@ -187,6 +187,8 @@ class Step:
     # --- calling --------------------------------------------------------------------------------
 
     def __call__(self, *args: Any, id: str | None = None, after: Any = None, **kwargs: Any) -> Any:
+        if id is not None:
+            check_explicit_id(self.name, id)
         trace = active_trace()
         if trace is not None:
             return trace.add_invocation(
@@ -222,6 +224,8 @@ class Step:
                 f"Submitting step {self.name!r} is only possible within a dynamic pipeline "
                 "(@pipeline(dynamic=True))."
             )
+        if id is not None:
+            check_explicit_id(self.name, id)
         return dynamic.launch(
             self.definition,
             args,

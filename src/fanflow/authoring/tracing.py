@@ -16,6 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import itertools
+import typing
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,10 +36,13 @@ from fanflow.exceptions import (
     InvalidAfterReferenceError,
     PipelineCycleError,
     PipelineDefinitionError,
+    ReservedInvocationIdError,
+    StaticOutputUseError,
     StepInterfaceError,
 )
 from fanflow.graph import find_cycle
 from fanflow.spec import (
+    TUPLE_RULE,
     ExternalArtifactRef,
     InputRef,
     Invocation,
@@ -71,14 +75,49 @@ class StepArtifact:
             "downstream step, or use @pipeline(dynamic=True) to work with values directly."
         )
 
-    def __bool__(self) -> bool:
-        raise TypeError(
-            f"Output {self.output_name!r} of step {self.invocation_id!r} cannot be used in an "
-            "`if` while a static pipeline is being defined; use @pipeline(dynamic=True)."
+    def _no_value_yet(self, use: str) -> StaticOutputUseError:
+        return StaticOutputUseError(
+            f"Output {self.output_name!r} of step {self.invocation_id!r} cannot be {use} while "
+            "a static pipeline is being defined: the function only describes the graph, and the "
+            "value exists only once the step has run. Use @pipeline(dynamic=True) and work with "
+            "the value (`out.load()`, e.g. `if out.load() > 3:`), or decide inside a step."
         )
 
+    def __bool__(self) -> bool:
+        raise self._no_value_yet("used in an `if` (or `and`/`or`/`not`)")
+
+    def __lt__(self, other: Any) -> bool:
+        raise self._no_value_yet("compared with `<`")
+
+    def __le__(self, other: Any) -> bool:
+        raise self._no_value_yet("compared with `<=`")
+
+    def __gt__(self, other: Any) -> bool:
+        raise self._no_value_yet("compared with `>`")
+
+    def __ge__(self, other: Any) -> bool:
+        raise self._no_value_yet("compared with `>=`")
+
+    def __eq__(self, other: object) -> bool:
+        if other is self or isinstance(other, StepArtifact):
+            return other is self
+        raise self._no_value_yet("compared with `==`")
+
+    def __ne__(self, other: object) -> bool:
+        if other is self or isinstance(other, StepArtifact):
+            return other is not self
+        raise self._no_value_yet("compared with `!=`")
+
+    __hash__ = object.__hash__
+
     def __iter__(self) -> Iterator[Any]:
-        raise TypeError(
+        if typing.get_origin(self.annotation) is tuple:
+            raise StaticOutputUseError(
+                f"Step {self.invocation_id!r} has a single output {self.output_name!r} (a whole "
+                f"tuple), so it cannot be unpacked into several. {TUPLE_RULE} Change the step to "
+                "`return first, second` to get one output per element."
+            )
+        raise StaticOutputUseError(
             f"Output {self.output_name!r} of step {self.invocation_id!r} cannot be iterated while "
             "a static pipeline is being defined; use .map(...) in a dynamic pipeline."
         )
@@ -143,9 +182,23 @@ class IdAllocator:
         raise AssertionError("unreachable")
 
 
+MAP_BRANCH_PREFIX = "map:"
+
+
 def map_branch_id(group: str, index: int) -> str:
     """ZenML's name for the index-th branch of a map: `map:<group>:<index>`."""
-    return f"map:{group}:{index}"
+    return f"{MAP_BRANCH_PREFIX}{group}:{index}"
+
+
+def check_explicit_id(step_name: str, custom_id: object) -> None:
+    """An explicit `id=` may not take the names that `.map(...)` gives its branches, so a step
+    called by hand can never collide with (or pass for) a map branch, whichever comes first."""
+    if isinstance(custom_id, str) and custom_id.startswith(MAP_BRANCH_PREFIX):
+        raise ReservedInvocationIdError(
+            f"Step {step_name!r}: id={custom_id!r} is reserved: ids starting with "
+            f"{MAP_BRANCH_PREFIX!r} name the branches of .map(...) (`map:<step>:<index>`). "
+            "Choose an id without that prefix."
+        )
 
 
 class Trace:

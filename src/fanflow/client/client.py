@@ -18,6 +18,7 @@ from typing import Any
 from fanflow.artifacts.io import load_value
 from fanflow.artifacts.items import ITEM_MATERIALIZER, load_item, source_from_metadata
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
+from fanflow.client.filters import check_filters
 from fanflow.client.views import (
     ArtifactVersionView,
     Page,
@@ -30,6 +31,17 @@ from fanflow.ids import normalize_id
 from fanflow.metadata.liveness import as_seen, run_is_orphaned, step_as_seen
 from fanflow.metadata.records import ArtifactVersionRecord, StepRunRecord
 from fanflow.metadata.store import MetadataStore
+
+RUN_FILTERS = (
+    "sort_by",
+    "page",
+    "size",
+    "pipeline_id",
+    "pipeline_name",
+    "pipeline",
+    "status",
+    "name",
+)
 
 
 def _ident(value: str | uuid.UUID) -> str:
@@ -54,8 +66,9 @@ class Client:
         return PipelineView(self._store.get_pipeline(_ident(name_id_or_prefix)), self)
 
     def list_pipelines(
-        self, name: str | None = None, page: int = 1, size: int = 20, **_ignored: Any
+        self, name: str | None = None, page: int = 1, size: int = 20, **extra: Any
     ) -> Page[PipelineView]:
+        check_filters("list_pipelines", extra, ("name", "page", "size"))
         records = self._store.list_pipelines(name=name)
         start = max(page - 1, 0) * size
         items = [PipelineView(r, self) for r in records[start : start + size]]
@@ -81,9 +94,10 @@ class Client:
         pipeline: str | uuid.UUID | None = None,
         status: str | Sequence[str] | None = None,
         name: str | None = None,
-        **_ignored: Any,
+        **extra: Any,
     ) -> Page[PipelineRunView]:
         """Runs, newest first by default, optionally of one pipeline and in given statuses."""
+        check_filters("list_pipeline_runs", extra, RUN_FILTERS)
         wanted_pipeline = pipeline_id or pipeline or pipeline_name
         resolved_pipeline_id = None
         if wanted_pipeline is not None:
@@ -127,8 +141,9 @@ class Client:
         pipeline_run_id: str | uuid.UUID,
         name: str | None = None,
         status: str | None = None,
-        **_ignored: Any,
+        **extra: Any,
     ) -> Page[StepRunView]:
+        check_filters("list_run_steps", extra, ("pipeline_run_id", "name", "status"))
         run = self.get_pipeline_run(pipeline_run_id)
         steps = [
             step
@@ -154,8 +169,9 @@ class Client:
         artifact: str | None = None,
         page: int = 1,
         size: int = 20,
-        **_ignored: Any,
+        **extra: Any,
     ) -> Page[ArtifactVersionView]:
+        check_filters("list_artifact_versions", extra, ("name", "artifact", "page", "size"))
         records, total = self._store.list_artifact_versions(
             name=name or artifact, page=page, size=size
         )

@@ -7,8 +7,11 @@ ZenML's response models (`run.steps["x"].outputs["output"][0].load()`).
 Invariants:
 - a view never writes; related objects are fetched when first asked for; a step recorded as
   running in a run that has ended (or whose orchestrator died) is shown as failed;
-- `run.steps` lists steps by topological layer, ids sorted as strings within a layer (never in
-  completion order), and re-reads the store on each access, so a running run shows progress;
+- `run.steps` of a static run lists steps by topological layer, ids sorted as strings within a
+  layer except that a map's branches go by index (`map:t:2` before `map:t:10`); a dynamic run's
+  steps are listed in the order its function created them. Never in completion order. It
+  re-reads the store on each access, so a running run shows progress, and a missing name is a
+  `KeyError` that suggests close matches;
 - ids are exposed as `uuid.UUID`, as in ZenML.
 """
 
@@ -20,7 +23,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from fanflow.enums import ExecutionStatus
-from fanflow.graph import layered_order
+from fanflow.exceptions import DoesNotExistError
+from fanflow.graph import id_order_key, layered_order
 from fanflow.metadata.liveness import step_as_seen, unstarted_step
 from fanflow.metadata.records import ArtifactVersionRecord, PipelineRecord, RunRecord, StepRunRecord
 
@@ -105,16 +109,22 @@ class ExceptionInfo:
 
 
 class StepLogs:
-    """A step's captured stdout, stderr and log records (`str(logs)` or `logs.read()`)."""
+    """A step's captured stdout, stderr and log records (`str(logs)` or `logs.read()`).
+
+    Every step run has one, so `step.logs.read()` always works: it is `""` when the step wrote
+    nothing (no log file was kept, `uri` is None).
+    """
 
     __slots__ = ("uri",)
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str | None) -> None:
         self.uri = uri
 
     def read(self) -> str:
         from fanflow.exceptions import ArtifactMissingError
 
+        if self.uri is None:
+            return ""
         try:
             with open(self.uri, encoding="utf-8", errors="replace") as handle:
                 return handle.read()
@@ -207,7 +217,6 @@ class StepRunView:
     map_group = property(lambda self: self._record.map_group)
     upstream = property(lambda self: list(self._record.upstream))
     parent_step_names = upstream
-    attempts = property(lambda self: list(self._record.attempts or []))
 
     @property
     def config(self) -> ConfigView:
@@ -234,9 +243,32 @@ class StepRunView:
         return self._record.traceback
 
     @property
-    def logs(self) -> StepLogs | None:
-        """What the step printed and logged (None when it wrote nothing)."""
-        return StepLogs(self._record.logs_uri) if self._record.logs_uri else None
+    def logs(self) -> StepLogs:
+        """What the step printed and logged (`.read()` is "" when it wrote nothing)."""
+        return StepLogs(self._record.logs_uri or None)
+
+    @property
+    def attempts(self) -> list[dict[str, Any]]:
+        """Every attempt at the step's body, oldest first.
+
+        Retried steps record each attempt; a step that ran once records none (keeping the hot
+        path lean), so its single attempt is rebuilt here from the step run itself. Cached and
+        skipped steps ran no attempt in this run.
+        """
+        if self._record.attempts:
+            return list(self._record.attempts)
+        record = self._record
+        if record.status not in ("completed", "failed") or record.start_time is None:
+            return []
+        return [
+            {
+                "attempt": 1,
+                "start_time": record.start_time.isoformat(),
+                "end_time": record.end_time.isoformat() if record.end_time else None,
+                "error": record.exception if record.status == "failed" else None,
+                "traceback": record.traceback if record.status == "failed" else None,
+            }
+        ]
 
     @property
     def inputs(self) -> dict[str, list[ArtifactVersionView]]:
@@ -284,6 +316,29 @@ class StepRunView:
         return f"StepRun(name={self.name!r}, status={self._record.status!r})"
 
 
+def creation_order(positions: Mapping[str, int | None]) -> list[str]:
+    """A dynamic run's steps as its function created them (a map's branches in index order);
+    steps without a recorded position (older stores) follow, by id."""
+    last = len(positions)
+    return sorted(
+        positions,
+        key=lambda name: (
+            positions[name] if positions[name] is not None else last,
+            id_order_key(name),
+        ),
+    )
+
+
+def unknown_step_message(name: object, known: Sequence[str]) -> str:
+    """`run.steps[name]` missed: say so, with the closest step names ("did you mean")."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+    return f"The run has no step {name!r}.{hint} Its steps: {listed or '(none)'}."
+
+
 class StepsView(Mapping[str, StepRunView]):
     """`run.steps`: behaves like ZenML's dict of step runs, but loads lazily, so looking up one
     step of a 100,000-branch run reads one step, not all of them."""
@@ -294,14 +349,17 @@ class StepsView(Mapping[str, StepRunView]):
         self._client = client
         self._run = run
         run_id = self._run_id = run.id
-        graph = dict(client._store.step_graph(run_id))
-        # Steps the run planned but never recorded (e.g. after a crash) are listed too.
         self._unstarted: dict[str, StepRunRecord] = {}
-        for name, step_name, upstream in client._store.planned_steps(run_id):
-            if name not in graph:
-                graph[name] = upstream
-                self._unstarted[name] = unstarted_step(run, name, step_name, upstream)
-        self._order = layered_order(graph)
+        if run.config.get("dynamic"):
+            self._order = creation_order(client._store.step_positions(run_id))
+        else:
+            graph = dict(client._store.step_graph(run_id))
+            # Steps the run planned but never recorded (e.g. after a crash) are listed too.
+            for name, step_name, upstream in client._store.planned_steps(run_id):
+                if name not in graph:
+                    graph[name] = upstream
+                    self._unstarted[name] = unstarted_step(run, name, step_name, upstream)
+            self._order = layered_order(graph)
         self._names = set(self._order)
         self._records: dict[str, StepRunRecord] | None = None
 
@@ -316,10 +374,10 @@ class StepsView(Mapping[str, StepRunView]):
         return self._records
 
     def __getitem__(self, name: str) -> StepRunView:
-        if self._records is not None:
+        if self._records is not None and name in self._records:
             return StepRunView(self._records[name], self._client)
         if name not in self._names:
-            raise KeyError(name)
+            raise DoesNotExistError(unknown_step_message(name, self._order))
         unstarted = self._unstarted.get(name)
         if unstarted is not None:
             return StepRunView(unstarted, self._client)

@@ -32,6 +32,8 @@ def step_config(inv: Invocation) -> dict[str, Any]:
     }
     if config.max_concurrency is not None:
         recorded["max_concurrency"] = config.max_concurrency
+    if inv.position is not None:
+        recorded["position"] = inv.position
     return recorded
 
 

@@ -343,6 +343,16 @@ class StoreQueries:
         planned = (spec or {}).get("planned_steps") or []
         return [(str(name), str(step), list(upstream)) for name, step, upstream in planned]
 
+    def step_positions(self, run_id: str) -> dict[str, int | None]:
+        """Each step run's creation position in a dynamic run (None where not recorded)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.step_runs.c.name, t.step_runs.c.config).where(
+                    t.step_runs.c.run_id == run_id
+                )
+            ).all()
+        return {row.name: (row.config or {}).get("position") for row in rows}
+
     def get_step(self, step_run_id: str) -> StepRunRecord:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.step_runs).where(t.step_runs.c.id == step_run_id)).first()
