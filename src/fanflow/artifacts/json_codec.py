@@ -16,6 +16,8 @@ Invariants:
 - datetime, date, time, timedelta, Decimal, UUID and Path values are tagged and exact (a timezone
   is kept when it is a fixed offset or a named `zoneinfo` zone; other tzinfo classes are not
   JSON-safe);
+- NaN and the infinities are tagged (`{"__fanflow__": "float", "v": "nan"}`), here and in
+  `to_plain_json`, so every text written is valid JSON (`allow_nan=False`);
 - ints too large for Python's int/str conversion limit are written in hex, and strings that are
   not valid UTF-8 (lone surrogates) are written with ASCII escapes, so `dumps` never fails on a
   value `is_json_safe` accepted.
@@ -32,6 +34,7 @@ import enum
 import functools
 import inspect
 import json
+import math
 import os
 import pathlib
 import pkgutil
@@ -47,6 +50,22 @@ _SCALARS = (str, int, float, bool, type(None))
 _MAX_PLAIN_INT_BITS = 4000
 
 
+def nonfinite_float(value: float) -> dict[str, str]:
+    """NaN and the infinities, which JSON cannot hold: a tagged object ("nan", "inf", "-inf")."""
+    return {TAG: "float", "v": repr(value)}
+
+
+def restore_floats(data: Any) -> Any:
+    """Metadata read back: the tagged non-finite floats `to_plain_json` wrote become floats."""
+    if type(data) is dict:
+        if data.get(TAG) == "float" and len(data) == 2:
+            return float(data["v"])
+        return {key: restore_floats(item) for key, item in data.items()}
+    if type(data) is list:
+        return [restore_floats(item) for item in data]
+    return data
+
+
 class NotJsonSafe(TypeError):
     """The value holds something this codec cannot represent exactly."""
 
@@ -56,6 +75,8 @@ def _encode(value: Any) -> Any:
     if kind in _SCALARS:
         if kind is int and value.bit_length() > _MAX_PLAIN_INT_BITS:
             return {TAG: "int", "hex": hex(value)}
+        if kind is float and not math.isfinite(value):
+            return nonfinite_float(value)
         return value
     if kind is list:
         return [_encode(item) for item in value]
@@ -165,6 +186,8 @@ def _decode(value: Any) -> Any:
             return base64.b64decode(value["b64"])
         if tag == "int":
             return int(value["hex"], 16)
+        if tag == "float":
+            return float(value["v"])
         if tag == "datetime" or tag == "time":
             return _decode_clock(value)
         decoder = _SIMPLE_DECODERS.get(tag)
@@ -187,14 +210,14 @@ _SIMPLE_ENCODERS: dict[type, Any] = {
     dt.timedelta: lambda v: [v.days, v.seconds, v.microseconds],
     decimal.Decimal: str,
     uuid.UUID: str,
-    complex: lambda v: [v.real, v.imag],
+    complex: lambda v: [_encode(v.real), _encode(v.imag)],
 }
 _SIMPLE_DECODERS: dict[str, Any] = {
     "date": dt.date.fromisoformat,
     "timedelta": lambda v: dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
     "Decimal": decimal.Decimal,
     "UUID": uuid.UUID,
-    "complex": lambda v: complex(v[0], v[1]),
+    "complex": lambda v: complex(_decode(v[0]), _decode(v[1])),
 }
 _PATH_TYPES = {
     type(pathlib.Path()),
@@ -229,14 +252,14 @@ def dumps(value: Any) -> str:
     """
     try:
         encoded = _encode(value)
-        text = json.dumps(encoded, ensure_ascii=False)
+        text = json.dumps(encoded, ensure_ascii=False, allow_nan=False)
     except RecursionError as exc:
         raise NotJsonSafe("value is nested too deeply (or refers to itself)") from exc
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            text = json.dumps(encoded, ensure_ascii=True)
+            text = json.dumps(encoded, ensure_ascii=True, allow_nan=False)
     return text
 
 
@@ -269,12 +292,14 @@ def to_plain_json(value: Any, *, strict: bool = False) -> Any:
     """
     kind = type(value)
     if kind in _SCALARS:
+        if kind is float and not math.isfinite(value):
+            return nonfinite_float(value)
         return value
     if isinstance(value, enum.Enum):
         return to_plain_json(value.value, strict=strict)
     for base in (bool, int, float, str):
         if isinstance(value, base):
-            return base(value)
+            return to_plain_json(base(value))
     if isinstance(value, (list, tuple)):
         return [to_plain_json(item, strict=strict) for item in value]
     if isinstance(value, (set, frozenset)):

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from fanflow.exceptions import MetadataStoreError, SchemaVersionError
-from fanflow.metadata import schema
+from fanflow.metadata import jsonio, schema
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 WRITE_OPTION = "fanflow_write"
@@ -51,11 +51,20 @@ def _make_engine(url: str) -> Engine:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
             pool_size=8,
             max_overflow=64,
+            json_serializer=jsonio.dumps,
+            json_deserializer=jsonio.loads,
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=8,
+        max_overflow=32,
+        pool_pre_ping=True,
+        json_serializer=jsonio.dumps,
+        json_deserializer=jsonio.loads,
+    )
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
