@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Protocol, runtime_checkable
 
+from fanflow.config.home import make_private_dirs
 from fanflow.exceptions import ArtifactMissingError
 from fanflow.ids import new_id
 
@@ -91,7 +92,7 @@ class LocalArtifactStore:
 
     def _ensure_dir(self, path: str, *, recheck: bool = False) -> None:
         if recheck or path not in self._known_dirs:
-            os.makedirs(path, exist_ok=True)
+            make_private_dirs(path)
             self._known_dirs.add(path)
 
     def uri_for(self, *parts: str) -> str:

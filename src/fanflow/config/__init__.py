@@ -76,6 +76,10 @@ class Settings:
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S
     stop_grace_period: float = DEFAULT_STOP_GRACE_S
     step_log: StepLogSettings = StepLogSettings("auto", False, DEFAULT_MAX_STEP_LOG_BYTES)
+    # SQLite: how long one attempt waits for another process's write lock (its busy timeout),
+    # then how much longer fanflow keeps retrying, with backoff, before giving up on a write.
+    metadata_busy_timeout_s: float = 30.0
+    metadata_lock_patience_s: float = 300.0
 
 
 def _blank(raw: str | None) -> bool:
@@ -172,4 +176,6 @@ def load_settings() -> Settings:
         ),
         stop_grace_period=_env_seconds("FANFLOW_STOP_GRACE_PERIOD", DEFAULT_STOP_GRACE_S, 0.0),
         step_log=step_log_settings(),
+        metadata_busy_timeout_s=_env_seconds("FANFLOW_METADATA_BUSY_TIMEOUT", 30.0, 0.0),
+        metadata_lock_patience_s=_env_seconds("FANFLOW_METADATA_LOCK_PATIENCE", 300.0, 0.0),
     )

@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -21,12 +22,20 @@ from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from fanflow.exceptions import MetadataStoreError, SchemaVersionError
+from fanflow.config import load_settings
+from fanflow.config.home import make_private_dirs
+from fanflow.exceptions import (
+    MetadataStoreBusyError,
+    MetadataStoreError,
+    MetadataStoreUnavailableError,
+    SchemaVersionError,
+)
 from fanflow.metadata import jsonio, schema
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 WRITE_OPTION = "fanflow_write"
 
+logger = logging.getLogger("fanflow")
 _engines: dict[str, Engine] = {}
 _checked: set[str] = set()
 _lock = threading.Lock()
@@ -45,17 +54,28 @@ def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = _sqlite_path(url)
         if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            _make_store_dir(path)
+        settings = load_settings()
         engine = create_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            connect_args={
+                "timeout": settings.metadata_busy_timeout_s,
+                "check_same_thread": False,
+            },
             pool_size=8,
             max_overflow=64,
             json_serializer=jsonio.dumps,
             json_deserializer=jsonio.loads,
         )
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(
+            engine,
+            "begin",
+            WriteLockWaiter(
+                url, path, settings.metadata_busy_timeout_s, settings.metadata_lock_patience_s
+            ),
+        )
+        event.listen(engine, "handle_error", _explain_storage_error(url))
         return engine
     return create_engine(
         url,
@@ -97,9 +117,130 @@ def _retry_while_locked(cursor: Any, statement: str) -> None:
             pause = min(pause * 2, 0.1)
 
 
-def _sqlite_on_begin(connection: Connection) -> None:
-    write = connection.get_execution_options().get(WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+def _make_store_dir(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        make_private_dirs(folder)
+    except OSError as exc:
+        raise MetadataStoreUnavailableError(
+            f"Cannot create the folder {folder} for the metadata store {path}: "
+            f"{exc.strerror or exc}. Point FANFLOW_HOME (or FANFLOW_METADATA_URL) at a folder "
+            "this user can write."
+        ) from exc
+
+
+class WriteLockWaiter:
+    """Starts SQLite transactions: `BEGIN` for reads, `BEGIN IMMEDIATE` for writes.
+
+    A write transaction takes the write lock up front, so `BEGIN IMMEDIATE` is the one place a
+    writer waits for another process, and nothing has happened in the transaction yet: when
+    SQLite's busy timeout runs out there, retrying is always safe. It retries with backoff,
+    logging that it waits, for `patience_s` more; then it raises `MetadataStoreBusyError`
+    naming the store. Recording is therefore never lost (or a run failed) because another
+    process held the lock for a while.
+
+    Before each write it also checks that the database file is still the one opened: a file
+    deleted (or replaced) under a running process would otherwise take its writes silently into
+    an unlinked inode, and a run would be reported `completed` with its records gone.
+    """
+
+    def __init__(
+        self, url: str, path: str | None, busy_timeout_s: float, patience_s: float
+    ) -> None:
+        self.url = url
+        self.path = path if path and path != ":memory:" else None
+        self.busy_timeout_s = busy_timeout_s
+        self.patience_s = patience_s
+        self.identity: tuple[int, int] | None = None
+
+    def remember_file(self) -> None:
+        if self.path is not None:
+            info = os.stat(self.path)
+            self.identity = (info.st_dev, info.st_ino)
+
+    def __call__(self, connection: Connection) -> None:
+        if not connection.get_execution_options().get(WRITE_OPTION, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        self._check_file()
+        started = time.monotonic()
+        pause = 0.05
+        while True:
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if not _is_locked(exc):
+                    raise
+                waited = time.monotonic() - started
+                if waited >= self.busy_timeout_s + self.patience_s:
+                    raise MetadataStoreBusyError(
+                        f"{_describe(self.url)} stayed locked by another process for about "
+                        f"{waited:.0f} s, so this write could not be recorded. Find the process "
+                        "holding it (a long transaction, a database browser), or raise "
+                        "FANFLOW_METADATA_LOCK_PATIENCE."
+                    ) from exc
+                logger.warning(
+                    "The metadata store %s is locked by another process; waiting to record "
+                    "(%.1f s so far, giving up after %.1f s).",
+                    self.path or self.url,
+                    waited,
+                    self.busy_timeout_s + self.patience_s,
+                )
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    def _check_file(self) -> None:
+        if self.path is None or self.identity is None:
+            return
+        try:
+            info = os.stat(self.path)
+            current: tuple[int, int] | None = (info.st_dev, info.st_ino)
+        except FileNotFoundError:
+            current = None
+        if current != self.identity:
+            what = "deleted" if current is None else "replaced by another file"
+            raise MetadataStoreUnavailableError(
+                f"The metadata store {self.path} was {what} while this process was using it; "
+                "what it recorded since then is lost, so nothing more is recorded into it. "
+                "Restore the file (or start afresh) and run again."
+            )
+
+
+def _is_locked(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+# SQLite's messages for a store that cannot be written, and what they mean for the user.
+_STORAGE_FAILURES = (
+    ("database or disk is full", "the disk holding it is full"),
+    ("readonly database", "it (or its folder) is read-only for this user"),
+    ("unable to open database file", "it cannot be opened (its folder is missing or read-only)"),
+    ("disk i/o error", "the disk reported an I/O error"),
+)
+
+
+def storage_failure(url: str, exc: BaseException) -> MetadataStoreUnavailableError | None:
+    """A clear error naming the store for SQLite's "cannot write" errors, else None."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    for fragment, meaning in _STORAGE_FAILURES:
+        if fragment in text:
+            return MetadataStoreUnavailableError(
+                f"Cannot write to {_describe(url)}: {meaning} ({getattr(exc, 'orig', exc)}). "
+                "Nothing more can be recorded there; fix that (or point FANFLOW_HOME / "
+                "FANFLOW_METADATA_URL elsewhere) and run again."
+            )
+    return None
+
+
+def _explain_storage_error(url: str) -> Any:
+    def explain(context: Any) -> None:
+        error = storage_failure(url, context.original_exception)
+        if error is not None:
+            raise error from context.original_exception
+
+    return explain
 
 
 def _skip_collection_at_exit() -> None:
@@ -135,12 +276,28 @@ def get_engine(url: str) -> Engine:
         if url not in _checked:
             try:
                 _ensure_schema(engine, url)
+                _remember_file(engine)
             except MetadataStoreError:
                 _engines.pop(url, None)
                 engine.dispose()
                 raise
             _checked.add(url)
     return engine
+
+
+def _remember_file(engine: Engine) -> None:
+    for listener in engine.dispatch.begin:
+        if isinstance(listener, WriteLockWaiter):
+            listener.remember_file()
+
+
+def forget(url: str) -> None:
+    """Drop the cached engine of `url`, so the next use opens (and checks) the store anew."""
+    with _lock:
+        engine = _engines.pop(url, None)
+        _checked.discard(url)
+    if engine is not None:
+        engine.dispose()
 
 
 def dispose_all() -> None:
@@ -168,10 +325,13 @@ def _ensure_schema(engine: Engine, url: str) -> None:
             version = _read_version(conn)
     except DBAPIError as exc:
         if "locked" in str(exc.orig):
-            raise MetadataStoreError(
+            raise MetadataStoreBusyError(
                 f"{_describe(url)} stayed locked by another process for more than "
                 f"{SQLITE_BUSY_TIMEOUT_S:.0f} s; try again when it is done."
             ) from exc
+        unavailable = storage_failure(url, exc)
+        if unavailable is not None:
+            raise unavailable from exc
         raise MetadataStoreError(
             f"Cannot open {_describe(url)} as a fanflow metadata store: {exc.orig}. The file may "
             "be corrupted or not a database at all; move it away (or point FANFLOW_HOME / "
