@@ -238,6 +238,8 @@ class CloudpickleMaterializer(BaseMaterializer):
     ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
     SKIP_REGISTRATION = True
     FILENAME = "artifact.pkl"
+    # Unpickling runs code, so the files are checked against the recorded sha256 first.
+    VERIFY_HASH_ON_LOAD = True
 
     def save(self, data: Any) -> None:
         import cloudpickle

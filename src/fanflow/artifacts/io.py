@@ -24,7 +24,7 @@ from fanflow.artifacts.builtin_materializers import CloudpickleMaterializer, Use
 from fanflow.artifacts.materializers import BaseMaterializer
 from fanflow.artifacts.registry import materializer_registry
 from fanflow.artifacts.store import ArtifactStore
-from fanflow.exceptions import ArtifactMissingError, MaterializerError
+from fanflow.exceptions import ArtifactCorruptedError, ArtifactMissingError, MaterializerError
 from fanflow.ids import new_id
 
 logger = logging.getLogger("fanflow")
@@ -186,17 +186,36 @@ def _unsaveable(data_type: type, exc: BaseException) -> MaterializerError:
     )
 
 
+def _verify_hash(local_dir: str, uri: str, expected: str, materializer_name: str) -> None:
+    actual, _ = _hash_and_size(local_dir)
+    if actual != expected:
+        raise ArtifactCorruptedError(
+            f"Refusing to load the artifact at {uri!r}: its files changed since it was saved "
+            f"(sha256 {actual[:12]}..., recorded {expected[:12]}...). It is stored with "
+            f"{materializer_name}, which runs code while loading, so a modified copy is never "
+            "loaded. Restore the artifact's files, or produce it again."
+        )
+
+
 def load_value(
     uri: str,
     materializer_name: str,
     data_type_path: str,
     store: ArtifactStore,
     data_type: type | None = None,
+    expected_hash: str | None = None,
 ) -> Any:
-    """Load an artifact recorded with `materializer_name` and `data_type_path` from `uri`."""
+    """Load an artifact recorded with `materializer_name` and `data_type_path` from `uri`.
+
+    For a materializer whose loading runs code (`VERIFY_HASH_ON_LOAD`, such as the cloudpickle
+    fallback), the files are first hashed and compared with `expected_hash`, the hash recorded
+    when the artifact was saved: files changed since then are refused, never unpickled.
+    """
     materializer_cls = materializer_registry.resolve(materializer_name)
     target_type = data_type or resolve_type(data_type_path)
     with store.local_copy(uri) as local_dir:
+        if expected_hash and getattr(materializer_cls, "VERIFY_HASH_ON_LOAD", False):
+            _verify_hash(local_dir, uri, expected_hash, materializer_name)
         materializer = materializer_cls(local_dir, artifact_store=store)
         try:
             return materializer.load(target_type)

@@ -38,6 +38,7 @@ class ItemSource:
     parent_materializer: str
     parent_data_type: str
     index: int
+    parent_hash: str | None = None  # the parent's recorded sha256, checked before unpickling
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,11 @@ class _ParentCache:
             from fanflow.artifacts.io import load_value
 
             value = load_value(
-                source.parent_uri, source.parent_materializer, source.parent_data_type, store
+                source.parent_uri,
+                source.parent_materializer,
+                source.parent_data_type,
+                store,
+                expected_hash=source.parent_hash,
             )
             with self._guard:
                 self._values[key] = value
@@ -133,10 +138,15 @@ def item_metadata(source: ItemSource, parent_id: str) -> dict[str, Any]:
         "index": source.index,
         "parent_materializer": source.parent_materializer,
         "parent_data_type": source.parent_data_type,
+        "parent_content_hash": source.parent_hash,
     }
 
 
 def source_from_metadata(uri: str, metadata: dict[str, Any]) -> ItemSource:
     return ItemSource(
-        uri, metadata["parent_materializer"], metadata["parent_data_type"], int(metadata["index"])
+        uri,
+        metadata["parent_materializer"],
+        metadata["parent_data_type"],
+        int(metadata["index"]),
+        metadata.get("parent_content_hash"),
     )

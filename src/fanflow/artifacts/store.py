@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from typing import IO, Any, Protocol, runtime_checkable
 
 from fanflow.config.home import make_private_dirs
-from fanflow.exceptions import ArtifactMissingError
+from fanflow.exceptions import ArtifactCorruptedError, ArtifactMissingError
 from fanflow.ids import new_id
 
 STAGING_DIR = ".staging"
@@ -212,7 +212,44 @@ class LocalArtifactStore:
                 f"The artifact data at {uri!r} is missing from the artifact store "
                 f"{self.root!r}: it was deleted or moved after it was recorded."
             )
+        self._refuse_escaping_links(uri)
         yield uri
+
+    def _refuse_escaping_links(self, uri: str) -> None:
+        """Never read through a symlink that leads outside the artifact root.
+
+        fanflow writes no symlinks, so one inside the store was planted: following it would let
+        whoever can write the store make a load read (or unpickle) any file of this user. An
+        artifact saved at an explicit path outside the root keeps that path, but links within
+        it must stay within it.
+        """
+        real_root = os.path.realpath(self.root)
+        inside_root = _is_within(os.path.abspath(uri), self.root)
+        real_uri = os.path.realpath(uri)
+        allowed = real_root if inside_root else real_uri
+        if inside_root and not _is_within(real_uri, real_root):
+            raise _escaping_link(uri, real_uri, self.root)
+        pending = [uri]
+        while pending:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        target = os.path.realpath(entry.path)
+                        if not _is_within(target, allowed):
+                            raise _escaping_link(entry.path, target, self.root)
+                    elif entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+
+
+def _is_within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _escaping_link(path: str, target: str, root: str) -> ArtifactCorruptedError:
+    return ArtifactCorruptedError(
+        f"Refusing to load through {path!r}: it is a symlink to {target!r}, outside the artifact "
+        f"store {root!r}. fanflow never writes symlinks; remove it and restore the artifact."
+    )
 
 
 def artifact_store_for(root: str) -> ArtifactStore:

@@ -182,4 +182,10 @@ class Client:
             return load_item(
                 source_from_metadata(record.uri, record.run_metadata), self._artifact_store
             )
-        return load_value(record.uri, record.materializer, record.data_type, self._artifact_store)
+        return load_value(
+            record.uri,
+            record.materializer,
+            record.data_type,
+            self._artifact_store,
+            expected_hash=record.content_hash,
+        )

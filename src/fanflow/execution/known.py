@@ -23,6 +23,7 @@ class ArtifactInput:
     materializer: str
     data_type: str
     item: ItemSource | None = None
+    content_hash: str | None = None  # recorded sha256, checked before loading a pickle
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,9 @@ class KnownArtifact:
     item: ItemSource | None = None
 
     def as_input(self) -> ArtifactInput:
-        return ArtifactInput(self.id, self.uri, self.materializer, self.data_type, self.item)
+        return ArtifactInput(
+            self.id, self.uri, self.materializer, self.data_type, self.item, self.content_hash
+        )
 
     def cache_identity(self) -> tuple[str, str, str]:
         return (self.content_hash or self.id, self.data_type, self.materializer)

@@ -150,7 +150,9 @@ def item_records(
     versions: list[NewArtifactVersion] = []
     known: list[KnownArtifact] = []
     for index in range(split.count):
-        source = ItemSource(parent.uri, parent.materializer, parent.data_type, index)
+        source = ItemSource(
+            parent.uri, parent.materializer, parent.data_type, index, parent.content_hash
+        )
         item_id = new_id()
         name = f"{parent.name}[{index}]"
         versions.append(

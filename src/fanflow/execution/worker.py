@@ -99,7 +99,9 @@ def load_input(source: ArtifactInput, store: ArtifactStore, annotation: Any = No
     data_type = None
     if isinstance(annotation, type) and resolve_type(source.data_type) is object:
         data_type = annotation
-    return load_value(source.uri, source.materializer, source.data_type, store, data_type)
+    return load_value(
+        source.uri, source.materializer, source.data_type, store, data_type, source.content_hash
+    )
 
 
 def _load_inputs(task: StepTask) -> dict[str, Any]:

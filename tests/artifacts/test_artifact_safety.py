@@ -1,0 +1,110 @@
+"""Artifact safety: pickles are checked against their recorded sha256 before loading, the home
+is created owner-only, and loads never follow symlinks out of the artifact root."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from fanflow import load_artifact, pipeline, step
+from fanflow.exceptions import ArtifactCorruptedError
+
+
+class Opaque:
+    """No materializer stores this, so it is pickled."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+@step(enable_cache=False)
+def make_opaque() -> Opaque:
+    return Opaque(7)
+
+
+@step(enable_cache=False)
+def read_opaque(item: Opaque) -> int:
+    return item.value
+
+
+@step(enable_cache=False)
+def make_number() -> int:
+    return 41
+
+
+def test_a_modified_pickle_is_refused_by_load_and_as_a_step_input():
+    @pipeline(enable_cache=False)
+    def pickled():
+        make_opaque()
+
+    output = pickled().steps["make_opaque"].output
+    assert output.load().value == 7
+    pickle_file = os.path.join(output.uri, "artifact.pkl")
+    with open(pickle_file, "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(ArtifactCorruptedError, match="changed since it was saved") as info:
+        load_artifact(str(output.id))
+    assert output.uri in str(info.value)
+
+    @pipeline(enable_cache=False)
+    def reads_it():
+        read_opaque(output)
+
+    with pytest.raises(RuntimeError) as failed:
+        reads_it()
+    assert isinstance(failed.value.__cause__, ArtifactCorruptedError)
+
+
+def test_a_new_home_is_created_owner_only(fanflow_home):
+    assert not fanflow_home.exists()
+
+    @pipeline(enable_cache=False)
+    def first_run():
+        make_number()
+
+    first_run()
+    assert stat.S_IMODE(fanflow_home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((fanflow_home / "artifacts").stat().st_mode) == 0o700
+
+
+def test_an_existing_home_keeps_its_permissions(fanflow_home):
+    fanflow_home.mkdir(mode=0o755)
+    fanflow_home.chmod(0o755)
+
+    @pipeline(enable_cache=False)
+    def in_shared_home():
+        make_number()
+
+    in_shared_home()
+    assert stat.S_IMODE(fanflow_home.stat().st_mode) == 0o755
+
+
+def test_a_symlink_leading_outside_the_artifact_root_is_not_followed(tmp_path):
+    @pipeline(enable_cache=False)
+    def numbered():
+        make_number()
+
+    output = numbered().steps["make_number"].output
+    secret = tmp_path / "secret.json"
+    secret.write_text("12345")
+    data_file = os.path.join(output.uri, "data.json")
+    os.remove(data_file)
+    os.symlink(secret, data_file)
+    with pytest.raises(ArtifactCorruptedError, match="symlink") as info:
+        output.load()
+    assert str(secret) in str(info.value)
+
+
+def test_an_artifact_folder_that_is_a_symlink_out_of_the_root_is_refused(tmp_path):
+    @pipeline(enable_cache=False)
+    def numbered_again():
+        make_number()
+
+    output = numbered_again().steps["make_number"].output
+    elsewhere = tmp_path / "elsewhere"
+    os.rename(output.uri, elsewhere)
+    os.symlink(elsewhere, output.uri)
+    with pytest.raises(ArtifactCorruptedError, match="outside the artifact store"):
+        output.load()
