@@ -21,10 +21,13 @@ Invariants:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import glob as _glob
 import hashlib
 import os
 import shutil
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Protocol, runtime_checkable
@@ -34,6 +37,47 @@ from fanflow.exceptions import ArtifactCorruptedError, ArtifactMissingError
 from fanflow.ids import new_id
 
 STAGING_DIR = ".staging"
+RUNS_DIR = ".runs"  # one empty file per run in progress, named after its process
+LOGS_DIR = "logs"
+LOCAL_SWEEP_AGE_S = 3600.0
+
+
+def owner_tag() -> str:
+    """`host.pid` of this process, the prefix of the staging folders and run marks it makes."""
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+def owner_is_gone(name: str) -> bool | None:
+    """For a name made as `host.pid.rest`: True when that process on this host has ended,
+    False when it runs (or cannot be checked), None when the owner is unknown (another host,
+    or a name without an owner)."""
+    parts = name.rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or parts[0] != socket.gethostname():
+        return None
+    return not process_alive(int(parts[1]))
+
+
+def process_alive(pid: int) -> bool:
+    """Is process `pid` on this host running (a zombie nobody reaped is not)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with builtins.open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _subdirs(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as entries:
+            return [e for e in entries if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 @runtime_checkable
@@ -101,7 +145,7 @@ class LocalArtifactStore:
     def staging(self) -> str:
         parent = os.path.join(self.root, STAGING_DIR)
         self._ensure_dir(parent)
-        path = os.path.join(parent, new_id())
+        path = os.path.join(parent, f"{owner_tag()}.{new_id()}")
         try:
             os.mkdir(path)
         except FileNotFoundError:  # the root was removed since we created it
@@ -130,28 +174,83 @@ class LocalArtifactStore:
     def exists(self, uri: str) -> bool:
         return os.path.isdir(uri)
 
-    def sweep_staging(self, older_than_s: float = 3600.0) -> int:
+    def sweep_staging(self, older_than_s: float | None = None) -> int:
         """Remove staging directories left behind by killed writers; returns how many.
 
-        Only old ones go: a younger one may belong to a save in progress in another process.
+        A staging directory is named after the process writing it (`host.pid.id`): one whose
+        process on this host is gone goes at once; any other (another host's, or an old-style
+        name) only once older than `older_than_s` (an hour by default), since it may belong to a
+        save in progress elsewhere.
         """
-        import time
-
         parent = os.path.join(self.root, STAGING_DIR)
         try:
             entries = list(os.scandir(parent))
         except FileNotFoundError:
             return 0
-        cutoff = time.time() - older_than_s
+        cutoff = time.time() - (LOCAL_SWEEP_AGE_S if older_than_s is None else older_than_s)
         removed = 0
         for entry in entries:
             try:
-                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                owner_gone = owner_is_gone(entry.name)
+                if owner_gone or (
+                    owner_gone is None and entry.stat(follow_symlinks=False).st_mtime < cutoff
+                ):
                     shutil.rmtree(entry.path, ignore_errors=True)
                     removed += 1
             except FileNotFoundError:
                 continue
         return removed
+
+    # --- runs in progress, and artifact folders no record points to -------------------------
+
+    def mark_run(self, run_id: str) -> None:
+        """Note that this process runs `run_id`, until `unmark_run` (a crash leaves it)."""
+        folder = os.path.join(self.root, RUNS_DIR)
+        self._ensure_dir(folder)
+        with builtins.open(os.path.join(folder, f"{owner_tag()}.{run_id}"), "w"):
+            pass
+
+    def unmark_run(self, run_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(self.root, RUNS_DIR, f"{owner_tag()}.{run_id}"))
+
+    def run_marks(self) -> tuple[list[str], float | None]:
+        """Marks of runs whose process on this host is gone (crashed), and the earliest start
+        (mtime) of the runs that may still be live, here or on another host."""
+        folder = os.path.join(self.root, RUNS_DIR)
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return [], None
+        crashed: list[str] = []
+        live_since: float | None = None
+        for entry in entries:
+            if owner_is_gone(entry.name):
+                crashed.append(entry.path)
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                started = entry.stat().st_mtime
+                live_since = started if live_since is None else min(live_since, started)
+        return crashed, live_since
+
+    def artifact_folders(self, written_before: float) -> list[str]:
+        """Published artifact folders (`root/<step>/<output>/<id>`, `custom_artifacts` too)
+        last written before `written_before`: candidates for the leftover sweep."""
+        found: list[str] = []
+        for first in _subdirs(self.root):
+            if first.name.startswith(".") or first.name == LOGS_DIR:
+                continue
+            for second in _subdirs(first.path):
+                for third in _subdirs(second.path):
+                    with contextlib.suppress(FileNotFoundError):
+                        if third.stat(follow_symlinks=False).st_mtime < written_before:
+                            found.append(third.path)
+        return found
+
+    def remove_artifact(self, uri: str) -> None:
+        """Delete an artifact folder that no record points to (never one outside the root)."""
+        if _is_within(os.path.abspath(uri), self.root) and not os.path.islink(uri):
+            shutil.rmtree(uri, ignore_errors=True)
 
     def write_text(self, uri: str, text: str) -> None:
         self._ensure_dir(os.path.dirname(uri))

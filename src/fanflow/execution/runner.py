@@ -38,7 +38,7 @@ from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.config import Settings, default_max_parallelism
 from fanflow.enums import ExecutionStatus
 from fanflow.exceptions import EntityExistsError, StepExecutionException, StepTimeoutError
-from fanflow.execution import cache, recording
+from fanflow.execution import cache, leftovers, recording
 from fanflow.execution.executors import Executor, make_executor
 from fanflow.execution.hooks import ConsoleObserver, ObserverGroup, ensure_console_logging
 from fanflow.execution.known import (
@@ -163,16 +163,14 @@ class Orchestrator:
         self._started = time.perf_counter()
         self.observers.emit("run_started", self.run_name, self.description.name, step_count)
         self._executor = make_executor(self.mode, self.max_parallelism)
-        sweep = getattr(self.artifact_store, "sweep_staging", None)
-        if sweep is not None:
-            with contextlib.suppress(OSError):
-                sweep()
+        leftovers.start_of_run(self.artifact_store, self.store, self.run_id)
         self._heartbeat = Heartbeat(
             lambda: self.store.heartbeat(self.run_id), self.heartbeat_interval
         ).start()
 
     def close(self, error: BaseException | None = None) -> RunOutcome:
         """Wait for nothing more; record the run's final status."""
+        leftovers.end_of_run(self.artifact_store, self.run_id)
         if self._heartbeat is not None:
             self._heartbeat.stop()
         if self._executor is not None:

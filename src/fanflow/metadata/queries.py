@@ -343,6 +343,20 @@ class StoreQueries:
         planned = (spec or {}).get("planned_steps") or []
         return [(str(name), str(step), list(upstream)) for name, step, upstream in planned]
 
+    def recorded_uris(self, uris: Sequence[str]) -> set[str]:
+        """Which of `uris` an artifact version is recorded at."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in chunks(list(uris)):
+                found.update(
+                    conn.execute(
+                        select(t.artifact_versions.c.uri).where(
+                            t.artifact_versions.c.uri.in_(chunk)
+                        )
+                    ).scalars()
+                )
+        return found
+
     def step_positions(self, run_id: str) -> dict[str, int | None]:
         """Each step run's creation position in a dynamic run (None where not recorded)."""
         with self.engine.connect() as conn:
