@@ -353,16 +353,20 @@ def test_zenml_style_file_methods(store: LocalArtifactStore, tmp_path: pathlib.P
     assert store.listdir(base) == []
 
 
-def test_sweep_staging_removes_only_old_leftovers(tmp_path):
+def test_sweep_staging_removes_only_old_leftovers_of_unknown_writers(tmp_path):
     import os
     import time
 
     from fanflow.artifacts.store import LocalArtifactStore
 
     store = LocalArtifactStore(str(tmp_path / "root"))
-    old = store.staging()
-    young = store.staging()
+    mine = store.staging()  # this process is alive: kept however old
+    parent = os.path.dirname(mine)
+    old, young = os.path.join(parent, "other-host.1.a"), os.path.join(parent, "no-owner")
+    os.mkdir(old)
+    os.mkdir(young)
     past = time.time() - 7200
-    os.utime(old, (past, past))
+    for path in (old, mine):
+        os.utime(path, (past, past))
     assert store.sweep_staging(older_than_s=3600) == 1
-    assert not os.path.exists(old) and os.path.isdir(young)
+    assert not os.path.exists(old) and os.path.isdir(young) and os.path.isdir(mine)
