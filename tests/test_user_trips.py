@@ -118,6 +118,21 @@ def test_unknown_list_filters_are_refused_with_a_suggestion():
     assert client.list_pipeline_runs(hydrate=True).total == 0  # presentation only
 
 
+def test_list_artifact_versions_and_pipelines_take_zenmls_sort_by():
+    @pipeline(enable_cache=False)
+    def twice():
+        seed()
+
+    twice()
+    twice()
+    client = Client()
+    name = "twice::seed::output"
+    oldest = [v.version for v in client.list_artifact_versions(name=name)]
+    newest = [v.version for v in client.list_artifact_versions(name=name, sort_by="desc:created")]
+    assert oldest == ["1", "2"] and newest == ["2", "1"]
+    assert [p.name for p in client.list_pipelines(sort_by="asc:created")] == ["twice"]
+
+
 @pytest.mark.parametrize("use", ["gt", "eq", "if"])
 def test_using_a_static_step_output_as_a_value_says_to_go_dynamic(use):
     @pipeline(enable_cache=False)

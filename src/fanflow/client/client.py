@@ -66,10 +66,17 @@ class Client:
         return PipelineView(self._store.get_pipeline(_ident(name_id_or_prefix)), self)
 
     def list_pipelines(
-        self, name: str | None = None, page: int = 1, size: int = 20, **extra: Any
+        self,
+        name: str | None = None,
+        page: int = 1,
+        size: int = 20,
+        sort_by: str = "desc:created",
+        **extra: Any,
     ) -> Page[PipelineView]:
-        check_filters("list_pipelines", extra, ("name", "page", "size"))
+        check_filters("list_pipelines", extra, ("name", "page", "size", "sort_by"))
         records = self._store.list_pipelines(name=name)
+        if not _sort_newest_first(sort_by):
+            records = list(reversed(records))
         start = max(page - 1, 0) * size
         items = [PipelineView(r, self) for r in records[start : start + size]]
         return Page(items, len(records), page, size)
@@ -169,11 +176,15 @@ class Client:
         artifact: str | None = None,
         page: int = 1,
         size: int = 20,
+        sort_by: str = "asc:created",
         **extra: Any,
     ) -> Page[ArtifactVersionView]:
-        check_filters("list_artifact_versions", extra, ("name", "artifact", "page", "size"))
+        """Versions oldest first (as numbered), or newest first with `sort_by="desc:created"`."""
+        check_filters(
+            "list_artifact_versions", extra, ("name", "artifact", "page", "size", "sort_by")
+        )
         records, total = self._store.list_artifact_versions(
-            name=name or artifact, page=page, size=size
+            name=name or artifact, page=page, size=size, newest_first=sort_by == "desc:created"
         )
         return Page([ArtifactVersionView(r, self) for r in records], total, page, size)
 

@@ -468,16 +468,21 @@ class StoreQueries:
         return _artifact_version(row)
 
     def list_artifact_versions(
-        self, name: str | None = None, page: int = 1, size: int = 20
+        self, name: str | None = None, page: int = 1, size: int = 20, newest_first: bool = False
     ) -> tuple[list[ArtifactVersionRecord], int]:
         query = select(*_AV_COLUMNS).select_from(_AV_FROM)
         count = select(func.count()).select_from(_AV_FROM)
         if name is not None:
             query = query.where(t.artifacts.c.name == name)
             count = count.where(t.artifacts.c.name == name)
-        query = query.order_by(
-            t.artifact_versions.c.created.asc(), t.artifact_versions.c.version_number.asc()
-        )
+        if newest_first:
+            query = query.order_by(
+                t.artifact_versions.c.created.desc(), t.artifact_versions.c.version_number.desc()
+            )
+        else:
+            query = query.order_by(
+                t.artifact_versions.c.created.asc(), t.artifact_versions.c.version_number.asc()
+            )
         query = query.limit(size).offset(max(page - 1, 0) * size)
         with self.engine.connect() as conn:
             total = conn.execute(count).scalar_one()
