@@ -49,9 +49,11 @@ def test_database_deleted_mid_run_is_a_clear_error_not_a_completed_run(
     with pytest.raises(MetadataStoreUnavailableError) as info:
         troubled()
     assert str(database) in str(info.value) and "deleted" in str(info.value)
-    dispose_all()
     statuses = [run.status for run in Client().list_pipeline_runs(size=50)]
     assert "completed" not in statuses
+    # the same process goes on with a fresh store at that path
+    monkeypatch.delenv("MAKE_TROUBLE")
+    assert troubled().status == "completed"
 
 
 def test_a_full_database_disk_is_a_clear_error_and_the_run_is_not_completed(

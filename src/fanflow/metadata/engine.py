@@ -200,6 +200,7 @@ class WriteLockWaiter:
             current = None
         if current != self.identity:
             what = "deleted" if current is None else "replaced by another file"
+            _drop_from_cache(self.url)  # later stores in this process open the path afresh
             raise MetadataStoreUnavailableError(
                 f"The metadata store {self.path} was {what} while this process was using it; "
                 "what it recorded since then is lost, so nothing more is recorded into it. "
@@ -291,13 +292,12 @@ def _remember_file(engine: Engine) -> None:
             listener.remember_file()
 
 
-def forget(url: str) -> None:
-    """Drop the cached engine of `url`, so the next use opens (and checks) the store anew."""
+def _drop_from_cache(url: str) -> None:
+    """Forget the engine of `url` without closing it (a caller may still hold it), so the next
+    `get_engine(url)` opens and checks the store anew."""
     with _lock:
-        engine = _engines.pop(url, None)
+        _engines.pop(url, None)
         _checked.discard(url)
-    if engine is not None:
-        engine.dispose()
 
 
 def dispose_all() -> None:
