@@ -322,12 +322,20 @@ class LocalArtifactStore:
         artifact saved at an explicit path outside the root keeps that path, but links within
         it must stay within it.
         """
-        real_root = os.path.realpath(self.root)
-        inside_root = _is_within(os.path.abspath(uri), self.root)
-        real_uri = os.path.realpath(uri)
-        allowed = real_root if inside_root else real_uri
-        if inside_root and not _is_within(real_uri, real_root):
-            raise _escaping_link(uri, real_uri, self.root)
+        path = os.path.abspath(uri)
+        if _is_within(path, self.root):
+            allowed = _real_root(self.root)
+            current = self.root
+            for part in path[len(self.root) :].split(os.sep):
+                if not part:
+                    continue
+                current = os.path.join(current, part)
+                if os.path.islink(current):
+                    target = os.path.realpath(current)
+                    if not _is_within(target, allowed):
+                        raise _escaping_link(current, target, self.root)
+        else:
+            allowed = os.path.realpath(path)
         pending = [uri]
         while pending:
             with os.scandir(pending.pop()) as entries:
@@ -338,6 +346,17 @@ class LocalArtifactStore:
                             raise _escaping_link(entry.path, target, self.root)
                     elif entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
+
+
+_real_roots: dict[str, str] = {}
+
+
+def _real_root(root: str) -> str:
+    """The artifact root with symlinks resolved (cached: a root does not move while in use)."""
+    real = _real_roots.get(root)
+    if real is None:
+        real = _real_roots[root] = os.path.realpath(root)
+    return real
 
 
 def _is_within(path: str, folder: str) -> bool:

@@ -68,14 +68,11 @@ def _make_engine(url: str) -> Engine:
             json_deserializer=jsonio.loads,
         )
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(
-            engine,
-            "begin",
-            WriteLockWaiter(
-                url, path, settings.metadata_busy_timeout_s, settings.metadata_lock_patience_s
-            ),
+        waiter = WriteLockWaiter(
+            url, path, settings.metadata_busy_timeout_s, settings.metadata_lock_patience_s
         )
-        event.listen(engine, "handle_error", _explain_storage_error(url))
+        event.listen(engine, "begin", waiter)
+        event.listen(engine, "handle_error", _explain_storage_error(url, waiter))
         return engine
     return create_engine(
         url,
@@ -139,10 +136,14 @@ class WriteLockWaiter:
     naming the store. Recording is therefore never lost (or a run failed) because another
     process held the lock for a while.
 
-    Before each write it also checks that the database file is still the one opened: a file
-    deleted (or replaced) under a running process would otherwise take its writes silently into
-    an unlinked inode, and a run would be reported `completed` with its records gone.
+    Before writes it also checks that the database file is still the one opened (at most once
+    per `FILE_CHECK_INTERVAL_S`, and always before a run's final status, see
+    `check_store_file`): a file deleted (or replaced) under a running process would otherwise
+    take its writes silently into an unlinked inode, and a run would be reported `completed`
+    with its records gone.
     """
+
+    FILE_CHECK_INTERVAL_S = 1.0
 
     def __init__(
         self, url: str, path: str | None, busy_timeout_s: float, patience_s: float
@@ -152,6 +153,7 @@ class WriteLockWaiter:
         self.busy_timeout_s = busy_timeout_s
         self.patience_s = patience_s
         self.identity: tuple[int, int] | None = None
+        self._checked_at = 0.0
 
     def remember_file(self) -> None:
         if self.path is not None:
@@ -162,8 +164,10 @@ class WriteLockWaiter:
         if not connection.get_execution_options().get(WRITE_OPTION, False):
             connection.exec_driver_sql("BEGIN")
             return
-        self._check_file()
         started = time.monotonic()
+        if started - self._checked_at >= self.FILE_CHECK_INTERVAL_S:
+            self.check_file()
+            self._checked_at = started
         pause = 0.05
         while True:
             try:
@@ -190,7 +194,7 @@ class WriteLockWaiter:
                 time.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
-    def _check_file(self) -> None:
+    def check_file(self) -> None:
         if self.path is None or self.identity is None:
             return
         try:
@@ -235,8 +239,11 @@ def storage_failure(url: str, exc: BaseException) -> MetadataStoreUnavailableErr
     return None
 
 
-def _explain_storage_error(url: str) -> Any:
+def _explain_storage_error(url: str, waiter: WriteLockWaiter) -> Any:
     def explain(context: Any) -> None:
+        # A file deleted under us may have been re-created empty by a new connection ("no such
+        # table"): say what happened rather than what SQLite saw.
+        waiter.check_file()
         error = storage_failure(url, context.original_exception)
         if error is not None:
             raise error from context.original_exception
@@ -290,6 +297,14 @@ def _remember_file(engine: Engine) -> None:
     for listener in engine.dispatch.begin:
         if isinstance(listener, WriteLockWaiter):
             listener.remember_file()
+
+
+def check_store_file(engine: Engine) -> None:
+    """Raise `MetadataStoreUnavailableError` if the SQLite file behind `engine` was deleted or
+    replaced since it was opened (called before recording a run's final status)."""
+    for listener in engine.dispatch.begin:
+        if isinstance(listener, WriteLockWaiter):
+            listener.check_file()
 
 
 def _drop_from_cache(url: str) -> None:

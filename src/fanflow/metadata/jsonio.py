@@ -15,6 +15,8 @@ import math
 from typing import Any
 
 TAG = "__fanflow__"  # the artifact codec's tag key (fanflow.artifacts.json_codec.TAG)
+# One encoder for every call: `json.dumps(..., allow_nan=False)` would build a new one each time.
+_STRICT = json.JSONEncoder(allow_nan=False)
 
 
 def _tag_nonfinite(value: Any) -> Any:
@@ -40,9 +42,9 @@ def _restore(value: Any) -> Any:
 def dumps(value: Any) -> str:
     """Valid JSON always (never bare NaN/Infinity)."""
     try:
-        return json.dumps(value, allow_nan=False)
+        return _STRICT.encode(value)
     except ValueError:
-        return json.dumps(_tag_nonfinite(value), allow_nan=False)
+        return _STRICT.encode(_tag_nonfinite(value))
 
 
 def loads(text: str | bytes) -> Any:

@@ -26,7 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from fanflow.exceptions import DoesNotExistError, EntityExistsError
 from fanflow.ids import new_id, utcnow
 from fanflow.metadata import schema as t
-from fanflow.metadata.engine import get_engine, insert_ignore, write_connection
+from fanflow.metadata.engine import (
+    check_store_file,
+    get_engine,
+    insert_ignore,
+    write_connection,
+)
 from fanflow.metadata.queries import StoreQueries, chunks
 from fanflow.metadata.records import (
     ArtifactVersionRecord,
@@ -102,6 +107,7 @@ class MetadataStore(StoreQueries):
             ) from exc
 
     def finish_run(self, run_id: str, status: str, exception: str | None = None) -> None:
+        check_store_file(self.engine)  # never record a final status into a deleted file
         with write_connection(self.engine) as conn:
             conn.execute(
                 update(t.pipeline_runs)
