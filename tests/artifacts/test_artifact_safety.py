@@ -108,3 +108,30 @@ def test_an_artifact_folder_that_is_a_symlink_out_of_the_root_is_refused(tmp_pat
     os.symlink(elsewhere, output.uri)
     with pytest.raises(ArtifactCorruptedError, match="outside the artifact store"):
         output.load()
+
+
+@step(enable_cache=False)
+def make_opaques() -> list[Opaque]:
+    return [Opaque(1), Opaque(2)]
+
+
+def test_mapping_over_a_modified_pickled_list_is_refused():
+    @pipeline(enable_cache=False)
+    def pickled_list():
+        make_opaques()
+
+    parent = pickled_list().steps["make_opaques"].output
+    with open(os.path.join(parent.uri, "artifact.pkl"), "ab") as handle:
+        handle.write(b"tampered")
+
+    @pipeline(dynamic=True, enable_cache=False)
+    def maps_it():
+        read_opaque.map(parent)
+
+    with pytest.raises(RuntimeError) as failed:
+        maps_it()
+    chain, error = [], failed.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__
+    assert any(isinstance(e, ArtifactCorruptedError) for e in chain), chain
