@@ -311,8 +311,11 @@ def test_calling_a_step_outside_a_pipeline_runs_it_and_returns_the_value():
 
     assert double(21) == 42
     assert double.entrypoint(4) == 8
-    unlisted = Client().list_pipeline_runs().items[0]
-    assert unlisted.pipeline is None and unlisted.steps["double"].output.load() == 42
+    single = Client().list_pipeline_runs().items[0]
+    assert single.steps["double"].output.load() == 42
+    # Recorded under a pipeline named after the step, which list_pipelines() shows (as ZenML).
+    assert single.pipeline is not None and single.pipeline.name == "double"
+    assert [p.name for p in Client().list_pipelines()] == ["double"]
 
 
 def test_steps_called_inside_steps_are_plain_calls():

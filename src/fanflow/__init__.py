@@ -23,20 +23,34 @@ _EXPORTS = {
     "Pipeline": "fanflow.authoring.pipelines",
     "get_step_context": "fanflow.authoring.context",
     "StepContext": "fanflow.authoring.context",
+    "get_pipeline_context": "fanflow.authoring.context",
+    "PipelineContext": "fanflow.authoring.context",
+    "ExternalArtifact": "fanflow.artifacts.external_artifact",
+    "add_tags": "fanflow.authoring.artifact_api",
+    "run_hook": "fanflow.authoring.hooks_api",
     "log_metadata": "fanflow.authoring.artifact_api",
     "save_artifact": "fanflow.authoring.artifact_api",
     "load_artifact": "fanflow.authoring.artifact_api",
     "unmapped": "fanflow.authoring.binding",
     "ExecutionStatus": "fanflow.enums",
     "ArtifactType": "fanflow.enums",
+    "ArtifactConfig": "fanflow.artifacts.artifact_config",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from fanflow.authoring.artifact_api import load_artifact, log_metadata, save_artifact
+    from fanflow.artifacts.artifact_config import ArtifactConfig
+    from fanflow.artifacts.external_artifact import ExternalArtifact
+    from fanflow.authoring.artifact_api import add_tags, load_artifact, log_metadata, save_artifact
     from fanflow.authoring.binding import unmapped
-    from fanflow.authoring.context import StepContext, get_step_context
+    from fanflow.authoring.context import (
+        PipelineContext,
+        StepContext,
+        get_pipeline_context,
+        get_step_context,
+    )
+    from fanflow.authoring.hooks_api import run_hook
     from fanflow.authoring.pipelines import Pipeline, pipeline
     from fanflow.authoring.steps import Step, step
     from fanflow.client import PipelineRunView

@@ -11,7 +11,11 @@ from enum import Enum
 
 class ExecutionStatus(str, Enum):
     INITIALIZING = "initializing"
+    PROVISIONING = "provisioning"
     RUNNING = "running"
+    RETRYING = "retrying"
+    RETRIED = "retried"
+    STOPPING = "stopping"
     COMPLETED = "completed"
     FAILED = "failed"
     CACHED = "cached"
@@ -23,7 +27,13 @@ class ExecutionStatus(str, Enum):
 
     @property
     def is_finished(self) -> bool:
-        return self not in (ExecutionStatus.INITIALIZING, ExecutionStatus.RUNNING)
+        return self not in (
+            ExecutionStatus.INITIALIZING,
+            ExecutionStatus.PROVISIONING,
+            ExecutionStatus.RUNNING,
+            ExecutionStatus.RETRYING,
+            ExecutionStatus.STOPPING,
+        )
 
     @property
     def is_successful(self) -> bool:
@@ -67,6 +77,58 @@ class ExecutionMode(str, Enum):
     FAIL_FAST = "fail_fast"
     STOP_ON_FAILURE = "stop_on_failure"
     CONTINUE_ON_FAILURE = "continue_on_failure"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class HookType(str, Enum):
+    """What a recorded hook invocation was: a step or run lifecycle point, or `run_hook`."""
+
+    STEP_START = "step_start"
+    STEP_END = "step_end"
+    STEP_SUCCESS = "step_success"
+    STEP_FAILURE = "step_failure"
+    RUN_START = "run_start"
+    RUN_END = "run_end"
+    RUN_SUCCESS = "run_success"
+    RUN_FAILURE = "run_failure"
+    CUSTOM = "custom"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class StepRuntime(str, Enum):
+    """Where a step of a dynamic pipeline runs (`@step(runtime=...)`): both run locally here."""
+
+    INLINE = "inline"
+    ISOLATED = "isolated"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class MetadataResourceTypes(str, Enum):
+    """What a piece of run metadata is attached to."""
+
+    PIPELINE_RUN = "pipeline_run"
+    STEP_RUN = "step_run"
+    ARTIFACT_VERSION = "artifact_version"
+    MODEL_VERSION = "model_version"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class VisualizationType(str, Enum):
+    """Kinds of artifact visualizations (accepted for compatibility)."""
+
+    CSV = "csv"
+    HTML = "html"
+    IMAGE = "image"
+    MARKDOWN = "markdown"
+    JSON = "json"
 
     def __str__(self) -> str:
         return self.value

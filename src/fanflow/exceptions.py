@@ -196,3 +196,12 @@ class RunStoppedError(FanflowError, KeyboardInterrupt):
 
 class ResumeError(FanflowError, RuntimeError):
     """A run cannot be resumed (still running, already completed, or its pipeline is gone)."""
+
+
+class ConfigurationError(FanflowError, ValueError):
+    """A run configuration (YAML file or `with_options(...)`) is malformed."""
+
+
+class ParameterConflictError(FanflowError, RuntimeError):
+    """A parameter is set both in code and in the run configuration, to different values
+    (ZenML raises a RuntimeError here too)."""

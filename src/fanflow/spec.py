@@ -72,6 +72,7 @@ class OutputSignature:
     annotation: Any
     artifact_name: str | None = None
     materializer: type | None = None
+    config: Any = None  # an `ArtifactConfig` (version, tags, run_metadata, artifact_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,8 @@ class StepConfig:
     on_failure: Callable[..., Any] | None = None
     on_success: Callable[..., Any] | None = None
     settings: Mapping[str, Any] = field(default_factory=lambda: EMPTY_MAPPING)
+    on_start: Callable[..., Any] | None = None
+    on_end: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,6 +183,8 @@ class RunOptions:
     retry: StepRetryConfig | None = None
     on_failure: Callable[..., Any] | None = None
     on_success: Callable[..., Any] | None = None
+    on_start: Callable[..., Any] | None = None
+    on_end: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,17 @@ def is_list_annotation(annotation: Any) -> bool:
     return origin in (list, cabc.Sequence, cabc.MutableSequence, typing.List)  # noqa: UP006
 
 
+def tuple_item_annotations(annotation: Any) -> tuple[Any, ...] | None:
+    """The element annotations of a fixed-length `tuple[A, B]` / `Tuple[A, B]`, else None."""
+    annotation = strip_annotated(annotation)
+    if typing.get_origin(annotation) is not tuple:
+        return None
+    args = typing.get_args(annotation)
+    if not args or (len(args) == 2 and args[1] is Ellipsis) or args == ((),):
+        return None
+    return args
+
+
 def list_item_annotation(annotation: Any) -> Any:
     args = typing.get_args(strip_annotated(annotation))
     return args[0] if args else Any

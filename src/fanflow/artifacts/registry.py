@@ -70,6 +70,33 @@ class MaterializerRegistry:
                 self._by_type[associated] = materializer
             self._by_name[materializer.NAME] = materializer
 
+    def register_and_overwrite_type(self, key: type, type_: type[BaseMaterializer]) -> None:
+        """Make `type_` the materializer of `key` (and its subclasses), replacing any other
+        (ZenML's `materializer_registry.register_and_overwrite_type`)."""
+        if not (isinstance(type_, type) and issubclass(type_, BaseMaterializer)):
+            raise MaterializerError(f"{type_!r} is not a materializer class.")
+        with self._lock:
+            builtin = BUILTIN_MATERIALIZERS.get(type_.NAME)
+            if builtin is not None and builtin is not type_:
+                raise MaterializerConflictError(
+                    f"Materializer {type_.__qualname__} uses the NAME {type_.NAME!r} of a "
+                    "builtin materializer; choose another NAME."
+                )
+            self._by_type[key] = type_
+            self._by_name[type_.NAME] = type_
+
+    def register_materializer_type(self, key: type, type_: type[BaseMaterializer]) -> None:
+        """Make `type_` the materializer of `key` unless one is already registered for it."""
+        if key not in self._by_type:
+            self.register_and_overwrite_type(key, type_)
+
+    def is_registered(self, key: type) -> bool:
+        """Whether a materializer was registered for `key` or one of its base classes."""
+        return any(cls in self._by_type for cls in key.__mro__)
+
+    def __getitem__(self, key: type) -> type[BaseMaterializer]:
+        return self.select(key)
+
     def unregister(self, materializer: type[BaseMaterializer]) -> None:
         with self._lock:
             for associated, current in list(self._by_type.items()):

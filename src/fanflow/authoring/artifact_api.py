@@ -7,6 +7,7 @@ read and write the store directly.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
 from fanflow.authoring.manual_artifacts import save_manual_artifact
 from fanflow.client import ArtifactVersionView, Client
 from fanflow.config import load_settings
+from fanflow.enums import ArtifactType
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, active_step
 from fanflow.ids import new_id, normalize_id
 from fanflow.metadata.records import MetadataUpdate
@@ -57,7 +59,14 @@ def save_artifact(
     runtime = active_step()
     if runtime is None:
         return save_manual_artifact(
-            data, name, version=version, materializer=materializer, uri=uri, metadata=metadata
+            data,
+            name,
+            version=version,
+            materializer=materializer,
+            uri=uri,
+            metadata=metadata,
+            tags=tags,
+            artifact_type=artifact_type,
         )
     store = runtime.artifact_store
     artifact_id = new_id()
@@ -67,8 +76,11 @@ def save_artifact(
         ExtraArtifact(
             name=name,
             version=None if version is None else str(version),
-            saved=saved,
+            saved=saved
+            if artifact_type is None
+            else dataclasses.replace(saved, artifact_type=str(ArtifactType(artifact_type))),
             metadata=metadata,
+            tags=list(tags or ()),
         )
     )
     return PendingArtifactVersion(
@@ -172,3 +184,48 @@ def _log_output_metadata(
             f"step outputs: {names}."
         )
     runtime.output_metadata.setdefault(artifact_name, {}).update(plain)
+
+
+def add_tags(
+    tags: list[str],
+    artifact_name: str | None = None,
+    artifact_version: str | None = None,
+    artifact_version_id: str | uuid.UUID | None = None,
+    infer_artifact: bool = False,
+    **other_targets: Any,
+) -> None:
+    """Tag an artifact version (ZenML's `add_tags` for artifacts).
+
+    Inside a step, `infer_artifact=True` (or naming one of the step's outputs) tags the output
+    being produced; otherwise the named or given version is tagged. Tags on runs, pipelines and
+    models are not supported.
+    """
+    if isinstance(tags, str):
+        raise ValueError("add_tags takes a list of tags, not a string.")
+    if any(value is not None and value is not False for value in other_targets.values()):
+        raise ValueError(
+            "add_tags: only artifact versions can be tagged in fanflow, got "
+            f"{sorted(other_targets)}."
+        )
+    runtime = active_step()
+    if runtime is not None and (
+        infer_artifact or (artifact_name in runtime.output_names and artifact_version is None)
+    ):
+        from fanflow.authoring.context import StepContext
+
+        StepContext(runtime).add_output_tags(tags, artifact_name)
+        return
+    if artifact_version_id is not None:
+        key = normalize_id(artifact_version_id)
+    elif artifact_name is not None:
+        key = Client().get_artifact_version(artifact_name, artifact_version).id.hex
+    else:
+        raise ValueError(
+            "add_tags: say which artifact version to tag (artifact_name=, artifact_version_id=, "
+            "or infer_artifact=True inside a step)."
+        )
+    change = MetadataUpdate("artifact_version_tags", key, {"tags": [str(tag) for tag in tags]})
+    if runtime is not None:
+        runtime.metadata_updates.append(change)
+        return
+    MetadataStore(load_settings().metadata_url).merge_metadata(change)

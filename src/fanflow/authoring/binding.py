@@ -20,7 +20,7 @@ from typing import Any, cast
 from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
 from fanflow.exceptions import StepInterfaceError, StepParameterTypeError
 from fanflow.spec import ExternalArtifactRef, InputRef, ListRef, OutputRef, StepDefinition
-from fanflow.typecheck import describe, is_list_annotation, mismatch
+from fanflow.typecheck import describe, is_list_annotation, mismatch, tuple_item_annotations
 
 
 class Unmapped:
@@ -116,7 +116,15 @@ def artifact_ref(
                 "passed to a step must hold only step outputs or only plain values, not a "
                 "mix of both."
             )
-        if not is_list_annotation(annotation) and describe(annotation) != "Any":
+        tuple_args = tuple_item_annotations(annotation)
+        if tuple_args is not None:
+            if len(tuple_args) != len(refs):
+                raise StepInterfaceError(
+                    f"Step {step.name!r} (invocation {invocation_id!r}) input {name!r} is "
+                    f"annotated as {describe(annotation)} ({len(tuple_args)} elements) but "
+                    f"received {len(refs)} step outputs."
+                )
+        elif not is_list_annotation(annotation) and describe(annotation) != "Any":
             raise StepInterfaceError(
                 f"Step {step.name!r} (invocation {invocation_id!r}) input {name!r} received "
                 f"a list of {len(refs)} step outputs but is annotated as "

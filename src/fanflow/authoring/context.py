@@ -7,6 +7,9 @@ for, so a step that only needs its name pays nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,7 +63,17 @@ class StepContext:
 
     @property
     def inputs(self) -> dict[str, Any]:
-        return self.step_run.inputs
+        """Input artifacts by input name: one artifact version each (as in ZenML's
+        `StepContext.inputs`), or a list of them for a fan-in (`list[T]`) input."""
+        from fanflow.typecheck import is_list_annotation, strip_annotated
+
+        found: dict[str, Any] = {}
+        for name, items in self.step_run.inputs.items():
+            signature = self._runtime.step.input(name)
+            annotation = strip_annotated(signature.annotation) if signature else None
+            fan_in = annotation is not None and is_list_annotation(annotation)
+            found[name] = items if fan_in or len(items) != 1 else items[0]
+        return found
 
     def _output_name(self, output_name: str | None) -> str:
         names = self._runtime.output_names
@@ -90,6 +103,58 @@ class StepContext:
     def get_output_metadata(self, output_name: str | None = None) -> dict[str, Any]:
         return dict(self._runtime.output_metadata.get(self._output_name(output_name), {}))
 
+    def add_output_tags(self, tags: list[str], output_name: str | None = None) -> None:
+        """Tag the artifact version this step's output will become."""
+        if isinstance(tags, str):
+            raise ValueError("add_output_tags takes a list of tags, not a string.")
+        current = self._runtime.output_tags.setdefault(self._output_name(output_name), [])
+        current.extend(str(tag) for tag in tags if str(tag) not in current)
+
+    def get_output_tags(self, output_name: str | None = None) -> list[str]:
+        """The tags the output will get: its `ArtifactConfig` tags, then those added here."""
+        name = self._output_name(output_name)
+        configured = next(
+            (
+                list(o.config.tags)
+                for o in self._runtime.step.outputs
+                if o.name == name and o.config is not None
+            ),
+            [],
+        )
+        added = self._runtime.output_tags.get(name, [])
+        return list(dict.fromkeys([*configured, *added]))
+
+    def remove_output_tags(self, tags: list[str], output_name: str | None = None) -> None:
+        name = self._output_name(output_name)
+        current = self._runtime.output_tags.get(name, [])
+        self._runtime.output_tags[name] = [tag for tag in current if tag not in set(tags)]
+
+    def get_output_artifact_uri(self, output_name: str | None = None) -> str:
+        """Where the output's artifact will be stored (reserved now, used when it is saved)."""
+        name = self._output_name(output_name)
+        reserved = self._runtime.output_uris.get(name)
+        if reserved is None:
+            from fanflow.ids import new_id
+
+            artifact_id = new_id()
+            runtime = self._runtime
+            uri = runtime.artifact_store.uri_for(
+                runtime.map_group or runtime.invocation_id, name, artifact_id
+            )
+            reserved = runtime.output_uris[name] = (artifact_id, uri)
+        return reserved[1]
+
+    def get_output_materializer(self, output_name: str | None = None) -> Any:
+        name = self._output_name(output_name)
+        output = next(o for o in self._runtime.step.outputs if o.name == name)
+        if output.materializer is not None:
+            return output.materializer
+        from fanflow.artifacts.registry import materializer_registry
+        from fanflow.typecheck import strip_annotated
+
+        annotation = strip_annotated(output.annotation)
+        return materializer_registry.select(annotation if isinstance(annotation, type) else object)
+
 
 def get_step_context() -> StepContext:
     """The context of the step running in this thread; RuntimeError outside a step."""
@@ -97,3 +162,52 @@ def get_step_context() -> StepContext:
     if runtime is None:
         raise StepContextError("The step context is only available inside a step function.")
     return StepContext(runtime)
+
+
+class PipelineContext:
+    """What a pipeline function can read about the pipeline being composed or run."""
+
+    def __init__(
+        self,
+        name: str,
+        extra: dict[str, Any],
+        enable_cache: bool | None,
+        run_name: str | None,
+        parameters: dict[str, Any],
+        tags: list[str],
+    ) -> None:
+        self.name = name
+        self.extra = extra
+        self.enable_cache = enable_cache
+        self.run_name = run_name
+        self.parameters = parameters
+        self.tags = tags
+        self.model = None  # the model control plane is not part of fanflow
+
+    def __repr__(self) -> str:
+        return f"PipelineContext(name={self.name!r})"
+
+
+_pipeline_context: ContextVar[PipelineContext | None] = ContextVar(
+    "fanflow_pipeline_context", default=None
+)
+
+
+def get_pipeline_context() -> PipelineContext:
+    """The context of the pipeline whose function is running (ZenML's `get_pipeline_context`)."""
+    context = _pipeline_context.get()
+    if context is None:
+        raise RuntimeError(
+            "No active pipeline found: get_pipeline_context() works only inside a pipeline "
+            "function."
+        )
+    return context
+
+
+@contextmanager
+def pipeline_context(context: PipelineContext) -> Iterator[PipelineContext]:
+    token = _pipeline_context.set(context)
+    try:
+        yield context
+    finally:
+        _pipeline_context.reset(token)

@@ -23,8 +23,15 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from fanflow.artifacts.external_artifact import ExternalArtifact
 from fanflow.artifacts.items import ITEM_MATERIALIZER, source_from_metadata
-from fanflow.authoring.binding import after_ids, bind_arguments, classify_arguments
+from fanflow.authoring.binding import (
+    Unmapped,
+    after_ids,
+    artifact_ref,
+    bind_arguments,
+    classify_arguments,
+)
 from fanflow.authoring.futures import (
     ArtifactFuture,
     ItemReference,
@@ -34,15 +41,19 @@ from fanflow.authoring.futures import (
 )
 from fanflow.authoring.launch import finished_run, orchestrator_for, stopped_error
 from fanflow.authoring.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments
+from fanflow.authoring.run_config import StepOverrides
+from fanflow.authoring.step_overrides import apply_step_overrides
 from fanflow.authoring.tracing import IdAllocator, StepArtifact, dynamic_context, map_branch_id
 from fanflow.client.views import ArtifactVersionView
 from fanflow.config import Settings
 from fanflow.exceptions import StepExecutionException, StepInterfaceError
 from fanflow.execution.known import InvocationHandle, KnownArtifact, SplitRequest
-from fanflow.execution.lifecycle import run_hook
+from fanflow.execution.lifecycle import HookCall, call_hook
+from fanflow.execution.recording import hook_records
 from fanflow.execution.run_setup import RunDescription
 from fanflow.execution.runner import Orchestrator
 from fanflow.execution.supervision import graceful_interrupts
+from fanflow.metadata.store import MetadataStore
 from fanflow.spec import (
     ExternalArtifactRef,
     Invocation,
@@ -51,6 +62,7 @@ from fanflow.spec import (
     effective_enable_cache,
     frozen_mapping,
 )
+from fanflow.typecheck import mismatch
 
 if TYPE_CHECKING:
     from fanflow.client import Client, PipelineRunView
@@ -77,6 +89,8 @@ class DynamicRun:
         self.handles: list[InvocationHandle] = []
         self._client: Client | None = None
         self._positions = itertools.count()
+        # Configured values per invocation id (`steps:` of a run configuration).
+        self.step_overrides: Mapping[str, StepOverrides] = {}
 
     @property
     def client(self) -> Client:
@@ -140,12 +154,41 @@ class DynamicRun:
             return OutputRef(value.invocation_id, value.output_name)
         if isinstance(value, ArtifactVersionView):
             return ExternalArtifactRef(value.id.hex)
+        if isinstance(value, ExternalArtifact):
+            # Imported here: tracing a pipeline must not load the database layer.
+            from fanflow.authoring.manual_artifacts import upload_external_artifact
+
+            return ExternalArtifactRef(upload_external_artifact(value).id.hex)
         if isinstance(value, StepArtifact):
             raise StepInterfaceError(
                 f"Step {step.name!r} input {name!r}: got a static pipeline's output handle "
                 f"inside a dynamic pipeline."
             )
         return None
+
+    def _raw_values_as_artifacts(
+        self, step: StepDefinition, invocation_id: str, bound: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """As in ZenML's dynamic pipelines, a plain value passed to a step call becomes an input
+        artifact of that step (so the step's parameters hold only configured values and
+        defaults). A value that does not fit its annotation is left for the usual error."""
+        from fanflow.authoring.manual_artifacts import save_manual_artifact
+
+        converted = dict(bound)
+        for name, value in bound.items():
+            signature = step.input(name)
+            annotation = signature.annotation if signature is not None else Any
+            prepared = self._prepare(value)
+            if artifact_ref(step, invocation_id, name, prepared, annotation, self.single_ref):
+                continue
+            if isinstance(value, Unmapped) or mismatch(value, annotation) is not None:
+                continue
+            converted[name] = save_manual_artifact(
+                value,
+                f"{self.orchestrator.description.name}::{invocation_id}::{name}",
+                settings=self.settings,
+            )
+        return converted
 
     def _prepare(self, value: Any) -> Any:
         return list(value.futures) if isinstance(value, MapResultsFuture) else value
@@ -221,6 +264,10 @@ class DynamicRun:
     ) -> Any:
         invocation_id = self.ids.allocate(custom_id or step.name, custom_id is not None)
         bound = bind_arguments(step, args, kwargs)
+        step, parameter_defaults = apply_step_overrides(
+            step, invocation_id, bound, parameter_defaults, self.step_overrides
+        )
+        bound = self._raw_values_as_artifacts(step, invocation_id, bound)
         invocation = self._invocation(
             step, invocation_id, bound, self._after_ids(after), parameter_defaults
         )
@@ -321,6 +368,7 @@ def run_dynamic(
     unlisted: bool,
     max_fan_out: int | None,
     resume: Any = None,
+    step_overrides: Mapping[str, StepOverrides] | None = None,
 ) -> PipelineRunView:
     """Run a dynamic pipeline function to the end; returns the run or raises RunFailedError.
 
@@ -330,8 +378,21 @@ def run_dynamic(
     run = DynamicRun(
         orchestrator, settings, max_fan_out or DEFAULT_MAX_FAN_OUT, description.options.enable_cache
     )
+    run.step_overrides = step_overrides or {}
     thread = orchestrator.start_dynamic()
     cause: BaseException | None = None
+    options = description.options
+    run_where = f"run `{orchestrator.run_name}`"
+    run_calls: list[HookCall] = []
+
+    def fire(kind: str, exc: BaseException | None = None) -> None:
+        call = call_hook(
+            getattr(options, kind), kind, run_where, exc, hook_type=kind.replace("on_", "run_")
+        )
+        if call is not None:
+            run_calls.append(call)
+
+    fire("on_start")
     try:
         with graceful_interrupts(orchestrator.interrupt), dynamic_context(run):
             func(**parameters)
@@ -345,13 +406,25 @@ def run_dynamic(
     if orchestrator.loop_error is not None and cause is None:
         cause = orchestrator.loop_error
     outcome = orchestrator.close(cause)
-    options = description.options
-    if orchestrator.interrupted or isinstance(cause, KeyboardInterrupt):
-        raise stopped_error(outcome.run_name) from None
+    interrupted = orchestrator.interrupted or isinstance(cause, KeyboardInterrupt)
     failed = outcome.status == "failed"
     first_error = cause or (outcome.failures[0][1] if outcome.failures else None)
-    if failed:
-        run_hook(options.on_failure, "on_failure", f"run `{outcome.run_name}`", first_error)
-    else:
-        run_hook(options.on_success, "on_success", f"run `{outcome.run_name}`")
-    return finished_run(outcome, settings, cause, dynamic=True)
+    if not interrupted:
+        if failed:
+            fire("on_failure", first_error)
+        else:
+            fire("on_success")
+    fire("on_end", first_error if failed or interrupted else None)
+    MetadataStore(settings.metadata_url).record_hook_invocations(
+        hook_records(run_calls, outcome.run_id, None)
+    )
+    if interrupted:
+        raise stopped_error(outcome.run_name) from None
+    return finished_run(
+        outcome,
+        settings,
+        cause,
+        dynamic=True,
+        reraise_step_error=description.failure_policy == "fail_fast"
+        and (cause is None or isinstance(cause, StepExecutionException)),
+    )

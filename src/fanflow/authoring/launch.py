@@ -51,15 +51,15 @@ def launch(
         raise stopped_error(orchestrator.run_name) from None
     if orchestrator.interrupted:
         raise stopped_error(outcome.run_name)
-    return finished_run(outcome, settings)
+    return finished_run(
+        outcome, settings, reraise_step_error=description.failure_policy == "fail_fast"
+    )
 
 
 def planned_graph(spec: PipelineSpec) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     """Every invocation of a static pipeline with its step name and upstream ids, recorded with
     the run so readers see the whole planned graph, also steps a crashed run never started."""
-    return tuple(
-        (inv.id, inv.step.name, tuple(inv.upstream)) for inv in spec.invocations.values()
-    )
+    return tuple((inv.id, inv.step.name, tuple(inv.upstream)) for inv in spec.invocations.values())
 
 
 def orchestrator_for(
@@ -93,18 +93,22 @@ def finished_run(
     cause: BaseException | None = None,
     *,
     dynamic: bool = False,
+    reraise_step_error: bool = False,
 ) -> PipelineRunView:
     """The run's view, or RunFailedError naming the failed step(s), chained to the cause.
 
     A dynamic run whose failure is a step the pipeline function called raises
     `DynamicRunStepFailedError` (also a `StepExecutionException`, as in ZenML); a static run and
     a dynamic run that failed for another reason (bad `.map` input, the function raised) raise a
-    plain `RunFailedError`.
+    plain `RunFailedError`. With `reraise_step_error` (the `fail_fast` execution mode) the failed
+    step's own exception is raised instead, as ZenML does.
     """
     run = Client(settings).get_pipeline_run(outcome.run_id)
     if outcome.failures:
         failed = tuple(inv_id for inv_id, _, _ in outcome.failures)
         first_id, first_error, first_text = outcome.failures[0]
+        if reraise_step_error and isinstance(first_error, Exception):
+            raise first_error
         message = (
             f"Pipeline run has failed due to failure in step(s): {', '.join(failed)}. "
             f"Run `{outcome.run_name}`; first error in `{first_id}`: {first_text}"

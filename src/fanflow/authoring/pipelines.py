@@ -11,26 +11,40 @@ import copy
 import dataclasses
 import functools
 import inspect
+import logging
 import os
 import sys
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from fanflow.authoring.context import PipelineContext, pipeline_context
+from fanflow.authoring.run_config import (
+    RunConfig,
+    StepOverrides,
+    expand_env,
+    load_run_config,
+    step_overrides,
+)
 from fanflow.authoring.signature import parse_inputs
 from fanflow.authoring.tracing import active_trace, tracing
 from fanflow.config import ORCHESTRATOR_MODES
 from fanflow.config.retry_config import StepRetryConfig
 from fanflow.enums import ExecutionMode
-from fanflow.exceptions import PipelineInterfaceError
+from fanflow.exceptions import ConfigurationError, ParameterConflictError, PipelineInterfaceError
 from fanflow.execution.lifecycle import resolve_hook
 from fanflow.spec import RunOptions, frozen_mapping
 from fanflow.typecheck import describe, mismatch
+
+if TYPE_CHECKING:
+    from fanflow.client import PipelineRunView, PipelineView
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # The module name a resume loads a `__main__` script under (it cannot be `__main__` again).
 RESUMED_SCRIPT_MODULE = "__fanflow_resumed_main__"
+
+logger = logging.getLogger("fanflow")
 
 # Pipelines defined in this process, by source, so a run can be resumed without re-importing.
 KNOWN_PIPELINES: weakref.WeakValueDictionary[str, Pipeline] = weakref.WeakValueDictionary()
@@ -51,10 +65,9 @@ _ACCEPTED_ZENML_OPTIONS = frozenset(
         "cache_policy",
         "schedule",
         "build",
-        "config_path",
         "prevent_build_reuse",
-        "step_configurations",
-        "steps",
+        "enable_heartbeat",
+        "depends_on",
     }
 )
 
@@ -81,6 +94,8 @@ class Pipeline:
         retry: StepRetryConfig | None = None,
         on_failure: Any = None,
         on_success: Any = None,
+        on_start: Any = None,
+        on_end: Any = None,
         **zenml_options: Any,
     ) -> None:
         _check_zenml_options(zenml_options, "@pipeline")
@@ -103,10 +118,15 @@ class Pipeline:
                 retry=retry,
                 on_failure=resolve_hook(on_failure, "on_failure"),
                 on_success=resolve_hook(on_success, "on_success"),
+                on_start=resolve_hook(on_start, "on_start"),
+                on_end=resolve_hook(on_end, "on_end"),
             )
         )
         self._signature = inspect.signature(func)
         self._inputs = parse_inputs(func, self.name)
+        self._config_parameters: dict[str, Any] = {}
+        self._step_overrides: dict[str, StepOverrides] = {}
+        self._from_file: dict[str, Any] = {}  # option values a config file set, to warn on change
         functools.update_wrapper(self, func)  # type: ignore[arg-type]
         KNOWN_PIPELINES[self.source] = self
 
@@ -143,6 +163,30 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
 
+    # --- fetching runs (ZenML's `pipeline.model.last_run`, `pipeline.last_run`, ...) -------------
+
+    @property
+    def model(self) -> PipelineView:
+        """This pipeline's record (KeyError before its first run)."""
+        from fanflow.client import Client
+
+        return Client().get_pipeline(self.name)
+
+    @property
+    def runs(self) -> list[PipelineRunView]:
+        return self.model.runs
+
+    @property
+    def last_run(self) -> PipelineRunView:
+        return self.model.last_run
+
+    @property
+    def last_successful_run(self) -> PipelineRunView:
+        return self.model.last_successful_run
+
+    def get_runs(self, **filters: Any) -> list[PipelineRunView]:
+        return self.model.get_runs(**filters)
+
     # --- options -------------------------------------------------------------------------------
 
     def with_options(
@@ -160,11 +204,44 @@ class Pipeline:
         retry: StepRetryConfig | None = None,
         on_failure: Any = None,
         on_success: Any = None,
+        on_start: Any = None,
+        on_end: Any = None,
+        config_path: str | os.PathLike[str] | None = None,
+        steps: Mapping[str, Any] | None = None,
+        step_configurations: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, Any] | None = None,
         **zenml_options: Any,
     ) -> Pipeline:
-        """A copy of this pipeline with run options changed (ZenML's `with_options`)."""
+        """A copy of this pipeline with run options changed (ZenML's `with_options`).
+
+        `config_path=` reads a YAML run configuration first; values given here in code are
+        applied after it, so code wins (with a warning when it changes a value the file set).
+        """
         _check_zenml_options(zenml_options, "with_options")
-        current = self.options
+        clone = copy.copy(self)
+        clone._config_parameters = dict(self._config_parameters)
+        clone._step_overrides = dict(self._step_overrides)
+        clone._from_file = dict(self._from_file)
+        if config_path is not None:
+            clone._apply_config_file(load_run_config(config_path))
+        code_values = {
+            "run_name": run_name,
+            "enable_cache": enable_cache,
+            "extra": extra,
+            "tags": tags,
+            "execution_mode": execution_mode,
+        }
+        for key, value in code_values.items():
+            if value is not None and key in clone._from_file and clone._from_file[key] != value:
+                logger.warning(
+                    "Pipeline %s: %s set in code (%r) replaces the value from the configuration "
+                    "file (%r).",
+                    self.name,
+                    key,
+                    value,
+                    clone._from_file[key],
+                )
+        current = clone.options
         changes: dict[str, Any] = {
             "run_name": run_name,
             "enable_cache": enable_cache,
@@ -176,8 +253,9 @@ class Pipeline:
             "retry": retry,
             "on_failure": resolve_hook(on_failure, "on_failure"),
             "on_success": resolve_hook(on_success, "on_success"),
+            "on_start": resolve_hook(on_start, "on_start"),
+            "on_end": resolve_hook(on_end, "on_end"),
         }
-        clone = copy.copy(self)
         clone.options = _validated(
             dataclasses.replace(
                 current,
@@ -186,21 +264,98 @@ class Pipeline:
                 **{key: value for key, value in changes.items() if value is not None},
             )
         )
+        if parameters is not None:
+            unknown = sorted(set(parameters) - set(self._signature.parameters))
+            if unknown:
+                raise ConfigurationError(
+                    f"Pipeline {self.name!r} has no parameter(s) {unknown}; its parameters are "
+                    f"{list(self._signature.parameters)}."
+                )
+            if "parameters" in clone._from_file:
+                logger.warning(
+                    "Pipeline %s: parameters set in code replace those from the configuration "
+                    "file.",
+                    self.name,
+                )
+            clone._config_parameters.update(parameters)
+        for raw in (step_configurations, steps):
+            if raw:
+                clone._step_overrides.update(step_overrides(raw, f"{self.name}: steps"))
         if unlisted is not None:
             clone.unlisted = unlisted
         clone.zenml_options = {**self.zenml_options, **zenml_options}
         return clone
 
     def configure(self, **changes: Any) -> Pipeline:
+        """Change this pipeline's options in place (ZenML's `configure`); returns it."""
         updated = self.with_options(**changes)
         self.__dict__.update(updated.__dict__)
         return self
+
+    def _apply_config_file(self, config: RunConfig) -> None:
+        values = dict(config.values)
+        if "execution_mode" in values:
+            values["execution_mode"] = str(values["execution_mode"])
+        current = self.options
+        replaced: dict[str, Any] = {}
+        for key in ("run_name", "enable_cache", "execution_mode"):
+            if key in values:
+                replaced[key] = values[key]
+        if "tags" in values:
+            replaced["tags"] = tuple(values["tags"])
+        if "extra" in values:
+            replaced["extra"] = frozen_mapping({**current.extra, **values["extra"]})
+        if "substitutions" in values:
+            replaced["substitutions"] = frozen_mapping(
+                {**current.substitutions, **values["substitutions"]}
+            )
+        self.options = _validated(dataclasses.replace(current, **replaced))
+        unknown = sorted(set(config.parameters) - set(self._signature.parameters))
+        if unknown:
+            raise ConfigurationError(
+                f"{config.source}: pipeline {self.name!r} has no parameter(s) {unknown}; its "
+                f"parameters are {list(self._signature.parameters)}."
+            )
+        self._config_parameters.update(config.parameters)
+        self._step_overrides.update(config.steps)
+        self._from_file.update(values)
+        if config.parameters:
+            self._from_file["parameters"] = dict(config.parameters)
+
+    @property
+    def configuration(self) -> PipelineConfiguration:
+        """The pipeline's current configuration (ZenML's `pipeline.configuration`)."""
+        options = self.options
+        return PipelineConfiguration(
+            name=self.name,
+            enable_cache=options.enable_cache,
+            run_name=options.run_name,
+            extra=dict(options.extra),
+            tags=list(options.tags),
+            substitutions=dict(options.substitutions),
+            parameters=dict(self._config_parameters),
+            execution_mode=options.execution_mode,
+            settings=dict(self.zenml_options.get("settings") or {}),
+        )
 
     # --- running ---------------------------------------------------------------------------------
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         try:
-            bound = self._signature.bind(*args, **kwargs)
+            given = self._signature.bind_partial(*args, **kwargs).arguments
+        except TypeError as exc:
+            raise PipelineInterfaceError(
+                f"Wrong arguments when calling pipeline {self.name!r}: {exc}."
+            ) from None
+        for key, configured in self._config_parameters.items():
+            if key in given and not _same_value(given[key], configured):
+                raise ParameterConflictError(
+                    f"Configured parameter for the pipeline `{self.name}` conflict with "
+                    f"parameter passed in runtime: `{key}` is configured as {configured!r} but "
+                    f"the call passes {given[key]!r}."
+                )
+        try:
+            bound = self._signature.bind(**{**self._config_parameters, **given})
         except TypeError as exc:
             raise PipelineInterfaceError(
                 f"Wrong arguments when calling pipeline {self.name!r}: {exc}."
@@ -238,6 +393,28 @@ class Pipeline:
             or ("stop_on_failure" if self.dynamic else "continue_on_failure"),
         )
         settings = load_settings()
+        if self.options.extra and "${" in repr(dict(self.options.extra)):
+            expanded = expand_env(
+                dict(self.options.extra), strict=False, where=f"pipeline {self.name!r} extra"
+            )
+            description = dataclasses.replace(
+                description,
+                options=dataclasses.replace(description.options, extra=frozen_mapping(expanded)),
+            )
+        context = PipelineContext(
+            name=self.name,
+            extra=dict(description.options.extra),
+            enable_cache=self.options.enable_cache,
+            run_name=self.options.run_name,
+            parameters=dict(parameters),
+            tags=list(self.options.tags),
+        )
+        with pipeline_context(context):
+            return self._run_in_context(parameters, description, settings, resume)
+
+    def _run_in_context(
+        self, parameters: dict[str, Any], description: Any, settings: Any, resume: Any
+    ) -> Any:
         if self.dynamic:
             from fanflow.authoring.dynamic import run_dynamic
 
@@ -249,21 +426,54 @@ class Pipeline:
                 unlisted=self.unlisted,
                 max_fan_out=self.options.max_fan_out,
                 resume=resume,
+                step_overrides=self._step_overrides,
             )
         with tracing(self.name) as trace:
             trace.max_fan_out = self.options.max_fan_out
+            trace.step_overrides = self._step_overrides
             self._func(**parameters)
+        unused = sorted(set(self._step_overrides) - set(trace.drafts))
+        if unused:
+            logger.warning(
+                "Pipeline %s: the configuration names step(s) %s that this run does not call; "
+                "its steps are %s.",
+                self.name,
+                unused,
+                sorted(trace.drafts),
+            )
         spec = trace.compile(
             source=self.source,
             parameters=parameters,
-            options=self.options,
-            pipeline_enable_cache=self.options.enable_cache,
+            options=description.options,
+            pipeline_enable_cache=description.options.enable_cache,
         )
         from fanflow.authoring.launch import launch
 
         return launch(
             spec, description=description, settings=settings, unlisted=self.unlisted, resume=resume
         )
+
+
+def _same_value(given: Any, configured: Any) -> bool:
+    try:
+        return bool(given == configured) and type(given) is type(configured)
+    except Exception:
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfiguration:
+    """A read-only view of a pipeline's configuration."""
+
+    name: str
+    enable_cache: bool | None
+    run_name: str | None
+    extra: dict[str, Any]
+    tags: list[str]
+    substitutions: dict[str, str]
+    parameters: dict[str, Any]
+    execution_mode: str | None
+    settings: dict[str, Any]
 
 
 def _check_zenml_options(options: Mapping[str, Any], where: str) -> None:

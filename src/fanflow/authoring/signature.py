@@ -12,12 +12,14 @@ Invariant: every problem is reported at decoration time as `StepInterfaceError` 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import textwrap
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fanflow.artifacts.artifact_config import ArtifactConfig
 from fanflow.exceptions import StepInterfaceError
 from fanflow.spec import MISSING, TUPLE_RULE, InputSignature, OutputSignature
 
@@ -73,18 +75,30 @@ def _has_tuple_return(func: Callable[..., Any]) -> bool:
     return any(isinstance(r.value, ast.Tuple) and len(r.value.elts) > 1 for r in _returns(node))
 
 
-def _split_annotated(annotation: Any, step_name: str) -> tuple[Any, str | None]:
+def _split_annotated(
+    annotation: Any, step_name: str
+) -> tuple[Any, str | None, ArtifactConfig | None]:
+    """The base type, the output's artifact name and its `ArtifactConfig`, if annotated."""
     if typing.get_origin(annotation) is not typing.Annotated:
-        return annotation, None
+        return annotation, None, None
     base, *extras = typing.get_args(annotation)
     names = [extra for extra in extras if isinstance(extra, str)]
+    configs = [extra for extra in extras if isinstance(extra, ArtifactConfig)]
+    if len(configs) > 1:
+        raise StepInterfaceError(
+            f"Step {step_name!r}: an output annotation may hold one ArtifactConfig, "
+            f"got {len(configs)}."
+        )
+    config = configs[0] if configs else None
+    if config is not None and config.name is not None:
+        names.append(config.name)
     if len(names) > 1:
         raise StepInterfaceError(
             f"Step {step_name!r}: an output annotation may give one name, got {names}."
         )
     if names and not names[0]:
         raise StepInterfaceError(f"Step {step_name!r}: output names cannot be empty strings.")
-    return base, (names[0] if names else None)
+    return base, (names[0] if names else None), config
 
 
 def parse_inputs(func: Callable[..., Any], step_name: str) -> tuple[InputSignature, ...]:
@@ -117,7 +131,7 @@ def parse_outputs(
     annotation = hints["return"]
     if annotation is None or annotation is type(None):
         return (), False
-    base, name = _split_annotated(annotation, step_name)
+    base, name, config = _split_annotated(annotation, step_name)
     origin = typing.get_origin(base)
     args = typing.get_args(base)
     is_tuple = origin is tuple and args and args != ((),)
@@ -129,9 +143,14 @@ def parse_outputs(
             )
         outputs = []
         for index, element in enumerate(args):
-            element_type, element_name = _split_annotated(element, step_name)
+            element_type, element_name, element_config = _split_annotated(element, step_name)
             outputs.append(
-                OutputSignature(element_name or f"output_{index}", element_type, element_name)
+                OutputSignature(
+                    element_name or f"output_{index}",
+                    element_type,
+                    element_name,
+                    config=element_config,
+                )
             )
         names = [output.name for output in outputs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -140,7 +159,7 @@ def parse_outputs(
         return tuple(outputs), True
     if is_tuple and name is None and _names_tuple_elements(args):
         _warn_single_tuple_output(func, step_name)
-    return (OutputSignature(name or SINGLE_OUTPUT_NAME, base, name),), False
+    return (OutputSignature(name or SINGLE_OUTPUT_NAME, base, name, config=config),), False
 
 
 def _names_tuple_elements(args: tuple[Any, ...]) -> bool:
@@ -186,13 +205,13 @@ def attach_materializers(
                 f"the outputs are {sorted(known)}."
             )
         return tuple(
-            OutputSignature(
-                o.name,
-                o.annotation,
-                o.artifact_name,
-                resolve(materializers[o.name]) if o.name in materializers else o.materializer,
+            dataclasses.replace(
+                o,
+                materializer=(
+                    resolve(materializers[o.name]) if o.name in materializers else o.materializer
+                ),
             )
             for o in outputs
         )
     chosen = resolve(materializers)
-    return tuple(OutputSignature(o.name, o.annotation, o.artifact_name, chosen) for o in outputs)
+    return tuple(dataclasses.replace(o, materializer=chosen) for o in outputs)

@@ -1,4 +1,4 @@
-"""Calling a step outside any pipeline: run it as a one-step, unlisted, uncached pipeline.
+"""Calling a step outside any pipeline: run it as a one-step, uncached pipeline named after it.
 
 As in ZenML, the call returns the step's value (None, one value, or a tuple for several
 outputs). Arguments that cannot be recorded as parameters are saved as artifacts first, so the
@@ -47,7 +47,8 @@ def run_single_step(step: Step, args: Sequence[Any], kwargs: Mapping[str, Any]) 
         options=RunOptions(run_name=f"{definition.name}-{{date}}-{{time}}", enable_cache=False),
         pipeline_enable_cache=False,
     )
-    run = launch(spec, settings=settings, unlisted=True)
+    # Recorded under a pipeline named after the step, as ZenML lists it.
+    run = launch(spec, settings=settings, unlisted=False)
     step_run = run.steps[definition.name]
     values = [step_run.outputs[output.name][0].load() for output in definition.outputs]
     if not values:

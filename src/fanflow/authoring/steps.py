@@ -4,12 +4,14 @@ A `Step` holds a frozen `StepDefinition` (function, inputs, outputs, options) an
 call means where it happens:
 - inside a pipeline being traced, it records an invocation and returns output handles;
 - inside a running step, it is a plain function call (as in ZenML);
-- anywhere else, it runs as a single-step pipeline (unlisted, uncached) and returns the values.
+- anywhere else, it runs as a single-step pipeline (uncached, recorded under a pipeline named
+  after the step) and returns the values.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Mapping
@@ -43,8 +45,7 @@ _ACCEPTED_ZENML_OPTIONS = frozenset(
         "heartbeat_healthy_threshold",
         "group",
         "runtime",
-        "on_start",
-        "on_end",
+        "resources",
     }
 )
 
@@ -71,6 +72,34 @@ def _source_of(func: Callable[..., Any]) -> str:
     return f"{getattr(func, '__module__', '?')}:{getattr(func, '__qualname__', repr(func))}"
 
 
+@dataclasses.dataclass(frozen=True)
+class StepSource:
+    """A step function's module and attribute path."""
+
+    module: str
+    attribute: str
+
+    @property
+    def import_path(self) -> str:
+        return f"{self.module}.{self.attribute}"
+
+
+class StepConfiguration:
+    """A step's options (`enable_cache`, `extra`, ...) plus its configured `parameters`."""
+
+    __slots__ = ("_config", "parameters")
+
+    def __init__(self, config: StepConfig, parameters: dict[str, Any]) -> None:
+        self._config = config
+        self.parameters = parameters
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._config, name)
+
+    def __repr__(self) -> str:
+        return f"StepConfiguration(parameters={self.parameters!r}, {self._config!r})"
+
+
 class Step:
     """A step: call it inside a `@pipeline` function to add it to the pipeline."""
 
@@ -89,6 +118,8 @@ class Step:
         on_success: Callable[..., Any] | None = None,
         settings: Mapping[str, Any] | None = None,
         parameters: Mapping[str, Any] | None = None,
+        on_start: Callable[..., Any] | str | None = None,
+        on_end: Callable[..., Any] | str | None = None,
         **zenml_options: Any,
     ) -> None:
         step_name = name or func.__name__
@@ -108,6 +139,8 @@ class Step:
             "on_success": on_success,
             "settings": settings,
             "parameters": parameters,
+            "on_start": on_start,
+            "on_end": on_end,
             **zenml_options,
         }
         if zenml_options:
@@ -136,6 +169,8 @@ class Step:
                 on_failure=resolve_hook(on_failure, "on_failure"),
                 on_success=resolve_hook(on_success, "on_success"),
                 settings=frozen_mapping(settings_all),
+                on_start=resolve_hook(on_start, "on_start"),
+                on_end=resolve_hook(on_end, "on_end"),
             ),
         )
         self._parameter_defaults = dict(parameters or {})
@@ -157,8 +192,14 @@ class Step:
         return self.definition.config.enable_cache
 
     @property
-    def configuration(self) -> StepConfig:
-        return self.definition.config
+    def configuration(self) -> StepConfiguration:
+        """The step's options and configured `parameters` (ZenML's `step.configuration`)."""
+        return StepConfiguration(self.definition.config, dict(self._parameter_defaults))
+
+    def resolve(self) -> StepSource:
+        """Where this step's function is defined (ZenML's `Step.resolve()` source)."""
+        module, _, attribute = self.definition.source.partition(":")
+        return StepSource(module=module, attribute=attribute)
 
     def call_entrypoint(self, *args: Any, **kwargs: Any) -> Any:
         return self._func(*args, **kwargs)

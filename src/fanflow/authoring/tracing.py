@@ -23,12 +23,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from fanflow.artifacts.external_artifact import ExternalArtifact
 from fanflow.authoring.binding import (
     after_ids,
     bind_arguments,
     classify_arguments,
     close_matches,
 )
+from fanflow.authoring.run_config import StepOverrides
+from fanflow.authoring.step_overrides import apply_step_overrides
 from fanflow.client.views import ArtifactVersionView
 from fanflow.exceptions import (
     DuplicateInvocationIdError,
@@ -209,6 +212,8 @@ class Trace:
         self.drafts: dict[str, _Draft] = {}
         self.ids = IdAllocator(pipeline_name)
         self.max_fan_out: int | None = None
+        # Configured values per invocation id (`steps:` of a run configuration).
+        self.step_overrides: Mapping[str, StepOverrides] = {}
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -231,8 +236,11 @@ class Trace:
             )
         invocation_id = self.allocate_id(custom_id or step.name, custom_id is not None)
         bound = bind_arguments(step, args, kwargs)
+        step, configured = apply_step_overrides(
+            step, invocation_id, bound, parameter_defaults or {}, self.step_overrides
+        )
         inputs, parameters, upstream = self.classify_arguments(
-            step, invocation_id, bound, parameter_defaults or {}
+            step, invocation_id, bound, configured
         )
         self.drafts[invocation_id] = _Draft(
             id=invocation_id,
@@ -294,6 +302,11 @@ class Trace:
             return OutputRef(value.invocation_id, value.output_name)
         if isinstance(value, ArtifactVersionView):
             return ExternalArtifactRef(value.id.hex)
+        if isinstance(value, ExternalArtifact):
+            # Imported here: tracing a pipeline must not load the database layer.
+            from fanflow.authoring.manual_artifacts import upload_external_artifact
+
+            return ExternalArtifactRef(upload_external_artifact(value).id.hex)
         return None
 
     # --- compiling ---------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Client": "fanflow.client.client",
     "ArtifactVersionView": "fanflow.client.views",
+    "ArtifactView": "fanflow.client.views",
+    "HookInvocationView": "fanflow.client.views",
     "Page": "fanflow.client.views",
     "PipelineRunView": "fanflow.client.views",
     "PipelineView": "fanflow.client.views",
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from fanflow.client.client import Client
     from fanflow.client.views import (
         ArtifactVersionView,
+        ArtifactView,
+        HookInvocationView,
         Page,
         PipelineRunView,
         PipelineView,

@@ -21,6 +21,8 @@ from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.client.filters import check_filters
 from fanflow.client.views import (
     ArtifactVersionView,
+    ArtifactView,
+    HookInvocationView,
     Page,
     PipelineRunView,
     PipelineView,
@@ -170,6 +172,11 @@ class Client:
         )
         return ArtifactVersionView(record, self)
 
+    def get_artifact(self, name_id_or_prefix: str | uuid.UUID, **_ignored: Any) -> ArtifactView:
+        """An artifact (all versions of one name), with `.versions` by version string."""
+        artifact_id, name, created = self._store.get_artifact(_ident(name_id_or_prefix))
+        return ArtifactView(artifact_id, name, created, self)
+
     def list_artifact_versions(
         self,
         name: str | None = None,
@@ -177,16 +184,50 @@ class Client:
         page: int = 1,
         size: int = 20,
         sort_by: str = "asc:created",
+        tag: str | None = None,
         **extra: Any,
     ) -> Page[ArtifactVersionView]:
         """Versions oldest first (as numbered), or newest first with `sort_by="desc:created"`."""
         check_filters(
-            "list_artifact_versions", extra, ("name", "artifact", "page", "size", "sort_by")
+            "list_artifact_versions", extra, ("name", "artifact", "page", "size", "sort_by", "tag")
         )
         records, total = self._store.list_artifact_versions(
-            name=name or artifact, page=page, size=size, newest_first=sort_by == "desc:created"
+            name=name or artifact,
+            page=page,
+            size=size,
+            newest_first=sort_by == "desc:created",
+            tag=tag,
         )
         return Page([ArtifactVersionView(r, self) for r in records], total, page, size)
+
+    # --- hooks -----------------------------------------------------------------------------------
+
+    def list_hook_invocations(
+        self,
+        pipeline_run_id: str | uuid.UUID | None = None,
+        step_run_id: str | uuid.UUID | None = None,
+        hook_type: str | None = None,
+        page: int = 1,
+        size: int = 20,
+        **extra: Any,
+    ) -> Page[HookInvocationView]:
+        """Recorded hook calls (lifecycle hooks and `run_hook`), oldest first."""
+        check_filters(
+            "list_hook_invocations",
+            extra,
+            ("pipeline_run_id", "step_run_id", "hook_type", "page", "size"),
+        )
+        run_id = None
+        if pipeline_run_id is not None:
+            run_id = self._store.get_run(_ident(pipeline_run_id)).id
+        records = self._store.list_hook_invocations(
+            run_id=run_id,
+            step_run_id=None if step_run_id is None else _ident(step_run_id),
+            hook_type=None if hook_type is None else str(hook_type),
+        )
+        start = max(page - 1, 0) * size
+        items = [HookInvocationView(r) for r in records[start : start + size]]
+        return Page(items, len(records), page, size)
 
     def _load_artifact(self, record: ArtifactVersionRecord) -> Any:
         if record.materializer == ITEM_MATERIALIZER:

@@ -22,11 +22,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from fanflow.enums import ExecutionStatus
+from fanflow.enums import ExecutionStatus, HookType
 from fanflow.exceptions import DoesNotExistError
 from fanflow.graph import id_order_key, layered_order
 from fanflow.metadata.liveness import step_as_seen, unstarted_step
-from fanflow.metadata.records import ArtifactVersionRecord, PipelineRecord, RunRecord, StepRunRecord
+from fanflow.metadata.records import (
+    ArtifactVersionRecord,
+    HookInvocationRecord,
+    PipelineRecord,
+    RunRecord,
+    StepRunRecord,
+)
 
 if TYPE_CHECKING:
     from fanflow.client.client import Client
@@ -138,6 +144,91 @@ class StepLogs:
         return f"StepLogs({self.uri!r})"
 
 
+class ArtifactVersionList(list):  # type: ignore[type-arg]
+    """The artifact versions of one step input or output (a list, as in ZenML 0.98).
+
+    When it holds exactly one version it also answers for it (`outputs["model"].load()`, as
+    older ZenML documentation writes), so both styles run.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if len(self) == 1:
+            return getattr(self[0], name)
+        raise AttributeError(
+            f"{name!r}: this input/output holds {len(self)} artifact versions; index the list "
+            "to choose one."
+        )
+
+
+class HookInvocationView:
+    """One recorded hook call (ZenML's `HookInvocation`): `name`, `hook_type`, `status`, ..."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: HookInvocationRecord) -> None:
+        self._record = record
+
+    id = property(lambda self: uuid.UUID(self._record.id))
+    name = property(lambda self: self._record.name)
+    hook_type = property(lambda self: HookType(self._record.hook_type))
+    status = property(lambda self: ExecutionStatus(self._record.status))
+    pipeline_run_id = property(lambda self: uuid.UUID(self._record.run_id))
+    step_run_id = property(lambda self: as_uuid(self._record.step_run_id))
+    start_time = property(lambda self: self._record.start_time)
+    end_time = property(lambda self: self._record.end_time)
+    exception = property(lambda self: self._record.exception)
+    attempt = property(lambda self: self._record.attempt)
+
+    def __repr__(self) -> str:
+        return (
+            f"HookInvocation(name={self.name!r}, hook_type={self._record.hook_type!r}, "
+            f"status={self._record.status!r})"
+        )
+
+
+class Tag(str):
+    """A tag: a plain string that also answers ZenML's `tag.name`."""
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+
+class ArtifactView:
+    """An artifact: every version recorded under one name (ZenML's `ArtifactResponse`)."""
+
+    __slots__ = ("_client", "created", "id", "name")
+
+    def __init__(self, artifact_id: str, name: str, created: Any, client: Client) -> None:
+        self.id = uuid.UUID(artifact_id)
+        self.name = name
+        self.created = created
+        self._client = client
+
+    @property
+    def versions(self) -> dict[str, ArtifactVersionView]:
+        """Every version of this artifact, oldest first, keyed by its version string."""
+        found: dict[str, ArtifactVersionView] = {}
+        page = 1
+        while True:
+            chunk = self._client.list_artifact_versions(name=self.name, page=page, size=500)
+            found.update({view.version: view for view in chunk.items})
+            if page * 500 >= chunk.total:
+                return found
+            page += 1
+
+    @property
+    def latest_version(self) -> ArtifactVersionView:
+        return self._client.get_artifact_version(self.name)
+
+    def __repr__(self) -> str:
+        return f"Artifact(name={self.name!r})"
+
+
 class ArtifactVersionView:
     __slots__ = ("_client", "_record")
 
@@ -160,6 +251,15 @@ class ArtifactVersionView:
     run_metadata = property(lambda self: dict(self._record.run_metadata))
     producer_step_run_id = property(lambda self: as_uuid(self._record.producer_step_run_id))
     producer_pipeline_run_id = property(lambda self: as_uuid(self._record.producer_run_id))
+
+    @property
+    def tags(self) -> list[Tag]:
+        """The version's tags (strings that also have ZenML's `.name`)."""
+        return [Tag(tag) for tag in self._client._store.artifact_version_tags(self._record.id)]
+
+    @property
+    def artifact(self) -> ArtifactView:
+        return self._client.get_artifact(self._record.artifact_id)
 
     @property
     def producer_step(self) -> StepRunView | None:
@@ -271,16 +371,16 @@ class StepRunView:
         ]
 
     @property
-    def inputs(self) -> dict[str, list[ArtifactVersionView]]:
+    def inputs(self) -> dict[str, ArtifactVersionList]:
         return {
-            name: [ArtifactVersionView(av, self._client) for av in items]
+            name: ArtifactVersionList(ArtifactVersionView(av, self._client) for av in items)
             for name, items in self._record.inputs.items()
         }
 
     @property
-    def outputs(self) -> dict[str, list[ArtifactVersionView]]:
+    def outputs(self) -> dict[str, ArtifactVersionList]:
         return {
-            name: [ArtifactVersionView(av, self._client) for av in items]
+            name: ArtifactVersionList(ArtifactVersionView(av, self._client) for av in items)
             for name, items in self._record.outputs.items()
         }
 

@@ -1,19 +1,26 @@
-"""Success and failure hooks, ZenML-compatible.
+"""Lifecycle hooks (`on_start`, `on_end`, `on_success`, `on_failure`), ZenML-compatible.
 
-A hook is a callable (or an import path string such as `"my_module.alert"`). `on_success` takes no
-arguments; `on_failure` takes none or one, the exception. Hooks observe: one that raises is logged
-and recorded, and never changes the outcome of the step or run it belongs to.
+A hook is a callable (or an import path string such as `"my_module.alert"`). `on_start` and
+`on_success` take no arguments; `on_end` and `on_failure` take none or one, the exception (None
+for an `on_end` after success). An `async def` hook is run to completion before going on.
+Hooks observe: one that raises is logged and recorded, and never changes the outcome of the
+step or run it belongs to. Every call is described by a `HookCall` record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import threading
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fanflow.exceptions import FanflowError
+from fanflow.ids import utcnow
 
 logger = logging.getLogger("fanflow")
 
@@ -41,7 +48,7 @@ def resolve_hook(hook: Hook | str | None, kind: str) -> Hook | None:
         for p in inspect.signature(hook).parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
-    allowed = 1 if kind == "on_failure" else 0
+    allowed = 1 if kind in ("on_failure", "on_end") else 0
     if len(parameters) > allowed:
         names = [p.name for p in parameters]
         raise HookValidationError(
@@ -62,18 +69,91 @@ def _wants_exception(hook: Hook) -> bool:
     )
 
 
+@dataclass(slots=True)
+class HookCall:
+    """One call of a hook: what ran, for which lifecycle point, and how it ended."""
+
+    hook_type: str  # a `HookType` value: "step_start", "run_end", "custom", ...
+    name: str
+    status: str  # "completed" | "failed"
+    start_time: datetime
+    end_time: datetime
+    exception: str | None = None
+    attempt: int | None = None
+
+
+def hook_name(hook: Hook) -> str:
+    module = getattr(hook, "__module__", None)
+    qualname = getattr(hook, "__qualname__", None) or repr(hook)
+    return f"{module}.{qualname}" if module else qualname
+
+
+def finish_awaitable(result: Any) -> Any:
+    """Run a coroutine an `async def` hook returned to completion (in a fresh thread when this
+    thread already runs an event loop); other values pass through."""
+    if not inspect.isawaitable(result):
+        return result
+
+    async def wait() -> Any:
+        return await result
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(wait())
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="fanflow-async-hook")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def call_hook(
+    hook: Hook | None,
+    kind: str,
+    where: str,
+    exception: BaseException | None = None,
+    *,
+    hook_type: str | None = None,
+    attempt: int | None = None,
+) -> HookCall | None:
+    """Call a lifecycle hook (awaiting it if async); its failure is logged and recorded, never
+    raised. Returns the record of the call, or None when there is no hook."""
+    if hook is None:
+        return None
+    started = utcnow()
+    error: str | None = None
+    try:
+        if kind in ("on_failure", "on_end") and _wants_exception(hook):
+            finish_awaitable(hook(exception))
+        else:
+            finish_awaitable(hook())
+    except Exception as exc:
+        logger.exception("The %s hook of %s raised; the outcome stands.", kind, where)
+        error = "".join(traceback.format_exception(exc))
+    return HookCall(
+        hook_type=hook_type or kind.replace("on_", "step_"),
+        name=hook_name(hook),
+        status="failed" if error else "completed",
+        start_time=started,
+        end_time=utcnow(),
+        exception=error,
+        attempt=attempt,
+    )
+
+
 def run_hook(
     hook: Hook | None, kind: str, where: str, exception: BaseException | None = None
 ) -> str | None:
     """Call a hook; returns None, or the formatted error if the hook itself raised."""
-    if hook is None:
-        return None
-    try:
-        if kind == "on_failure" and _wants_exception(hook):
-            hook(exception)
-        else:
-            hook()
-    except Exception as exc:
-        logger.exception("The %s hook of %s raised; the outcome stands.", kind, where)
-        return "".join(traceback.format_exception(exc))
-    return None
+    call = call_hook(hook, kind, where, exception)
+    return call.exception if call is not None else None

@@ -14,9 +14,15 @@ from fanflow.artifacts.items import ITEM_MATERIALIZER, ItemSource, SplitResult, 
 from fanflow.artifacts.json_codec import to_plain_json
 from fanflow.enums import ArtifactSaveType
 from fanflow.execution.known import KnownArtifact
+from fanflow.execution.lifecycle import HookCall
 from fanflow.execution.worker import StepResult
 from fanflow.ids import new_id
-from fanflow.metadata.records import NewArtifactVersion, StepFinish, StepStart
+from fanflow.metadata.records import (
+    HookInvocationRecord,
+    NewArtifactVersion,
+    StepFinish,
+    StepStart,
+)
 from fanflow.spec import Invocation
 
 
@@ -47,6 +53,7 @@ def version_record(
     run_id: str | None = None,
     output_name: str | None = None,
     version: str | None = None,
+    tags: list[str] | None = None,
 ) -> NewArtifactVersion:
     """The record of an artifact a worker (or `save_artifact`) wrote, ready to be numbered."""
     return NewArtifactVersion(
@@ -64,6 +71,7 @@ def version_record(
         run_metadata=to_plain_json(metadata),
         version=version,
         output_name=output_name,
+        tags=list(tags or ()),
     )
 
 
@@ -77,6 +85,8 @@ def finish_record(result: StepResult, run_id: str) -> StepFinish:
             step_run_id=result.step_run_id,
             run_id=run_id,
             output_name=out.output_name,
+            version=out.version,
+            tags=out.tags,
         )
         for out in result.outputs
     ]
@@ -90,6 +100,7 @@ def finish_record(result: StepResult, run_id: str) -> StepFinish:
             run_id=run_id,
             output_name=extra.name,
             version=extra.version,
+            tags=extra.tags,
         )
         for extra in result.extra_artifacts
     )
@@ -108,7 +119,28 @@ def finish_record(result: StepResult, run_id: str) -> StepFinish:
         metadata_updates=result.metadata_updates,
         attempts=result.attempts,
         logs_uri=result.logs_uri,
+        hook_invocations=hook_records(result.hook_calls, run_id, result.step_run_id),
     )
+
+
+def hook_records(
+    calls: list[HookCall], run_id: str, step_run_id: str | None
+) -> list[HookInvocationRecord]:
+    return [
+        HookInvocationRecord(
+            id=new_id(),
+            run_id=run_id,
+            step_run_id=step_run_id,
+            hook_type=call.hook_type,
+            name=call.name,
+            status=call.status,
+            start_time=call.start_time,
+            end_time=call.end_time,
+            exception=call.exception,
+            attempt=call.attempt,
+        )
+        for call in calls
+    ]
 
 
 def known_outputs(result: StepResult) -> dict[str, KnownArtifact]:

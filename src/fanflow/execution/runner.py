@@ -281,10 +281,10 @@ class Orchestrator:
                     raise
 
     def _final_status(self) -> ExecutionStatus:
+        # A run whose every step was a cache hit is `completed` (its steps are `cached`), as
+        # in ZenML.
         if self.failures:
             return ExecutionStatus.FAILED
-        if self.invocations and len(self.cached) == len(self.invocations):
-            return ExecutionStatus.CACHED
         return ExecutionStatus.COMPLETED
 
     def _abandon(self) -> None:
@@ -484,6 +484,9 @@ class Orchestrator:
                         retry=inv.step.config.retry or self.description.options.retry,
                         on_failure=inv.step.config.on_failure or self._step_hook("on_failure"),
                         on_success=inv.step.config.on_success or self._step_hook("on_success"),
+                        substitutions=dict(self.description.options.substitutions),
+                        on_start=inv.step.config.on_start or self._step_hook("on_start"),
+                        on_end=inv.step.config.on_end or self._step_hook("on_end"),
                     )
                 )
             self._pending_starts.append(start)

@@ -28,6 +28,7 @@ class ExtraArtifact:
     version: str | None
     saved: SavedArtifact
     metadata: dict[str, Any]
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -45,8 +46,11 @@ class StepRuntime:
     map_group: str | None = None
     run_metadata: dict[str, Any] = field(default_factory=dict)
     output_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    output_tags: dict[str, list[str]] = field(default_factory=dict)
+    output_uris: dict[str, tuple[str, str]] = field(default_factory=dict)  # id, uri
     metadata_updates: list[MetadataUpdate] = field(default_factory=list)
     extra_artifacts: list[ExtraArtifact] = field(default_factory=list)
+    hook_calls: list[Any] = field(default_factory=list)  # `HookCall`s, recorded with the step
 
     @property
     def output_names(self) -> list[str]:

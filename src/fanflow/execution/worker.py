@@ -15,9 +15,11 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,15 +28,22 @@ from typing import Any
 from fanflow.artifacts.io import SavedArtifact, load_value, resolve_type, save_value
 from fanflow.artifacts.items import SplitResult, describe_items, load_item
 from fanflow.artifacts.store import ArtifactStore
+from fanflow.artifacts.unmaterialized_artifact import UnmaterializedArtifact
 from fanflow.config.retry_config import StepRetryConfig
 from fanflow.exceptions import MaterializerError, StepExecutionException, StepOutputError
 from fanflow.execution.known import ArtifactInput
-from fanflow.execution.lifecycle import run_hook
+from fanflow.execution.lifecycle import HookCall, call_hook
 from fanflow.execution.logcapture import capture
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, current_step
 from fanflow.ids import new_id, utcnow
-from fanflow.spec import StepDefinition
-from fanflow.typecheck import describe, list_item_annotation, mismatch, strip_annotated
+from fanflow.spec import OutputSignature, StepDefinition
+from fanflow.typecheck import (
+    describe,
+    list_item_annotation,
+    mismatch,
+    strip_annotated,
+    tuple_item_annotations,
+)
 
 logger = logging.getLogger("fanflow")
 
@@ -57,6 +66,9 @@ class StepTask:
     retry: StepRetryConfig | None = None
     on_failure: Callable[..., Any] | None = None
     on_success: Callable[..., Any] | None = None
+    substitutions: dict[str, str] = field(default_factory=dict)
+    on_start: Callable[..., Any] | None = None
+    on_end: Callable[..., Any] | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +77,8 @@ class SavedOutput:
     artifact_name: str
     saved: SavedArtifact
     metadata: dict[str, Any]
+    version: str | None = None
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -84,6 +98,7 @@ class StepResult:
     attempts: list[dict[str, Any]] | None = None
     hook_errors: list[str] = field(default_factory=list)
     logs_uri: str | None = None
+    hook_calls: list[HookCall] = field(default_factory=list)
 
 
 def default_artifact_name(pipeline_name: str | None, invocation_id: str, output_name: str) -> str:
@@ -91,9 +106,38 @@ def default_artifact_name(pipeline_name: str | None, invocation_id: str, output_
     return f"{pipeline_name or 'unlisted'}::{invocation_id}::{output_name}"
 
 
+def output_artifact_name(task: StepTask, output: OutputSignature) -> str:
+    """The artifact name of an output: its `Annotated`/`ArtifactConfig` name with `{date}`,
+    `{time}` and the pipeline's and step's substitutions filled in, or ZenML's default name."""
+    if output.artifact_name is None:
+        return default_artifact_name(task.pipeline_name, task.invocation_id, output.name)
+    if "{" not in output.artifact_name:
+        return output.artifact_name
+    start = task.run_start_time or utcnow()
+    values = {
+        "date": start.strftime("%Y_%m_%d"),
+        "time": start.strftime("%H_%M_%S_%f"),
+        **task.substitutions,
+        **dict(task.step.config.settings.get("substitutions") or {}),
+    }
+    try:
+        return output.artifact_name.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise StepOutputError(
+            f"Step {task.step.name!r} output {output.name!r}: cannot fill in the artifact name "
+            f"{output.artifact_name!r} (missing {exc}); pass the value with "
+            "substitutions={...} on the step or the pipeline ({date} and {time} are always "
+            "available)."
+        ) from None
+
+
 def load_input(source: ArtifactInput, store: ArtifactStore, annotation: Any = None) -> Any:
     """Load one input; when the recorded type cannot be imported here (a class defined in a
     function, say), a class annotation of the input stands in for it."""
+    if annotation is UnmaterializedArtifact:
+        return UnmaterializedArtifact(
+            uuid.UUID(source.artifact_version_id), source.uri, source.materializer, source.data_type
+        )
     if source.item is not None:
         return load_item(source.item, store)
     data_type = None
@@ -111,6 +155,14 @@ def _load_inputs(task: StepTask) -> dict[str, Any]:
         signature = task.step.input(name)
         annotation = strip_annotated(signature.annotation) if signature else None
         if isinstance(source, list):
+            element_types = tuple_item_annotations(annotation)
+            if element_types is not None and len(element_types) == len(source):
+                # A multi-output step's outputs passed whole to a `Tuple[...]` input.
+                values[name] = tuple(
+                    load_input(item, store, element_type)
+                    for item, element_type in zip(source, element_types, strict=True)
+                )
+                continue
             item_type = list_item_annotation(annotation) if annotation is not None else None
             values[name] = [load_input(item, store, item_type) for item in source]
         else:
@@ -162,22 +214,66 @@ def _save_outputs(
     store = task.artifact_store
     saved_outputs: list[SavedOutput] = []
     by_name = {output.name: output for output in task.step.outputs}
+    _refuse_taken_versions(task, [by_name[name] for name, _ in values])
     for output_name, value in values:
         output = by_name[output_name]
-        artifact_id = new_id()
-        uri = store.uri_for(task.map_group or task.invocation_id, output_name, artifact_id)
+        reserved = runtime.output_uris.get(output_name)
+        if reserved is not None:
+            artifact_id, uri = reserved
+        else:
+            artifact_id = new_id()
+            uri = store.uri_for(task.map_group or task.invocation_id, output_name, artifact_id)
         try:
             saved = save_value(value, store, uri, output.materializer, artifact_id)
         except MaterializerError as exc:
             raise MaterializerError(
                 f"Step {task.step.name!r} output {output_name!r}: {exc}"
             ) from exc
-        artifact_name = output.artifact_name or default_artifact_name(
-            task.pipeline_name, task.invocation_id, output_name
+        config = output.config
+        if config is not None and config.artifact_type is not None:
+            saved = dataclasses.replace(saved, artifact_type=config.artifact_type.value)
+        metadata = {
+            **saved.metadata,
+            **(dict(config.run_metadata) if config is not None else {}),
+            **runtime.output_metadata.get(output_name, {}),
+        }
+        tags = [
+            *(config.tags if config is not None else ()),
+            *runtime.output_tags.get(output_name, []),
+        ]
+        saved_outputs.append(
+            SavedOutput(
+                output_name,
+                output_artifact_name(task, output),
+                saved,
+                metadata,
+                version=config.version if config is not None else None,
+                tags=list(dict.fromkeys(tags)),
+            )
         )
-        metadata = {**saved.metadata, **runtime.output_metadata.get(output_name, {})}
-        saved_outputs.append(SavedOutput(output_name, artifact_name, saved, metadata))
     return saved_outputs
+
+
+def _refuse_taken_versions(task: StepTask, outputs: list[OutputSignature]) -> None:
+    """A custom `ArtifactConfig(version=...)` can be recorded once: fail the step, before
+    saving anything, when the version already exists."""
+    custom = [o for o in outputs if o.config is not None and o.config.version is not None]
+    if not custom:
+        return
+    from fanflow.metadata.store import MetadataStore
+
+    store = MetadataStore(task.metadata_url)
+    for output in custom:
+        name = output_artifact_name(task, output)
+        try:
+            store.get_artifact_version(name, output.config.version)
+        except KeyError:
+            continue
+        raise StepOutputError(
+            f"Step {task.step.name!r} output {output.name!r}: artifact {name!r} already has a "
+            f"version {output.config.version!r}; custom versions cannot be reused. Change the "
+            "version (or leave it out to number versions automatically)."
+        )
 
 
 def _attempt(task: StepTask, runtime: StepRuntime) -> list[SavedOutput]:
@@ -250,22 +346,30 @@ def _execute(task: StepTask) -> StepResult:
     retry = task.retry
     max_retries = retry.max_retries if retry is not None else 0
     attempts: list[dict[str, Any]] = []
-    hook_errors: list[str] = []
     where = f"step `{task.invocation_id}`"
+    calls = runtime.hook_calls
+
+    def fire(kind: str, exc: BaseException | None = None, attempt: int | None = None) -> None:
+        call = call_hook(getattr(task, kind), kind, where, exc, attempt=attempt)
+        if call is not None:
+            calls.append(call)
+
     token = current_step.set(runtime)
     try:
         number = 0
         while True:
             number += 1
             attempt_start = utcnow()
+            fire("on_start", attempt=number)
             try:
                 outputs = _attempt(task, runtime)
+                fire("on_end", attempt=number)
                 break
             except Exception as exc:
+                fire("on_end", exc, attempt=number)
                 attempts.append(_attempt_record(number, attempt_start, exc))
                 if number > max_retries:
-                    failure = run_hook(task.on_failure, "on_failure", where, exc)
-                    hook_errors.extend([failure] if failure else [])
+                    fire("on_failure", exc)
                     return StepResult(
                         step_run_id=task.step_run_id,
                         invocation_id=task.invocation_id,
@@ -279,7 +383,8 @@ def _execute(task: StepTask) -> StepResult:
                         metadata_updates=runtime.metadata_updates,
                         extra_artifacts=runtime.extra_artifacts,
                         attempts=attempts if max_retries else None,
-                        hook_errors=hook_errors,
+                        hook_errors=[c.exception for c in calls if c.exception],
+                        hook_calls=calls,
                     )
                 assert retry is not None
                 wait = retry.delay_before(number)
@@ -294,8 +399,9 @@ def _execute(task: StepTask) -> StepResult:
                 time.sleep(wait)
                 runtime.run_metadata.clear()
                 runtime.output_metadata.clear()
-        success = run_hook(task.on_success, "on_success", where)
-        hook_errors.extend([success] if success else [])
+                runtime.output_tags.clear()
+                runtime.output_uris.clear()
+        fire("on_success")
     finally:
         current_step.reset(token)
     if attempts:
@@ -319,7 +425,8 @@ def _execute(task: StepTask) -> StepResult:
         run_metadata=runtime.run_metadata,
         metadata_updates=runtime.metadata_updates,
         attempts=attempts or None,
-        hook_errors=hook_errors,
+        hook_errors=[c.exception for c in calls if c.exception],
+        hook_calls=calls,
     )
 
 

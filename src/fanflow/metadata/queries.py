@@ -19,6 +19,7 @@ from fanflow.ids import normalize_id
 from fanflow.metadata import schema as t
 from fanflow.metadata.records import (
     ArtifactVersionRecord,
+    HookInvocationRecord,
     PipelineRecord,
     RunRecord,
     StepRunRecord,
@@ -467,14 +468,71 @@ class StoreQueries:
             )
         return _artifact_version(row)
 
+    def list_hook_invocations(
+        self,
+        run_id: str | None = None,
+        step_run_id: str | None = None,
+        hook_type: str | None = None,
+    ) -> list[HookInvocationRecord]:
+        query = select(t.hook_invocations)
+        if run_id is not None:
+            query = query.where(t.hook_invocations.c.run_id == normalize_id(run_id))
+        if step_run_id is not None:
+            query = query.where(t.hook_invocations.c.step_run_id == normalize_id(step_run_id))
+        if hook_type is not None:
+            query = query.where(t.hook_invocations.c.hook_type == hook_type)
+        query = query.order_by(t.hook_invocations.c.start_time, t.hook_invocations.c.id)
+        with self.engine.connect() as conn:
+            return [HookInvocationRecord(**dict(row._mapping)) for row in conn.execute(query)]
+
+    def artifact_version_tags(self, artifact_version_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(t.artifact_version_tags.c.tag)
+                    .where(
+                        t.artifact_version_tags.c.artifact_version_id
+                        == normalize_id(artifact_version_id)
+                    )
+                    .order_by(t.artifact_version_tags.c.tag)
+                ).scalars()
+            )
+
+    def get_artifact(self, name_or_id: str) -> tuple[str, str, datetime]:
+        """(id, name, created) of the artifact with this name (or id / id prefix)."""
+        columns = (t.artifacts.c.id, t.artifacts.c.name, t.artifacts.c.created)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*columns).where(t.artifacts.c.name == name_or_id)).first()
+            if row is None:
+                rows = conn.execute(
+                    select(*columns)
+                    .where(t.artifacts.c.id.startswith(normalize_id(name_or_id), autoescape=True))
+                    .limit(2)
+                ).all()
+                row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            raise DoesNotExistError(f"No artifact found for name, ID or prefix {name_or_id}.")
+        return row[0], row[1], row[2]
+
     def list_artifact_versions(
-        self, name: str | None = None, page: int = 1, size: int = 20, newest_first: bool = False
+        self,
+        name: str | None = None,
+        page: int = 1,
+        size: int = 20,
+        newest_first: bool = False,
+        tag: str | None = None,
     ) -> tuple[list[ArtifactVersionRecord], int]:
         query = select(*_AV_COLUMNS).select_from(_AV_FROM)
         count = select(func.count()).select_from(_AV_FROM)
         if name is not None:
             query = query.where(t.artifacts.c.name == name)
             count = count.where(t.artifacts.c.name == name)
+        if tag is not None:
+            tagged = select(t.artifact_version_tags.c.artifact_version_id).where(
+                t.artifact_version_tags.c.tag == tag
+            )
+            query = query.where(t.artifact_versions.c.id.in_(tagged))
+            count = count.where(t.artifact_versions.c.id.in_(tagged))
         if newest_first:
             query = query.order_by(
                 t.artifact_versions.c.created.desc(), t.artifact_versions.c.version_number.desc()

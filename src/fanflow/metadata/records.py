@@ -107,6 +107,7 @@ class NewArtifactVersion:
     run_metadata: dict[str, Any] = field(default_factory=dict)
     version: str | None = None
     output_name: str | None = None
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -144,9 +145,25 @@ class StepStart:
 class MetadataUpdate:
     """Metadata a step asked to attach somewhere other than its own step run."""
 
-    target: str  # "run" | "step" | "artifact_version" | "output"
+    target: str  # "run" | "step" | "artifact_version" | "artifact_version_tags" | "output"
     key: str  # run id / step run id / artifact version id / output name
     metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HookInvocationRecord:
+    """One recorded call of a hook (lifecycle or `run_hook`); also the write record."""
+
+    id: str
+    run_id: str
+    step_run_id: str | None
+    hook_type: str
+    name: str
+    status: str
+    start_time: datetime
+    end_time: datetime
+    exception: str | None = None
+    attempt: int | None = None
 
 
 @dataclass(slots=True)
@@ -162,3 +179,4 @@ class StepFinish:
     metadata_updates: list[MetadataUpdate] = field(default_factory=list)
     attempts: list[dict[str, Any]] | None = None
     logs_uri: str | None = None
+    hook_invocations: list[HookInvocationRecord] = field(default_factory=list)

@@ -149,3 +149,29 @@ step_run_outputs = Table(
     Column("artifact_version_id", ID, ForeignKey("artifact_versions.id"), primary_key=True),
 )
 Index("ix_step_run_outputs_artifact", step_run_outputs.c.artifact_version_id)
+
+# Tags of artifact versions (`ArtifactConfig(tags=...)`, `add_output_tags`, `save_artifact(tags=)`).
+artifact_version_tags = Table(
+    "artifact_version_tags",
+    metadata,
+    Column("artifact_version_id", ID, ForeignKey("artifact_versions.id"), primary_key=True),
+    Column("tag", String(255), primary_key=True),
+)
+Index("ix_artifact_version_tags_tag", artifact_version_tags.c.tag)
+
+# Calls of lifecycle hooks (on_start, on_end, on_success, on_failure) and of `run_hook(...)`.
+hook_invocations = Table(
+    "hook_invocations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("run_id", ID, ForeignKey("pipeline_runs.id"), nullable=False),
+    Column("step_run_id", ID, ForeignKey("step_runs.id"), nullable=True),
+    Column("hook_type", String(32), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("start_time", DateTime, nullable=False),
+    Column("end_time", DateTime, nullable=False),
+    Column("exception", Text, nullable=True),
+    Column("attempt", Integer, nullable=True),
+)
+Index("ix_hook_invocations_run", hook_invocations.c.run_id, hook_invocations.c.start_time)

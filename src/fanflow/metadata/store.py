@@ -35,6 +35,7 @@ from fanflow.metadata.engine import (
 from fanflow.metadata.queries import StoreQueries, chunks
 from fanflow.metadata.records import (
     ArtifactVersionRecord,
+    HookInvocationRecord,
     MetadataUpdate,
     NewArtifactVersion,
     StepFinish,
@@ -266,6 +267,38 @@ class MetadataStore(StoreQueries):
         for f in finishes:
             for change in f.metadata_updates:
                 self._merge_metadata(conn, change)
+        hooks = [call for f in finishes for call in f.hook_invocations]
+        if hooks:
+            self._insert_hook_invocations(conn, hooks)
+
+    @staticmethod
+    def _insert_hook_invocations(conn: Connection, calls: Sequence[HookInvocationRecord]) -> None:
+        conn.execute(
+            t.hook_invocations.insert(),
+            [
+                {
+                    "id": c.id,
+                    "run_id": c.run_id,
+                    "step_run_id": c.step_run_id,
+                    "hook_type": c.hook_type,
+                    "name": c.name[:512],
+                    "status": c.status,
+                    "start_time": c.start_time,
+                    "end_time": c.end_time,
+                    "exception": c.exception,
+                    "attempt": c.attempt,
+                }
+                for c in calls
+            ],
+        )
+
+    def record_hook_invocations(self, calls: Sequence[HookInvocationRecord]) -> None:
+        """Record hook calls made outside any step (run-level hooks of dynamic pipelines)."""
+        if not calls:
+            return
+        with write_connection(self.engine) as conn:
+            self._insert_hook_invocations(conn, calls)
+            conn.commit()
 
     def _insert_artifact_versions(
         self, conn: Connection, news: Sequence[NewArtifactVersion]
@@ -341,6 +374,13 @@ class MetadataStore(StoreQueries):
                 "An artifact version with this name and version already exists: "
                 + ", ".join(f"{av.artifact_name} version {av.version}" for av in news)
             ) from exc
+        tag_rows = [
+            {"artifact_version_id": av.id, "tag": tag}
+            for av in news
+            for tag in dict.fromkeys(av.tags)
+        ]
+        if tag_rows:
+            conn.execute(t.artifact_version_tags.insert(), tag_rows)
 
     def save_artifact_version(self, new: NewArtifactVersion) -> ArtifactVersionRecord:
         """Record one artifact saved outside a run (or by a step's `save_artifact`)."""
@@ -355,6 +395,17 @@ class MetadataStore(StoreQueries):
             conn.commit()
 
     def _merge_metadata(self, conn: Connection, change: MetadataUpdate) -> None:
+        if change.target == "artifact_version_tags":  # metadata = {"tags": [...]}
+            insert_ignore(
+                conn,
+                t.artifact_version_tags,
+                [
+                    {"artifact_version_id": change.key, "tag": str(tag)}
+                    for tag in dict.fromkeys(change.metadata.get("tags", []))
+                ],
+                ["artifact_version_id", "tag"],
+            )
+            return
         table = {
             "run": t.pipeline_runs,
             "step": t.step_runs,

@@ -1,0 +1,186 @@
+"""Examples of ZenML's "Dynamic pipelines" page, run with `zenml` -> `fanflow`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fanflow import pipeline, step, unmapped
+from fanflow.client import Client
+
+
+def test_basic_example_loads_an_artifact_and_loops():
+    seen = []
+
+    @step
+    def generate_int() -> int:
+        return 3
+
+    @step
+    def do_something(index: int) -> None:
+        seen.append(index)
+
+    @pipeline(dynamic=True)
+    def dynamic_pipeline() -> None:
+        count = generate_int()
+        count_data = count.load()
+        for idx in range(count_data):
+            do_something(idx)
+
+    run = dynamic_pipeline()
+    assert sorted(seen) == [0, 1, 2]
+    assert len(run.steps) == 4
+    # As in ZenML, a plain value passed to a step call becomes an input artifact of the step.
+    first = run.steps["do_something"]
+    assert first.config.parameters == {}
+    assert first.inputs["index"].load() == 0
+    again = dynamic_pipeline()  # same values, same content: the steps are cache hits
+    assert {s.status for s in again.steps.values()} == {"cached"}
+
+
+def test_dynamic_step_configuration_and_runtime_options():
+    @step(runtime="isolated")
+    def some_step() -> int:
+        return 1
+
+    @step(runtime="inline")
+    def another_step() -> int:
+        return 2
+
+    @pipeline(dynamic=True)
+    def configured_pipeline():
+        some_step.with_options(enable_cache=False)()
+        another_step()
+
+    run = configured_pipeline()
+    assert run.steps["some_step"].config.enable_cache is False
+    assert run.steps["another_step"].output.load() == 2
+
+
+def test_map_reduce_over_collections():
+    @step
+    def producer() -> list[int]:
+        return [1, 2, 3]
+
+    @step
+    def worker(value: int) -> int:
+        return value * 2
+
+    @step
+    def reducer(values: list[int]) -> int:
+        return sum(values)
+
+    @pipeline(dynamic=True, enable_cache=False)
+    def map_reduce():
+        values = producer()
+        results = worker.map(values)
+        reducer(results)
+
+    run = map_reduce()
+    assert run.steps["reducer"].output.load() == 12
+
+
+def test_product_unmapped_and_unpack():
+    combos = []
+    consumed = []
+
+    @step
+    def int_values() -> list[int]:
+        return [1, 2]
+
+    @step
+    def str_values() -> list[str]:
+        return ["a", "b", "c"]
+
+    @step
+    def combine(a: int, b: str) -> int:
+        combos.append((a, b))
+        return a
+
+    @step
+    def producer(length: int) -> list[int]:
+        return [1] * length
+
+    @step
+    def consumer(a: int, b: list[int]) -> None:
+        consumed.append(len(b))
+
+    @step
+    def create_int_list() -> list[int]:
+        return [1, 2]
+
+    @step
+    def compute(a: int) -> tuple[int, int]:
+        return a * 2, a * 3
+
+    loaded = {}
+
+    @pipeline(dynamic=True)
+    def everything():
+        combine.product(int_values(), str_values())
+        a = producer(length=3)
+        b = producer(length=4)
+        consumer.map(a=a, b=unmapped(b))
+        results = compute.map(a=create_int_list())
+        double, triple = results.unpack()
+        loaded["doubles"] = [f.load() for f in double]
+        loaded["triples"] = [f.load() for f in triple]
+
+    everything()
+    assert sorted(combos) == [(1, "a"), (1, "b"), (1, "c"), (2, "a"), (2, "b"), (2, "c")]
+    assert consumed == [4, 4, 4]
+    assert loaded == {"doubles": [2, 4], "triples": [3, 6]}
+
+
+def test_parallel_step_execution_with_submit():
+    @step
+    def some_step(arg: int) -> int:
+        return arg * 2
+
+    @step
+    def downstream_step(value: int) -> int:
+        return value + 1
+
+    results = {}
+
+    @pipeline(dynamic=True)
+    def dynamic_pipeline():
+        future = some_step.submit(arg=1)
+        artifact = future.result()
+        results["artifact_id"] = artifact.id
+        results["data"] = future.load()
+        downstream_step(future)
+        for idx in range(3):
+            some_step.submit(arg=idx)
+
+    run = dynamic_pipeline()
+    assert results["data"] == 2
+    assert run.steps["downstream_step"].output.load() == 3
+    assert len(run.steps) == 5
+
+
+def test_config_templates_with_depends_on(tmp_path: Path):
+    seen = []
+    config = tmp_path / "config.yaml"
+    config.write_text("steps:\n  some_step:\n    parameters:\n      arg: 3\n")
+
+    @step
+    def some_step(arg: int) -> None:
+        seen.append(f"arg is {arg}")
+
+    @pipeline(dynamic=True, depends_on=[some_step])
+    def dynamic_pipeline():
+        some_step()
+
+    run = dynamic_pipeline.with_options(config_path=str(config))()
+    assert seen == ["arg is 3"]
+    assert Client().get_pipeline_run(run.id).steps["some_step"].config.parameters == {"arg": 3}
+
+
+def test_step_resolve_names_the_source():
+    @step
+    def located() -> int:
+        return 1
+
+    source = located.resolve()
+    assert source.module == __name__
+    assert source.import_path.endswith("located")

@@ -1,0 +1,209 @@
+"""Examples of ZenML's "Hooks" page, run with `zenml` -> `fanflow`: lifecycle hooks on steps
+and pipelines (one on_start/on_end pair per attempt, none on cache hits, async hooks awaited,
+failures swallowed), `run_hook`, and listing invocations from the Client."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from fanflow import get_step_context, pipeline, run_hook, step
+from fanflow.client import Client
+from fanflow.config import StepRetryConfig
+from fanflow.enums import HookType
+from fanflow.exceptions import RunFailedError
+
+calls: list[str] = []
+
+
+def notify_start():
+    calls.append("start")
+
+
+def notify_end(exception=None):
+    calls.append(f"end:{type(exception).__name__ if exception else None}")
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    calls.clear()
+
+
+def test_registering_step_hooks_and_pipeline_defaults():
+    @step(on_start=notify_start, on_end=notify_end)
+    def my_step() -> int:
+        calls.append("body")
+        return 42
+
+    @pipeline(enable_cache=False)
+    def my_pipeline():
+        my_step()
+
+    run = my_pipeline()
+    assert calls == ["start", "body", "end:None"]
+    invocations = Client().list_hook_invocations(pipeline_run_id=run.id)
+    assert [(i.hook_type, i.status) for i in invocations] == [
+        (HookType.STEP_START, "completed"),
+        (HookType.STEP_END, "completed"),
+    ]
+    assert invocations[0].step_run_id == run.steps["my_step"].id
+    assert invocations[0].name.endswith("notify_start")
+
+    @step
+    def plain() -> int:
+        calls.append("plain")
+        return 1
+
+    @pipeline(on_start=notify_start, on_end=notify_end, enable_cache=False)
+    def defaults_pipeline():
+        plain(id="a")
+        plain(id="b", after="a")
+
+    calls.clear()
+    defaults_pipeline()
+    # A static pipeline's hooks are every step's defaults.
+    assert calls == ["start", "plain", "end:None", "start", "plain", "end:None"]
+
+
+def test_one_start_end_pair_per_attempt_and_terminal_failure_once():
+    attempts = []
+
+    def on_failure(exception: BaseException):
+        calls.append(f"failure:{exception}")
+
+    @step(
+        on_start=notify_start,
+        on_end=notify_end,
+        on_failure=on_failure,
+        retry=StepRetryConfig(max_retries=1, delay=0),
+    )
+    def flaky() -> int:
+        attempts.append(1)
+        raise ValueError("boom")
+
+    @pipeline
+    def failing():
+        flaky()
+
+    with pytest.raises(RunFailedError):
+        failing()
+    assert calls == ["start", "end:ValueError", "start", "end:ValueError", "failure:boom"]
+    run = Client().list_pipeline_runs(pipeline_name="failing")[0]
+    kinds = [i.hook_type for i in Client().list_hook_invocations(pipeline_run_id=run.id)]
+    assert kinds == ["step_start", "step_end", "step_start", "step_end", "step_failure"]
+    attempts_recorded = [
+        i.attempt
+        for i in Client().list_hook_invocations(pipeline_run_id=run.id, hook_type="step_start")
+    ]
+    assert attempts_recorded == [1, 2]
+
+
+def test_cache_hits_fire_no_step_hooks():
+    @step(on_start=notify_start, on_end=notify_end)
+    def cached_step() -> int:
+        return 1
+
+    @pipeline
+    def cached_pipeline():
+        cached_step()
+
+    cached_pipeline()
+    calls.clear()
+    second = cached_pipeline()
+    assert second.steps["cached_step"].status == "cached"
+    assert calls == []
+    assert len(Client().list_hook_invocations(pipeline_run_id=second.id)) == 0
+
+
+def test_hook_failures_are_swallowed_and_recorded():
+    def broken_start():
+        raise RuntimeError("hook broke")
+
+    @step(on_start=broken_start, enable_cache=False)
+    def fine() -> int:
+        return 7
+
+    @pipeline
+    def resilient():
+        fine()
+
+    run = resilient()
+    assert run.status == "completed"
+    (invocation,) = Client().list_hook_invocations(pipeline_run_id=run.id)
+    assert invocation.status == "failed"
+    assert "hook broke" in invocation.exception
+
+
+def test_async_hooks_are_awaited():
+    async def async_start():
+        await asyncio.sleep(0)
+        calls.append("async-start")
+
+    @step(on_start=async_start, enable_cache=False)
+    def with_async() -> int:
+        calls.append("body")
+        return 1
+
+    @pipeline
+    def async_pipeline():
+        with_async()
+
+    async_pipeline()
+    assert calls == ["async-start", "body"]
+
+
+def test_accessing_step_information_in_hooks():
+    def on_failure(exception: BaseException):
+        context = get_step_context()
+        calls.append(f"Failed step: {context.step_run.name}")
+
+    @step(on_failure=on_failure)
+    def my_step(some_parameter: int = 1):
+        raise ValueError("My exception")
+
+    @pipeline
+    def failing_pipeline():
+        my_step()
+
+    with pytest.raises(RunFailedError):
+        failing_pipeline()
+    assert calls == ["Failed step: my_step"]
+
+
+def test_dynamic_pipeline_hooks_fire_once_for_the_run():
+    @step
+    def double(x: int) -> int:
+        return 2 * x
+
+    @pipeline(dynamic=True, on_start=notify_start, on_end=notify_end, enable_cache=False)
+    def nightly():
+        double(1)
+        double(2)
+
+    run = nightly()
+    assert calls == ["start", "end:None"]
+    kinds = [i.hook_type for i in Client().list_hook_invocations(pipeline_run_id=run.id)]
+    assert kinds == ["run_start", "run_end"]
+
+
+def test_run_hook_records_a_custom_invocation():
+    def call_tool(name: str) -> str:
+        return f"result of {name}"
+
+    @step
+    def agent_step() -> str:
+        return run_hook(call_tool, "search")
+
+    @pipeline
+    def agent_pipeline():
+        agent_step()
+
+    run = agent_pipeline()
+    assert run.steps["agent_step"].outputs["output"][0].load() == "result of search"
+    invocations = Client().list_hook_invocations(pipeline_run_id=run.id, hook_type=HookType.CUSTOM)
+    assert [(i.name.rsplit(".", 1)[-1], i.status) for i in invocations.items] == [
+        ("call_tool", "completed")
+    ]
+    with pytest.raises(RuntimeError, match="inside a step"):
+        run_hook(call_tool, "x")

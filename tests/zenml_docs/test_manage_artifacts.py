@@ -1,0 +1,180 @@
+"""Examples of ZenML's "Manage artifacts" page (artifact names, custom versions, metadata and
+tags, external artifacts, artifacts from other pipelines), run with `zenml` -> `fanflow`.
+
+Each test is the documented program (a small DataFrame stands in for scikit-learn's iris) and
+checks what the page says it does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fanflow import ArtifactConfig, ExternalArtifact, get_step_context, pipeline, step
+from fanflow.client import Client
+from fanflow.exceptions import RunFailedError
+
+
+def _iris() -> pd.DataFrame:
+    return pd.DataFrame({"sepal_length": [5.1, 4.9, 6.3], "target": [0, 0, 2]})
+
+
+def test_giving_names_to_your_artifacts():
+    @step
+    def training_data_loader() -> Annotated[pd.DataFrame, "iris_dataset"]:
+        return _iris()
+
+    @pipeline
+    def feature_engineering_pipeline():
+        training_data_loader()
+
+    feature_engineering_pipeline()
+    feature_engineering_pipeline.with_options(enable_cache=False)()
+    versions = Client().get_artifact("iris_dataset").versions
+    assert list(versions) == ["1", "2"]
+    pd.testing.assert_frame_equal(versions["2"].load(), _iris())
+
+
+def test_versioning_artifacts_manually_custom_version_can_be_used_once():
+    @step(enable_cache=False)
+    def training_data_loader() -> Annotated[
+        pd.DataFrame, ArtifactConfig(name="iris_dataset", version="raw_2023")
+    ]:
+        return _iris()
+
+    @pipeline
+    def feature_engineering_pipeline():
+        training_data_loader()
+
+    feature_engineering_pipeline()
+    artifact = Client().get_artifact_version("iris_dataset", version="raw_2023")
+    assert artifact.version == "raw_2023"
+    pd.testing.assert_frame_equal(artifact.load(), _iris())
+    # "Since custom versions cannot be duplicated, the above step can only be run once
+    # successfully."
+    with pytest.raises(RunFailedError):
+        feature_engineering_pipeline()
+    assert list(Client().get_artifact("iris_dataset").versions) == ["raw_2023"]
+
+
+def test_add_metadata_and_tags_to_artifacts_three_ways():
+    @step
+    def config_approach() -> Annotated[
+        str,
+        ArtifactConfig(
+            name="artifact_name",
+            run_metadata={"metadata_key": "metadata_value"},
+            tags=["tag_name"],
+        ),
+    ]:
+        return "string"
+
+    @step
+    def functional_approach() -> Annotated[str, "artifact_name"]:
+        step_context = get_step_context()
+        step_context.add_output_metadata(
+            output_name="artifact_name", metadata={"metadata_key": "metadata_value"}
+        )
+        step_context.add_output_tags(output_name="artifact_name", tags=["tag_name"])
+        return "string"
+
+    @step
+    def combined_approach() -> Annotated[
+        str,
+        ArtifactConfig(
+            name="artifact_name",
+            run_metadata={"metadata_key": "metadata_value"},
+            tags=["tag_name"],
+        ),
+    ]:
+        step_context = get_step_context()
+        step_context.add_output_metadata(
+            output_name="artifact_name", metadata={"metadata_key2": "metadata_value2"}
+        )
+        step_context.add_output_tags(output_name="artifact_name", tags=["tag_name2"])
+        return "string"
+
+    for one_step in (config_approach, functional_approach, combined_approach):
+
+        @pipeline(enable_cache=False)
+        def tagging_pipeline(one_step=one_step):
+            one_step()
+
+        tagging_pipeline()
+        artifact = Client().get_artifact_version("artifact_name")
+        assert artifact.run_metadata["metadata_key"] == "metadata_value"
+        assert "tag_name" in artifact.tags
+        assert artifact.tags[0].name == "tag_name"
+    assert artifact.run_metadata["metadata_key2"] == "metadata_value2"
+    assert sorted(artifact.tags) == ["tag_name", "tag_name2"]
+    tagged = Client().list_artifact_versions(name="artifact_name", tag="tag_name2")
+    assert [v.id for v in tagged] == [artifact.id]
+
+
+def test_consuming_external_artifacts_within_a_pipeline():
+    seen = []
+
+    @step
+    def print_data(data: np.ndarray):
+        print(data)
+        seen.append(data)
+
+    @pipeline
+    def printing_pipeline():
+        data = ExternalArtifact(value=np.array([0]))
+        print_data(data=data)
+
+    run = printing_pipeline()
+    assert [a.tolist() for a in seen] == [[0]]
+    (consumed,) = run.steps["print_data"].inputs["data"]
+    assert consumed.name.startswith("external_")
+    assert consumed.load().tolist() == [0]
+
+
+def test_external_artifact_needs_a_value():
+    with pytest.raises(ValueError, match="value"):
+        ExternalArtifact()
+
+
+def test_consuming_artifacts_produced_by_other_pipelines():
+    @step
+    def training_data_loader() -> Annotated[
+        pd.DataFrame, ArtifactConfig(name="iris_dataset", version="raw_2023")
+    ]:
+        return _iris()
+
+    @pipeline
+    def feature_engineering_pipeline():
+        training_data_loader()
+
+    feature_engineering_pipeline()
+    received = []
+
+    @step
+    def trainer(dataset: pd.DataFrame):
+        received.append(dataset)
+
+    @pipeline
+    def training_pipeline():
+        client = Client()
+        by_name = client.get_artifact_version(name_id_or_prefix="iris_dataset")
+        dataset_artifact = client.get_artifact_version(name_id_or_prefix=by_name.id)
+        dataset_artifact = client.get_artifact_version(
+            name_id_or_prefix="iris_dataset", version="raw_2023"
+        )
+        trainer(dataset=dataset_artifact)
+
+    training_pipeline()
+    pd.testing.assert_frame_equal(received[0], _iris())
+
+
+def test_save_and_load_artifacts_not_produced_by_pipelines():
+    from fanflow import load_artifact, save_artifact
+
+    prediction = np.array([1])
+    save_artifact(prediction, name="iris_predictions")
+    assert load_artifact("iris_predictions").tolist() == [1]
+    assert Client().get_artifact("iris_predictions").latest_version.load().tolist() == [1]

@@ -1,0 +1,241 @@
+"""Examples of ZenML's "Materializers" page, run with `zenml` -> `fanflow`."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Annotated, Any, Dict, List, Tuple, Type
+
+import pandas as pd
+import pytest
+
+from fanflow import pipeline, step
+from fanflow.artifacts.unmaterialized_artifact import UnmaterializedArtifact
+from fanflow.client import Client
+from fanflow.enums import ArtifactType, VisualizationType
+from fanflow.materializers.base_materializer import BaseMaterializer
+from fanflow.metadata.metadata_types import MetadataType
+
+
+class MyObj:
+    def __init__(self, name: str):
+        self.name = name
+
+    def to_dict(self):
+        return {"name": self.name}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(name=data["name"])
+
+
+class MyMaterializer(BaseMaterializer):
+    """Materializer for MyObj objects."""
+
+    ASSOCIATED_TYPES = (MyObj,)
+    ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
+
+    def load(self, data_type: Type[Any]) -> MyObj:
+        filepath = os.path.join(self.uri, "data.json")
+        with self.artifact_store.open(filepath, "r") as f:
+            data = json.load(f)
+        return MyObj.from_dict(data)
+
+    def save(self, data: MyObj) -> None:
+        filepath = os.path.join(self.uri, "data.json")
+        with self.artifact_store.open(filepath, "w") as f:
+            json.dump(data.to_dict(), f)
+
+    def save_visualizations(self, data: MyObj) -> Dict[str, VisualizationType]:
+        vis_path = os.path.join(self.uri, "visualization.html")
+        with self.artifact_store.open(vis_path, "w") as f:
+            f.write(f"<b>{data.name}</b>")
+        return {vis_path: VisualizationType.HTML}
+
+    def extract_metadata(self, data: MyObj) -> Dict[str, MetadataType]:
+        return {"name": data.name}
+
+
+def test_complete_custom_materializer_example(capsys):
+    @step(output_materializers=MyMaterializer)
+    def create_my_obj() -> MyObj:
+        return MyObj(name="my_object")
+
+    @step
+    def use_my_obj(my_obj: MyObj) -> None:
+        print(f"Object name: {my_obj.name}")
+
+    @pipeline
+    def my_pipeline():
+        obj = create_my_obj()
+        use_my_obj(obj)
+
+    run = my_pipeline()
+    assert "Object name: my_object" in capsys.readouterr().out
+    output = run.steps["create_my_obj"].output
+    assert output.materializer.endswith("MyMaterializer")
+    assert output.run_metadata["name"] == "my_object"
+    assert os.path.exists(os.path.join(output.uri, "data.json"))
+
+
+@dataclass
+class TrainingConfig:
+    learning_rate: float
+    epochs: int
+
+
+def test_dataclass_artifacts():
+    @step
+    def make_config() -> TrainingConfig:
+        return TrainingConfig(learning_rate=0.01, epochs=10)
+
+    @pipeline
+    def config_pipeline():
+        make_config()
+
+    run = config_pipeline()
+    assert run.steps["make_config"].output.load() == TrainingConfig(0.01, 10)
+
+
+class MyClass1:
+    value = 1
+
+
+class MyClass2:
+    value = 2
+
+
+class MyClass1Materializer(BaseMaterializer):
+    ASSOCIATED_TYPES = (MyClass1,)
+    SKIP_REGISTRATION = True
+
+    def load(self, data_type):
+        with open(os.path.join(self.uri, "one.txt")) as f:
+            assert f.read() == "one"
+        return MyClass1()
+
+    def save(self, data):
+        with open(os.path.join(self.uri, "one.txt"), "w") as f:
+            f.write("one")
+
+
+class MyClass2Materializer(BaseMaterializer):
+    ASSOCIATED_TYPES = (MyClass2,)
+    SKIP_REGISTRATION = True
+
+    def load(self, data_type):
+        return MyClass2()
+
+    def save(self, data):
+        with open(os.path.join(self.uri, "two.txt"), "w") as f:
+            f.write("two")
+
+
+def test_multiple_outputs_with_different_materializers():
+    @step(output_materializers={"obj1": MyClass1Materializer, "obj2": MyClass2Materializer})
+    def create_objects() -> Tuple[Annotated[MyClass1, "obj1"], Annotated[MyClass2, "obj2"]]:
+        return MyClass1(), MyClass2()
+
+    @pipeline
+    def objects_pipeline():
+        create_objects()
+
+    run = objects_pipeline()
+    outputs = run.steps["create_objects"].outputs
+    assert outputs["obj1"].materializer.endswith("MyClass1Materializer")
+    assert os.path.exists(os.path.join(outputs["obj2"].uri, "two.txt"))
+    assert outputs["obj1"].load().value == 1
+
+
+def test_registering_a_materializer_globally():
+    from fanflow.materializers.materializer_registry import materializer_registry
+
+    saved = []
+
+    class FastPandasMaterializer(BaseMaterializer):
+        ASSOCIATED_TYPES = (pd.DataFrame,)
+        SKIP_REGISTRATION = True
+
+        def load(self, data_type):
+            return pd.read_json(os.path.join(self.uri, "df.json"))
+
+        def save(self, data):
+            saved.append(len(data))
+            data.to_json(os.path.join(self.uri, "df.json"))
+
+    materializer_registry.register_and_overwrite_type(
+        key=pd.DataFrame, type_=FastPandasMaterializer
+    )
+    try:
+
+        @step
+        def frame() -> pd.DataFrame:
+            return pd.DataFrame({"a": [1, 2]})
+
+        @pipeline
+        def frame_pipeline():
+            frame()
+
+        run = frame_pipeline()
+        assert saved == [2]
+        assert run.steps["frame"].output.load()["a"].tolist() == [1, 2]
+        assert materializer_registry[pd.DataFrame] is FastPandasMaterializer
+    finally:
+        materializer_registry.unregister(FastPandasMaterializer)
+    assert materializer_registry[pd.DataFrame] is not FastPandasMaterializer
+
+
+def test_unmaterialized_artifacts_example(capsys):
+    @step
+    def step_1() -> Tuple[Annotated[Dict[str, str], "dict_"], Annotated[List[str], "list_"]]:
+        return {"some": "data"}, []
+
+    @step
+    def step_2() -> Tuple[Annotated[Dict[str, str], "dict_"], Annotated[List[str], "list_"]]:
+        return {"some": "data"}, []
+
+    @step
+    def step_3(dict_: Dict, list_: List) -> None:
+        assert isinstance(dict_, dict)
+        assert isinstance(list_, list)
+
+    @step
+    def step_4(dict_: UnmaterializedArtifact, list_: UnmaterializedArtifact) -> None:
+        print(dict_.uri)
+        print(list_.uri)
+
+    @pipeline
+    def example_pipeline():
+        step_3(*step_1())
+        step_4(*step_2())
+
+    run = example_pipeline()
+    printed = capsys.readouterr().out
+    assert run.steps["step_2"].outputs["dict_"].uri in printed
+    assert run.steps["step_2"].outputs["list_"].uri in printed
+    assert run.steps["step_3"].status == "completed"
+
+
+def test_materializer_without_associated_types_is_refused():
+    with pytest.raises(TypeError):
+
+        class Broken(BaseMaterializer):
+            def load(self, data_type):
+                return None
+
+
+def test_client_reads_custom_artifacts_after_the_run():
+    @step(output_materializers=MyMaterializer)
+    def create_my_obj() -> MyObj:
+        return MyObj(name="later")
+
+    @pipeline
+    def later_pipeline():
+        create_my_obj()
+
+    later_pipeline()
+    assert (
+        Client().get_artifact_version("later_pipeline::create_my_obj::output").load().name
+        == "later"
+    )
