@@ -1,16 +1,14 @@
 """`from fanflow.logger import get_logger` (ZenML's `zenml.logger.get_logger`).
 
-Loggers from here sit under `fanflow.user` and log at INFO by default, printed to stderr as
-ZenML's do (unless the program configured that logger itself). Inside a step their records also
-land in the step's captured log.
+As in ZenML, the logger of that name logs at INFO and prints to stderr itself (it does not
+propagate to the root logger), unless the program already gave it handlers. Inside a step, its
+records also land in the step's captured log.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-
-_USER_ROOT = "fanflow.user"
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -29,16 +27,11 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _user_root() -> logging.Logger:
-    root = logging.getLogger(_USER_ROOT)
-    if not root.handlers:
-        root.addHandler(_StderrHandler())
-        root.propagate = False
-        root.setLevel(logging.INFO)
-    return root
-
-
 def get_logger(logger_name: str) -> logging.Logger:
     """The logger for a module (`get_logger(__name__)`), logging at INFO to stderr."""
-    _user_root()
-    return logging.getLogger(f"{_USER_ROOT}.{logger_name}")
+    logger = logging.getLogger(logger_name)
+    if not logger.handlers:
+        logger.addHandler(_StderrHandler())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
