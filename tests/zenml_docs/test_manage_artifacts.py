@@ -178,3 +178,7 @@ def test_save_and_load_artifacts_not_produced_by_pipelines():
     save_artifact(prediction, name="iris_predictions")
     assert load_artifact("iris_predictions").tolist() == [1]
     assert Client().get_artifact("iris_predictions").latest_version.load().tolist() == [1]
+    save_artifact(np.array([2]), name="iris_predictions")
+    # "load_artifact is simply short-hand for ... client.get_artifact(name).load()"
+    assert Client().get_artifact("iris_predictions").load().tolist() == [2]
+    assert load_artifact("iris_predictions").tolist() == [2]

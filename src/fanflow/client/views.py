@@ -225,6 +225,10 @@ class ArtifactView:
     def latest_version(self) -> ArtifactVersionView:
         return self._client.get_artifact_version(self.name)
 
+    def load(self) -> Any:
+        """The value of the newest version (`Client().get_artifact(name).load()`)."""
+        return self.latest_version.load()
+
     def __repr__(self) -> str:
         return f"Artifact(name={self.name!r})"
 
