@@ -239,3 +239,29 @@ def test_client_reads_custom_artifacts_after_the_run():
         Client().get_artifact_version("later_pipeline::create_my_obj::output").load().name
         == "later"
     )
+
+
+class ScratchMaterializer(BaseMaterializer):
+    ASSOCIATED_TYPES = (MyClass2,)
+    SKIP_REGISTRATION = True
+
+    def load(self, data_type):
+        return MyClass2()
+
+    def save(self, data):
+        # "If you need a temporary directory while processing artifacts, use the
+        # get_temporary_directory() helper"
+        with self.get_temporary_directory() as temp_dir:
+            scratch = os.path.join(temp_dir, "part.txt")
+            with open(scratch, "w") as f:
+                f.write("two")
+            with open(scratch) as f, open(os.path.join(self.uri, "two.txt"), "w") as out:
+                out.write(f.read())
+        self.scratch_dir = temp_dir
+
+
+def test_get_temporary_directory_helper(tmp_path):
+    materializer = ScratchMaterializer(str(tmp_path))
+    materializer.save(MyClass2())
+    assert (tmp_path / "two.txt").read_text() == "two"
+    assert not os.path.exists(materializer.scratch_dir)

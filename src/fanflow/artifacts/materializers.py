@@ -15,7 +15,11 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import typing
+from collections.abc import Iterator
 from typing import Any, ClassVar, Protocol
 
 from fanflow.enums import ArtifactType
@@ -101,6 +105,16 @@ class BaseMaterializer:
     def __init__(self, uri: str, artifact_store: Any = None) -> None:
         self.uri = uri
         self.artifact_store = artifact_store
+
+    @contextlib.contextmanager
+    def get_temporary_directory(self, delete_at_exit: bool = True) -> Iterator[str]:
+        """A scratch directory for the duration of the block (ZenML's helper of that name)."""
+        path = tempfile.mkdtemp(prefix="fanflow-materializer-")
+        try:
+            yield path
+        finally:
+            if delete_at_exit:
+                shutil.rmtree(path, ignore_errors=True)
 
     def load(self, data_type: type[Any]) -> Any:
         """Read the value from the files in `self.uri`."""
