@@ -119,3 +119,21 @@ def test_fetching_information_during_run_execution():
     first = looking_back()
     second = looking_back()
     assert seen == {"current": second.name, "previous": first.name}
+
+
+def test_step_information_parameters_and_settings():
+    @step(settings={"experiment_tracker.mlflow": {"experiment_name": "custom_experiment"}})
+    def tracked(gamma: float = 0.1) -> float:
+        return gamma
+
+    @pipeline
+    def settings_pipeline():
+        tracked(gamma=0.5)
+
+    run = settings_pipeline()
+    step_run = run.steps["tracked"]
+    assert step_run.config.parameters == {"gamma": 0.5}
+    assert step_run.config.settings == {
+        "experiment_tracker.mlflow": {"experiment_name": "custom_experiment"}
+    }
+    assert run.config.settings == {}

@@ -96,6 +96,11 @@ class ConfigView:
     def parameters(self) -> dict[str, Any]:
         return dict(self._data.get("parameters") or {})
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Settings as given (for stack components fanflow does not have, kept unapplied)."""
+        return dict(self._data.get("settings") or {})
+
     def model_dump(self) -> dict[str, Any]:
         return dict(self._data)
 

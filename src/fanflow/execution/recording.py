@@ -40,6 +40,8 @@ def step_config(inv: Invocation) -> dict[str, Any]:
         recorded["max_concurrency"] = config.max_concurrency
     if inv.position is not None:
         recorded["position"] = inv.position
+    if config.settings:
+        recorded["settings"] = to_plain_json(dict(config.settings))
     return recorded
 
 
