@@ -96,6 +96,20 @@ step_runs = Table(
     UniqueConstraint("run_id", "name", name="uq_step_runs_run_name"),
 )
 Index("ix_step_runs_cache_key", step_runs.c.cache_key, step_runs.c.status)
+# Reads of one map group (summaries.py): its branches in index order, and counted or filtered by
+# status, without visiting the other branches of the run.
+GROUP_INDEXES = (
+    Index(
+        "ix_step_runs_group_index", step_runs.c.run_id, step_runs.c.map_group, step_runs.c.map_index
+    ),
+    Index(
+        "ix_step_runs_group_status",
+        step_runs.c.run_id,
+        step_runs.c.map_group,
+        step_runs.c.status,
+        step_runs.c.map_index,
+    ),
+)
 
 artifacts = Table(
     "artifacts",

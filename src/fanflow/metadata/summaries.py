@@ -1,0 +1,724 @@
+"""Aggregate reads of one run for the shell and the dashboard: computed in SQL, never per branch.
+
+A run is shown as *nodes*: each plain step is one node, and all branches of a map group are one
+node keyed `map:<group>`, carrying counts by status, the cached count, p50 and max duration and
+the first error. A group's branches are listed a page at a time, sorted and filtered in SQL, and
+a huge group's timeline is reduced to a fixed number of buckets.
+
+Invariants:
+- every query is bounded by the number of nodes, the page size or the bucket count, not by the
+  number of branches: 100,000 branches are counted, sorted and bucketed by the database, and only
+  the answer travels to Python (`ix_step_runs_group_index`, `ix_step_runs_group_status` back the
+  group reads);
+- one function reads in one connection, so its answer is one consistent snapshot;
+- the few dialect-specific expressions (seconds since the epoch, flooring) are SQLAlchemy
+  constructs compiled per dialect below; the queries themselves are dialect-neutral Core;
+- a `since` cursor is an opaque string; a reader passes back the last one it got and receives
+  only the nodes whose state changed since (plus a new cursor). An unknown or damaged cursor
+  means "send everything".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, and_, case, func, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from fanflow.exceptions import DoesNotExistError
+from fanflow.metadata import schema as t
+
+MAP_PREFIX = "map:"
+RAN_STATUSES = ("completed", "failed")
+ACTIVE_STATUSES = ("running", "initializing")
+BRANCH_SORTS = ("index", "status", "duration")
+
+
+# --- dialect-specific expressions -----------------------------------------------------------------
+
+
+class epoch_seconds(FunctionElement[float]):
+    """Seconds since 1970 of a DateTime column, as a float."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    (arg,) = list(element.clauses)
+    return f"((julianday({compiler.process(arg, **kw)}) - 2440587.5) * 86400.0)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_postgresql(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    (arg,) = list(element.clauses)
+    return f"EXTRACT(EPOCH FROM {compiler.process(arg, **kw)})"
+
+
+class floor_int(FunctionElement[int]):
+    """The integer part of a non-negative number."""
+
+    inherit_cache = True
+
+
+@compiles(floor_int, "sqlite")
+def _floor_sqlite(element: floor_int, compiler: Any, **kw: Any) -> str:
+    (arg,) = list(element.clauses)
+    return f"CAST({compiler.process(arg, **kw)} AS INTEGER)"
+
+
+@compiles(floor_int, "postgresql")
+def _floor_postgresql(element: floor_int, compiler: Any, **kw: Any) -> str:
+    (arg,) = list(element.clauses)
+    return f"CAST(FLOOR({compiler.process(arg, **kw)}) AS INTEGER)"
+
+
+_sr = t.step_runs
+DURATION: ColumnElement[float] = epoch_seconds(_sr.c.end_time) - epoch_seconds(_sr.c.start_time)
+
+
+# --- records --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSummary:
+    """One node of a run: a plain step (`kind == "step"`) or a whole map group (`"map"`)."""
+
+    key: str  # the step's name, or "map:<group>"
+    kind: str
+    name: str  # step invocation name, or group name
+    step_name: str
+    status: str  # a plain step's status; a group's overall status (see `group_status`)
+    total: int
+    counts: dict[str, int]
+    cached: int
+    start_time: datetime | None
+    end_time: datetime | None
+    p50_duration: float | None
+    max_duration: float | None
+    first_error: str | None
+    first_error_step: str | None  # the (branch) step whose error that is
+    upstream: tuple[str, ...]  # keys of the nodes this one depends on
+    step_run_id: str | None = None  # plain steps only
+    created: datetime | None = None  # when the (first branch of the) node was recorded
+
+    @property
+    def done(self) -> int:
+        return sum(n for s, n in self.counts.items() if s not in ACTIVE_STATUSES)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "name": self.name,
+            "step_name": self.step_name,
+            "status": self.status,
+            "total": self.total,
+            "counts": dict(self.counts),
+            "cached": self.cached,
+            "start_time": _iso(self.start_time),
+            "end_time": _iso(self.end_time),
+            "p50_duration": self.p50_duration,
+            "max_duration": self.max_duration,
+            "first_error": self.first_error,
+            "first_error_step": self.first_error_step,
+            "upstream": list(self.upstream),
+            "step_run_id": self.step_run_id,
+            "created": _iso(self.created),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BranchRow:
+    id: str
+    name: str
+    map_index: int | None
+    status: str
+    start_time: datetime | None
+    end_time: datetime | None
+    duration: float | None
+    error: str | None  # first line of the exception
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "map_index": self.map_index,
+            "status": self.status,
+            "start_time": _iso(self.start_time),
+            "end_time": _iso(self.end_time),
+            "duration": self.duration,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BranchPage:
+    rows: list[BranchRow]
+    total: int  # rows matching the filter
+    page: int
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": [r.to_dict() for r in self.rows],
+            "total": self.total,
+            "page": self.page,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineLane:
+    """Bars of one node. Small nodes list `bars` (name, status, start, end in seconds from the
+    timeline's origin); a map group with more branches than the bar limit gives `buckets`
+    instead: for equal slices of its time span, how many branches started, finished and ran."""
+
+    key: str
+    kind: str
+    status: str
+    bars: list[tuple[str, str, float | None, float | None]] = field(default_factory=list)
+    bucket_start: float | None = None
+    bucket_width: float | None = None
+    started: list[int] = field(default_factory=list)
+    finished: list[int] = field(default_factory=list)
+    running: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "status": self.status,
+            "bars": [list(bar) for bar in self.bars],
+            "bucket_start": self.bucket_start,
+            "bucket_width": self.bucket_width,
+            "started": self.started,
+            "finished": self.finished,
+            "running": self.running,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    origin: datetime | None  # the earliest start; bar times are seconds after it
+    span: float  # seconds from origin to the latest end (or now, while running)
+    lanes: list[TimelineLane]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "origin": _iso(self.origin),
+            "span": self.span,
+            "lanes": [lane.to_dict() for lane in self.lanes],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunChanges:
+    """What changed in a run since a cursor: the run's status and the nodes that changed."""
+
+    run_status: str
+    run_end_time: datetime | None
+    nodes: list[NodeSummary]
+    removed: list[str]
+    cursor: str
+    complete: bool  # True when `nodes` is every node (no or unusable cursor)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_status": self.run_status,
+            "run_end_time": _iso(self.run_end_time),
+            "nodes": [n.to_dict() for n in self.nodes],
+            "removed": self.removed,
+            "cursor": self.cursor,
+            "complete": self.complete,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _first_line(text: str | None, limit: int = 300) -> str | None:
+    if not text:
+        return None
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:limit]
+
+
+def group_key(group: str) -> str:
+    return f"{MAP_PREFIX}{group}"
+
+
+def group_status(counts: dict[str, int]) -> str:
+    """A map group's overall status: running while any branch runs; failed if any failed;
+    otherwise completed (cached when every branch was a cache hit, skipped when all skipped)."""
+    total = sum(counts.values())
+    if any(counts.get(s) for s in ACTIVE_STATUSES):
+        return "running"
+    if counts.get("failed"):
+        return "failed"
+    if counts.get("stopped"):
+        return "stopped"
+    for uniform in ("cached", "skipped"):
+        if total and counts.get(uniform) == total:
+            return uniform
+    return "completed"
+
+
+# --- node summaries -------------------------------------------------------------------------------
+
+
+def _status_counts(conn: Connection, run_id: str) -> dict[str, dict[str, int]]:
+    """group -> status -> count, from the group/status index alone."""
+    rows = conn.execute(
+        select(_sr.c.map_group, _sr.c.status, func.count())
+        .where(_sr.c.run_id == run_id, _sr.c.map_group.is_not(None))
+        .group_by(_sr.c.map_group, _sr.c.status)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for group, status, n in rows:
+        counts.setdefault(group, {})[status] = int(n)
+    return counts
+
+
+def _plain_rows(conn: Connection, run_id: str) -> list[Any]:
+    return list(
+        conn.execute(
+            select(
+                _sr.c.id,
+                _sr.c.name,
+                _sr.c.step_name,
+                _sr.c.status,
+                _sr.c.created,
+                _sr.c.start_time,
+                _sr.c.end_time,
+                _sr.c.exception,
+                _sr.c.upstream,
+            )
+            .where(_sr.c.run_id == run_id, _sr.c.map_group.is_(None))
+            .order_by(_sr.c.created, _sr.c.name)
+        )
+    )
+
+
+def _collapse(names: Iterable[str], groups: set[str]) -> tuple[str, ...]:
+    """Upstream step names as node keys: a branch `map:<group>:<i>` becomes `map:<group>`."""
+    keys: dict[str, None] = {}
+    for name in names:
+        if name.startswith(MAP_PREFIX):
+            group, _, index = name[len(MAP_PREFIX) :].rpartition(":")
+            if index.isdigit() and group in groups:
+                keys[group_key(group)] = None
+                continue
+        keys[name] = None
+    return tuple(keys)
+
+
+def _group_details(
+    conn: Connection, run_id: str, group: str, counts: dict[str, int], groups: set[str]
+) -> NodeSummary:
+    in_group = and_(_sr.c.run_id == run_id, _sr.c.map_group == group)
+    span = conn.execute(
+        select(
+            func.min(_sr.c.created),
+            func.min(_sr.c.start_time),
+            func.max(_sr.c.end_time),
+            func.max(case((_sr.c.status.in_(RAN_STATUSES), DURATION))),
+            func.min(_sr.c.step_name),
+        ).where(in_group)
+    ).one()
+    ran = sum(counts.get(s, 0) for s in RAN_STATUSES)
+    p50 = None
+    if ran:
+        p50 = conn.execute(
+            select(DURATION)
+            .where(in_group, _sr.c.status.in_(RAN_STATUSES), _sr.c.start_time.is_not(None))
+            .where(_sr.c.end_time.is_not(None))
+            .order_by(DURATION)
+            .limit(1)
+            .offset((ran - 1) // 2)
+        ).scalar()
+    error = None
+    if counts.get("failed"):
+        error = conn.execute(
+            select(_sr.c.name, _sr.c.exception)
+            .where(in_group, _sr.c.status == "failed")
+            .order_by(_sr.c.end_time.nulls_last(), _sr.c.map_index)
+            .limit(1)
+        ).first()
+    # Every branch of a map has the same dependencies; the first branch speaks for all.
+    first = conn.execute(
+        select(_sr.c.id, _sr.c.upstream).where(in_group).order_by(_sr.c.map_index).limit(1)
+    ).first()
+    upstream: list[str] = list(first.upstream or []) if first else []
+    if first is not None:
+        upstream.extend(_input_producers(conn, first.id, run_id))
+    status = group_status(counts)
+    return NodeSummary(
+        key=group_key(group),
+        kind="map",
+        name=group,
+        step_name=span[4] or group,
+        status=status,
+        total=sum(counts.values()),
+        counts=dict(sorted(counts.items())),
+        cached=counts.get("cached", 0),
+        start_time=span[1],
+        end_time=span[2] if status not in ("running",) else None,
+        p50_duration=_seconds(p50),
+        max_duration=_seconds(span[3]),
+        first_error=_first_line(error.exception) if error else None,
+        first_error_step=error.name if error else None,
+        upstream=_collapse(upstream, groups),
+        created=span[0],
+    )
+
+
+def _input_producers(conn: Connection, step_run_id: str, run_id: str) -> list[str]:
+    """Names of the step runs of this run that produced a step run's inputs. A map item refers
+    to the sequence it was split from (`parent_artifact_version_id`), whose producer counts."""
+    av = t.artifact_versions
+    rows = conn.execute(
+        select(av.c.producer_step_run_id, av.c.run_metadata)
+        .select_from(t.step_run_inputs.join(av, av.c.id == t.step_run_inputs.c.artifact_version_id))
+        .where(t.step_run_inputs.c.step_run_id == step_run_id)
+    ).all()
+    producers = {row.producer_step_run_id for row in rows if row.producer_step_run_id}
+    parents = {
+        str((row.run_metadata or {}).get("parent_artifact_version_id"))
+        for row in rows
+        if not row.producer_step_run_id
+        and (row.run_metadata or {}).get("parent_artifact_version_id")
+    }
+    if parents:
+        producers.update(
+            pid
+            for (pid,) in conn.execute(
+                select(av.c.producer_step_run_id).where(av.c.id.in_(sorted(parents)))
+            )
+            if pid
+        )
+    if not producers:
+        return []
+    return [
+        name
+        for (name,) in conn.execute(
+            select(_sr.c.name).where(_sr.c.id.in_(sorted(producers)), _sr.c.run_id == run_id)
+        )
+    ]
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else max(float(value), 0.0)
+
+
+def _plain_node(row: Any, groups: set[str], run_id: str, conn: Connection) -> NodeSummary:
+    upstream = list(row.upstream or [])
+    upstream.extend(_input_producers(conn, row.id, run_id))
+    ran = row.status in RAN_STATUSES and row.start_time and row.end_time
+    duration = (row.end_time - row.start_time).total_seconds() if ran else None
+    return NodeSummary(
+        key=row.name,
+        kind="step",
+        name=row.name,
+        step_name=row.step_name,
+        status=row.status,
+        total=1,
+        counts={row.status: 1},
+        cached=1 if row.status == "cached" else 0,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        p50_duration=duration,
+        max_duration=duration,
+        first_error=_first_line(row.exception) if row.status == "failed" else None,
+        first_error_step=row.name if row.status == "failed" and row.exception else None,
+        upstream=_collapse((u for u in upstream if u != row.name), groups),
+        step_run_id=row.id,
+        created=row.created,
+    )
+
+
+def _require_run(conn: Connection, run_id: str) -> tuple[str, datetime | None]:
+    row = conn.execute(
+        select(t.pipeline_runs.c.status, t.pipeline_runs.c.end_time).where(
+            t.pipeline_runs.c.id == run_id
+        )
+    ).first()
+    if row is None:
+        raise DoesNotExistError(f"No pipeline run with id {run_id}.")
+    return row.status, row.end_time
+
+
+def _order(nodes: list[NodeSummary]) -> list[NodeSummary]:
+    return sorted(nodes, key=lambda n: (n.created or datetime.max, n.key))
+
+
+def node_summaries(engine: Engine, run_id: str) -> list[NodeSummary]:
+    """Every node of a run (plain steps and collapsed map groups), in the order they began."""
+    with engine.connect() as conn:
+        _require_run(conn, run_id)
+        return _summaries(conn, run_id, None)[0]
+
+
+def _summaries(
+    conn: Connection, run_id: str, only: set[str] | None
+) -> tuple[list[NodeSummary], dict[str, str]]:
+    """Nodes (all, or those whose fingerprint is not in `only`'s complement) and every node's
+    fingerprint. `only` lists the keys to summarise in full; None means all."""
+    counts = _status_counts(conn, run_id)
+    groups = set(counts)
+    plain = _plain_rows(conn, run_id)
+    fingerprints = _fingerprints(plain, counts)
+    nodes: list[NodeSummary] = []
+    for row in plain:
+        if only is None or row.name in only:
+            nodes.append(_plain_node(row, groups, run_id, conn))
+    for group, by_status in counts.items():
+        if only is None or group_key(group) in only:
+            nodes.append(_group_details(conn, run_id, group, by_status, groups))
+    return _order(nodes), fingerprints
+
+
+def _fingerprints(plain: list[Any], counts: dict[str, dict[str, int]]) -> dict[str, str]:
+    """A string per node that changes whenever the node's state does: a plain step's status and
+    end, a group's counts by status (a branch only ever moves forward through statuses)."""
+    fingerprints = {row.name: f"{row.status}|{row.end_time}" for row in plain}
+    for group, by_status in counts.items():
+        fingerprints[group_key(group)] = json.dumps(sorted(by_status.items()))
+    return fingerprints
+
+
+# --- since cursor ---------------------------------------------------------------------------------
+
+
+def _encode_cursor(run_status: str, fingerprints: dict[str, str]) -> str:
+    digest = {key: zlib.crc32(value.encode()) for key, value in fingerprints.items()}
+    raw = json.dumps({"s": run_status, "n": digest}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(zlib.compress(raw)).decode()
+
+
+def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        data = json.loads(zlib.decompress(base64.urlsafe_b64decode(cursor.encode())))
+    except (ValueError, zlib.error):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("n"), dict):
+        return None
+    return data
+
+
+def changes_since(engine: Engine, run_id: str, cursor: str | None = None) -> RunChanges:
+    """The run's status and the nodes whose state changed since `cursor` (all of them without
+    one), with the cursor to pass next time. Cheap when nothing changed: one count per group and
+    status and one read of the plain steps; full summaries only for the nodes that changed."""
+    previous = _decode_cursor(cursor)
+    with engine.connect() as conn:
+        run_status, run_end = _require_run(conn, run_id)
+        fingerprints = _fingerprints(_plain_rows(conn, run_id), _status_counts(conn, run_id))
+        new_cursor = _encode_cursor(run_status, fingerprints)
+        if previous is None:
+            nodes, _ = _summaries(conn, run_id, None)
+            return RunChanges(run_status, run_end, nodes, [], new_cursor, True)
+        seen: dict[str, int] = previous["n"]
+        changed = {
+            key
+            for key, value in fingerprints.items()
+            if seen.get(key) != zlib.crc32(value.encode())
+        }
+        nodes = _summaries(conn, run_id, changed)[0] if changed else []
+    removed = sorted(set(seen) - set(fingerprints))
+    return RunChanges(run_status, run_end, nodes, removed, new_cursor, False)
+
+
+# --- branches -------------------------------------------------------------------------------------
+
+
+def list_branches(
+    engine: Engine,
+    run_id: str,
+    group: str,
+    *,
+    page: int = 1,
+    size: int = 50,
+    sort: str = "index",
+    descending: bool = False,
+    status: str | Sequence[str] | None = None,
+) -> BranchPage:
+    """One page of a map group's branches, sorted by index, status or duration, optionally only
+    those in the given status(es) (e.g. "failed")."""
+    if sort not in BRANCH_SORTS:
+        raise ValueError(f"sort must be one of {', '.join(BRANCH_SORTS)}; got {sort!r}")
+    if size < 1 or page < 1:
+        raise ValueError(f"page and size must be positive; got page={page}, size={size}")
+    if group.startswith(MAP_PREFIX):
+        group = group[len(MAP_PREFIX) :]
+    conditions = [_sr.c.run_id == run_id, _sr.c.map_group == group]
+    if isinstance(status, str):
+        conditions.append(_sr.c.status == status)
+    elif status is not None:
+        conditions.append(_sr.c.status.in_(list(status)))
+    where = and_(*conditions)
+    index_order = _sr.c.map_index.desc() if descending else _sr.c.map_index.asc()
+    order: list[Any]
+    if sort == "index":
+        order = [index_order]
+    elif sort == "status":
+        order = [_sr.c.status.desc() if descending else _sr.c.status.asc(), _sr.c.map_index]
+    else:
+        by = DURATION.desc() if descending else DURATION.asc()
+        order = [by.nulls_last(), _sr.c.map_index]
+    query = (
+        select(
+            _sr.c.id,
+            _sr.c.name,
+            _sr.c.map_index,
+            _sr.c.status,
+            _sr.c.start_time,
+            _sr.c.end_time,
+            DURATION.label("duration"),
+            _sr.c.exception,
+        )
+        .where(where)
+        .order_by(*order)
+        .limit(size)
+        .offset((page - 1) * size)
+    )
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(_sr).where(where)).scalar_one()
+        rows = [
+            BranchRow(
+                id=row.id,
+                name=row.name,
+                map_index=row.map_index,
+                status=row.status,
+                start_time=row.start_time,
+                end_time=row.end_time,
+                duration=_seconds(row.duration),
+                error=_first_line(row.exception),
+            )
+            for row in conn.execute(query)
+        ]
+    return BranchPage(rows, int(total), page, size)
+
+
+# --- timeline -------------------------------------------------------------------------------------
+
+
+def timeline(
+    engine: Engine,
+    run_id: str,
+    *,
+    max_bars: int = 200,
+    buckets: int = 120,
+    now: datetime | None = None,
+    nodes: list[NodeSummary] | None = None,
+) -> Timeline:
+    """Start and end of every plain step, and of every branch of groups up to `max_bars`
+    branches; larger groups as `buckets` equal time slices with started/finished/running counts
+    (running = started minus finished so far: the group's concurrency over time). Pass `nodes`
+    from `node_summaries` when you have them, to skip reading them again."""
+    with engine.connect() as conn:
+        _require_run(conn, run_id)
+        if nodes is None:
+            nodes = _summaries(conn, run_id, None)[0]
+        starts = [n.start_time for n in nodes if n.start_time is not None]
+        if not starts:
+            return Timeline(None, 0.0, [])
+        origin = min(starts)
+        base = conn.execute(
+            select(epoch_seconds(func.min(_sr.c.start_time))).where(_sr.c.run_id == run_id)
+        ).scalar()
+        ends = [n.end_time for n in nodes if n.end_time is not None]
+        latest = max([*ends, *starts])
+        if now is not None and any(n.status in ACTIVE_STATUSES for n in nodes):
+            latest = max(latest, now)
+        span = max((latest - origin).total_seconds(), 0.0)
+        lanes = [
+            _lane(conn, run_id, node, origin, float(base or 0.0), span, max_bars, buckets)
+            for node in nodes
+        ]
+    return Timeline(origin, span, lanes)
+
+
+def _offset(value: datetime | None, origin: datetime) -> float | None:
+    return None if value is None else (value - origin).total_seconds()
+
+
+def _lane(
+    conn: Connection,
+    run_id: str,
+    node: NodeSummary,
+    origin: datetime,
+    base: float,
+    span: float,
+    max_bars: int,
+    buckets: int,
+) -> TimelineLane:
+    if node.kind == "step":
+        bar = (
+            node.name,
+            node.status,
+            _offset(node.start_time, origin),
+            _offset(node.end_time, origin),
+        )
+        return TimelineLane(node.key, node.kind, node.status, bars=[bar])
+    in_group = and_(_sr.c.run_id == run_id, _sr.c.map_group == node.name)
+    if node.total <= max_bars:
+        rows = conn.execute(
+            select(_sr.c.name, _sr.c.status, _sr.c.start_time, _sr.c.end_time)
+            .where(in_group)
+            .order_by(_sr.c.map_index)
+        )
+        bars = [
+            (r.name, r.status, _offset(r.start_time, origin), _offset(r.end_time, origin))
+            for r in rows
+        ]
+        return TimelineLane(node.key, node.kind, node.status, bars=bars)
+    width = max(span, 1e-6) / buckets
+    started, finished = _bucket_counts(conn, in_group, base, width, buckets)
+    # Branches active at some moment of slice i: started by its end, not finished before it.
+    running, opened, closed = [], 0, 0
+    for new, done in zip(started, finished, strict=True):
+        opened += new
+        running.append(opened - closed)
+        closed += done
+    return TimelineLane(
+        node.key,
+        node.kind,
+        node.status,
+        bucket_start=0.0,
+        bucket_width=width,
+        started=started,
+        finished=finished,
+        running=running,
+    )
+
+
+def _bucket_counts(
+    conn: Connection, in_group: Any, base: float, width: float, buckets: int
+) -> tuple[list[int], list[int]]:
+    """Branches started and finished per time slice, in one pass over the group."""
+    start_slot = floor_int((epoch_seconds(_sr.c.start_time) - base) / width).label("s")
+    end_slot = floor_int((epoch_seconds(_sr.c.end_time) - base) / width).label("e")
+    started, finished = [0] * buckets, [0] * buckets
+    rows = conn.execute(
+        select(start_slot, end_slot, func.count())
+        .where(in_group, _sr.c.start_time.is_not(None))
+        .group_by(start_slot, end_slot)
+    )
+    for opened, closed, n in rows:
+        started[min(max(int(opened), 0), buckets - 1)] += int(n)
+        if closed is not None:
+            finished[min(max(int(closed), 0), buckets - 1)] += int(n)
+    return started, finished
