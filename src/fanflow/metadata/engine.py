@@ -365,7 +365,7 @@ def _add_missing_indexes(engine: Engine) -> None:
     from sqlalchemy.schema import CreateIndex
 
     with engine.connect() as conn:
-        for index in schema.GROUP_INDEXES:
+        for index in schema.ADDED_INDEXES:
             conn.execute(CreateIndex(index, if_not_exists=True))
         conn.commit()
 

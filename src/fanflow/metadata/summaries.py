@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, func, select
+from sqlalchemy import Float, and_, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -37,9 +37,23 @@ from fanflow.exceptions import DoesNotExistError
 from fanflow.metadata import schema as t
 
 MAP_PREFIX = "map:"
+EPOCH = datetime(1970, 1, 1)
 RAN_STATUSES = ("completed", "failed")
 ACTIVE_STATUSES = ("running", "initializing")
 BRANCH_SORTS = ("index", "status", "duration")
+INPUT_SAMPLE = 100
+CACHE_SIZE = 512
+
+# Facts that never change once true, kept per process so a page polled every second does not
+# recompute them: a finished group's summary (keyed by its counts) and a step's upstream keys.
+_finished_groups: dict[tuple[str, str, str, str], NodeSummary] = {}
+_upstream_keys: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= CACHE_SIZE:
+        cache.pop(next(iter(cache)), None)
+    cache[key] = value
 
 
 # --- dialect-specific expressions -----------------------------------------------------------------
@@ -181,7 +195,8 @@ class BranchPage:
 class TimelineLane:
     """Bars of one node. Small nodes list `bars` (name, status, start, end in seconds from the
     timeline's origin); a map group with more branches than the bar limit gives `buckets`
-    instead: for equal slices of its time span, how many branches started, finished and ran."""
+    instead: for equal slices of its time span, how many branches started and finished, and
+    how many ran at once on average (branch-seconds in the slice / the slice's width)."""
 
     key: str
     kind: str
@@ -191,7 +206,7 @@ class TimelineLane:
     bucket_width: float | None = None
     started: list[int] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
-    running: list[int] = field(default_factory=list)
+    running: list[float] = field(default_factory=list)  # average number running at once
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -302,7 +317,6 @@ def _plain_rows(conn: Connection, run_id: str) -> list[Any]:
                 _sr.c.start_time,
                 _sr.c.end_time,
                 _sr.c.exception,
-                _sr.c.upstream,
             )
             .where(_sr.c.run_id == run_id, _sr.c.map_group.is_(None))
             .order_by(_sr.c.created, _sr.c.name)
@@ -327,26 +341,29 @@ def _group_details(
     conn: Connection, run_id: str, group: str, counts: dict[str, int], groups: set[str]
 ) -> NodeSummary:
     in_group = and_(_sr.c.run_id == run_id, _sr.c.map_group == group)
+    # Each of these reads only `ix_step_runs_group_times` (no table rows).
     span = conn.execute(
-        select(
-            func.min(_sr.c.created),
-            func.min(_sr.c.start_time),
-            func.max(_sr.c.end_time),
-            func.max(case((_sr.c.status.in_(RAN_STATUSES), DURATION))),
-            func.min(_sr.c.step_name),
-        ).where(in_group)
+        select(func.min(_sr.c.start_time), func.max(_sr.c.end_time)).where(in_group)
     ).one()
+    timed = and_(
+        in_group,
+        _sr.c.status.in_(RAN_STATUSES),
+        _sr.c.start_time.is_not(None),
+        _sr.c.end_time.is_not(None),
+    )
     ran = sum(counts.get(s, 0) for s in RAN_STATUSES)
-    p50 = None
+    p50 = longest = None
     if ran:
-        p50 = conn.execute(
-            select(DURATION)
-            .where(in_group, _sr.c.status.in_(RAN_STATUSES), _sr.c.start_time.is_not(None))
-            .where(_sr.c.end_time.is_not(None))
-            .order_by(DURATION)
-            .limit(1)
-            .offset((ran - 1) // 2)
-        ).scalar()
+        timed_count = conn.execute(select(func.count()).select_from(_sr).where(timed)).scalar()
+        if timed_count:
+            p50 = conn.execute(
+                select(DURATION)
+                .where(timed)
+                .order_by(DURATION)
+                .limit(1)
+                .offset((timed_count - 1) // 2)
+            ).scalar()
+            longest = conn.execute(select(func.max(DURATION)).where(timed)).scalar()
     error = None
     if counts.get("failed"):
         error = conn.execute(
@@ -357,40 +374,45 @@ def _group_details(
         ).first()
     # Every branch of a map has the same dependencies; the first branch speaks for all.
     first = conn.execute(
-        select(_sr.c.id, _sr.c.upstream).where(in_group).order_by(_sr.c.map_index).limit(1)
+        select(_sr.c.id, _sr.c.upstream, _sr.c.created, _sr.c.step_name)
+        .where(in_group)
+        .order_by(_sr.c.map_index)
+        .limit(1)
     ).first()
     upstream: list[str] = list(first.upstream or []) if first else []
-    if first is not None:
-        upstream.extend(_input_producers(conn, first.id, run_id))
+    if first is not None and not upstream:
+        upstream = _input_producers(conn, first.id, run_id)
     status = group_status(counts)
     return NodeSummary(
         key=group_key(group),
         kind="map",
         name=group,
-        step_name=span[4] or group,
+        step_name=first.step_name if first else group,
         status=status,
         total=sum(counts.values()),
         counts=dict(sorted(counts.items())),
         cached=counts.get("cached", 0),
-        start_time=span[1],
-        end_time=span[2] if status not in ("running",) else None,
+        start_time=span[0],
+        end_time=span[1] if status != "running" else None,
         p50_duration=_seconds(p50),
-        max_duration=_seconds(span[3]),
+        max_duration=_seconds(longest),
         first_error=_first_line(error.exception) if error else None,
         first_error_step=error.name if error else None,
         upstream=_collapse(upstream, groups),
-        created=span[0],
+        created=first.created if first else None,
     )
 
 
 def _input_producers(conn: Connection, step_run_id: str, run_id: str) -> list[str]:
-    """Names of the step runs of this run that produced a step run's inputs. A map item refers
-    to the sequence it was split from (`parent_artifact_version_id`), whose producer counts."""
+    """Names of the step runs of this run that produced a step run's inputs (from the first
+    `INPUT_SAMPLE` links: a fan-in's many inputs come from one group). A map item refers to the
+    sequence it was split from (`parent_artifact_version_id`), whose producer counts."""
     av = t.artifact_versions
     rows = conn.execute(
         select(av.c.producer_step_run_id, av.c.run_metadata)
         .select_from(t.step_run_inputs.join(av, av.c.id == t.step_run_inputs.c.artifact_version_id))
         .where(t.step_run_inputs.c.step_run_id == step_run_id)
+        .limit(INPUT_SAMPLE)
     ).all()
     producers = {row.producer_step_run_id for row in rows if row.producer_step_run_id}
     parents = {
@@ -421,9 +443,25 @@ def _seconds(value: Any) -> float | None:
     return None if value is None else max(float(value), 0.0)
 
 
+def _plain_upstream(
+    conn: Connection, step_run_id: str, run_id: str, groups: set[str]
+) -> tuple[str, ...]:
+    """A step's upstream as node keys. A fan-in's upstream names every branch (100,000 names),
+    so the collapsed answer is kept: a recorded step's upstream never changes."""
+    key = (str(conn.engine.url), step_run_id, frozenset(groups))
+    found = _upstream_keys.get(key)
+    if found is not None:
+        return found
+    names = conn.execute(select(_sr.c.name, _sr.c.upstream).where(_sr.c.id == step_run_id)).one()
+    upstream = [u for u in (names.upstream or []) if u != names.name]
+    if not upstream:
+        upstream = _input_producers(conn, step_run_id, run_id)
+    keys = _collapse(upstream, groups)
+    _remember(_upstream_keys, key, keys)
+    return keys
+
+
 def _plain_node(row: Any, groups: set[str], run_id: str, conn: Connection) -> NodeSummary:
-    upstream = list(row.upstream or [])
-    upstream.extend(_input_producers(conn, row.id, run_id))
     ran = row.status in RAN_STATUSES and row.start_time and row.end_time
     duration = (row.end_time - row.start_time).total_seconds() if ran else None
     return NodeSummary(
@@ -441,7 +479,7 @@ def _plain_node(row: Any, groups: set[str], run_id: str, conn: Connection) -> No
         max_duration=duration,
         first_error=_first_line(row.exception) if row.status == "failed" else None,
         first_error_step=row.name if row.status == "failed" and row.exception else None,
-        upstream=_collapse((u for u in upstream if u != row.name), groups),
+        upstream=_plain_upstream(conn, row.id, run_id, groups),
         step_run_id=row.id,
         created=row.created,
     )
@@ -470,13 +508,18 @@ def node_summaries(engine: Engine, run_id: str) -> list[NodeSummary]:
 
 
 def _summaries(
-    conn: Connection, run_id: str, only: set[str] | None
+    conn: Connection,
+    run_id: str,
+    only: set[str] | None,
+    counts: dict[str, dict[str, int]] | None = None,
+    plain: list[Any] | None = None,
 ) -> tuple[list[NodeSummary], dict[str, str]]:
-    """Nodes (all, or those whose fingerprint is not in `only`'s complement) and every node's
-    fingerprint. `only` lists the keys to summarise in full; None means all."""
-    counts = _status_counts(conn, run_id)
+    """The nodes whose keys are in `only` (None: all), and every node's fingerprint."""
+    if counts is None:
+        counts = _status_counts(conn, run_id)
+    if plain is None:
+        plain = _plain_rows(conn, run_id)
     groups = set(counts)
-    plain = _plain_rows(conn, run_id)
     fingerprints = _fingerprints(plain, counts)
     nodes: list[NodeSummary] = []
     for row in plain:
@@ -484,8 +527,21 @@ def _summaries(
             nodes.append(_plain_node(row, groups, run_id, conn))
     for group, by_status in counts.items():
         if only is None or group_key(group) in only:
-            nodes.append(_group_details(conn, run_id, group, by_status, groups))
+            nodes.append(_group_node(conn, run_id, group, by_status, groups))
     return _order(nodes), fingerprints
+
+
+def _group_node(
+    conn: Connection, run_id: str, group: str, counts: dict[str, int], groups: set[str]
+) -> NodeSummary:
+    if any(counts.get(s) for s in ACTIVE_STATUSES):
+        return _group_details(conn, run_id, group, counts, groups)
+    key = (str(conn.engine.url), run_id, group, json.dumps(sorted(counts.items())))
+    found = _finished_groups.get(key)
+    if found is None:
+        found = _group_details(conn, run_id, group, counts, groups)
+        _remember(_finished_groups, key, found)
+    return found
 
 
 def _fingerprints(plain: list[Any], counts: dict[str, dict[str, int]]) -> dict[str, str]:
@@ -525,10 +581,11 @@ def changes_since(engine: Engine, run_id: str, cursor: str | None = None) -> Run
     previous = _decode_cursor(cursor)
     with engine.connect() as conn:
         run_status, run_end = _require_run(conn, run_id)
-        fingerprints = _fingerprints(_plain_rows(conn, run_id), _status_counts(conn, run_id))
+        counts, plain = _status_counts(conn, run_id), _plain_rows(conn, run_id)
+        fingerprints = _fingerprints(plain, counts)
         new_cursor = _encode_cursor(run_status, fingerprints)
         if previous is None:
-            nodes, _ = _summaries(conn, run_id, None)
+            nodes, _ = _summaries(conn, run_id, None, counts, plain)
             return RunChanges(run_status, run_end, nodes, [], new_cursor, True)
         seen: dict[str, int] = previous["n"]
         changed = {
@@ -536,7 +593,7 @@ def changes_since(engine: Engine, run_id: str, cursor: str | None = None) -> Run
             for key, value in fingerprints.items()
             if seen.get(key) != zlib.crc32(value.encode())
         }
-        nodes = _summaries(conn, run_id, changed)[0] if changed else []
+        nodes = _summaries(conn, run_id, changed, counts, plain)[0] if changed else []
     removed = sorted(set(seen) - set(fingerprints))
     return RunChanges(run_status, run_end, nodes, removed, new_cursor, False)
 
@@ -636,9 +693,7 @@ def timeline(
         if not starts:
             return Timeline(None, 0.0, [])
         origin = min(starts)
-        base = conn.execute(
-            select(epoch_seconds(func.min(_sr.c.start_time))).where(_sr.c.run_id == run_id)
-        ).scalar()
+        base = (origin - EPOCH).total_seconds()
         ends = [n.end_time for n in nodes if n.end_time is not None]
         latest = max([*ends, *starts])
         if now is not None and any(n.status in ACTIVE_STATUSES for n in nodes):
@@ -686,13 +741,7 @@ def _lane(
         ]
         return TimelineLane(node.key, node.kind, node.status, bars=bars)
     width = max(span, 1e-6) / buckets
-    started, finished = _bucket_counts(conn, in_group, base, width, buckets)
-    # Branches active at some moment of slice i: started by its end, not finished before it.
-    running, opened, closed = [], 0, 0
-    for new, done in zip(started, finished, strict=True):
-        opened += new
-        running.append(opened - closed)
-        closed += done
+    started, finished, busy = _bucket_counts(conn, in_group, base, span, width, buckets)
     return TimelineLane(
         node.key,
         node.kind,
@@ -701,24 +750,43 @@ def _lane(
         bucket_width=width,
         started=started,
         finished=finished,
-        running=running,
+        running=[round(b / width, 2) for b in busy],
     )
 
 
 def _bucket_counts(
-    conn: Connection, in_group: Any, base: float, width: float, buckets: int
-) -> tuple[list[int], list[int]]:
-    """Branches started and finished per time slice, in one pass over the group."""
-    start_slot = floor_int((epoch_seconds(_sr.c.start_time) - base) / width).label("s")
-    end_slot = floor_int((epoch_seconds(_sr.c.end_time) - base) / width).label("e")
+    conn: Connection, in_group: Any, base: float, span: float, width: float, buckets: int
+) -> tuple[list[int], list[int], list[float]]:
+    """Per time slice: branches started, branches finished, and branch-seconds spent running
+    (divided by the slice's width, the average number running at once). One pass over the
+    group: branches are grouped by (start slice, end slice) with the sums of their start and
+    end times, from which each slice's share of their running time follows exactly."""
+    start_at = epoch_seconds(_sr.c.start_time) - base
+    end_at = epoch_seconds(_sr.c.end_time) - base
+    start_slot = floor_int(start_at / width).label("s")
+    end_slot = floor_int(end_at / width).label("e")
     started, finished = [0] * buckets, [0] * buckets
+    busy = [0.0] * buckets
     rows = conn.execute(
-        select(start_slot, end_slot, func.count())
+        select(start_slot, end_slot, func.count(), func.sum(start_at), func.sum(end_at))
         .where(in_group, _sr.c.start_time.is_not(None))
         .group_by(start_slot, end_slot)
     )
-    for opened, closed, n in rows:
-        started[min(max(int(opened), 0), buckets - 1)] += int(n)
-        if closed is not None:
-            finished[min(max(int(closed), 0), buckets - 1)] += int(n)
-    return started, finished
+    last = buckets - 1
+    for opened, closed, n, sum_start, sum_end in rows:
+        count = int(n)
+        first = min(max(int(opened), 0), last)
+        started[first] += count
+        if closed is None:  # still running: it runs until the end of the timeline
+            closed, sum_end = buckets, count * span
+        else:
+            finished[min(max(int(closed), 0), last)] += count
+        end_slot_index = min(max(int(closed), first), last)
+        if end_slot_index == first:
+            busy[first] += float(sum_end) - float(sum_start)
+            continue
+        busy[first] += count * (first + 1) * width - float(sum_start)
+        for middle in range(first + 1, end_slot_index):
+            busy[middle] += count * width
+        busy[end_slot_index] += float(sum_end) - count * end_slot_index * width
+    return started, finished, [max(b, 0.0) for b in busy]
