@@ -35,7 +35,7 @@ function setAttrs(el, attrs) {
 }
 
 function append(el, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -340,7 +340,7 @@ function drawDag(box, nodes, selected, openGroup, runId) {
     g.appendChild(s("rect", { class: "box", width: W, height: H, rx: 8 }));
     g.appendChild(s("rect", { class: "stripe", width: 5, height: H, rx: 2 }));
     const title = isMap ? `map:${node.name}` : node.name;
-    g.appendChild(s("text", { x: 14, y: 22, class: "title" }, clip(title, 26)));
+    g.appendChild(s("text", { x: 14, y: 22, class: "title" }, clip(title, 30)));
     g.appendChild(s("title", {}, title));
     if (isMap) {
       g.appendChild(s("text", { x: W - 10, y: 22, class: "total", "text-anchor": "end" }, "×" + fmtInt(node.total)));
