@@ -9,7 +9,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
-from fanflow import pipeline, step, unmapped
+from fanflow import get_step_context, pipeline, step, unmapped
 from fanflow.config.retry_config import StepRetryConfig
 from fanflow.ui.previews import encode_png
 
@@ -59,8 +59,9 @@ _calls: dict[str, int] = {}
 
 @step(enable_cache=False, retry=StepRetryConfig(max_retries=2, delay=0))
 def flaky() -> int:
-    _calls["flaky"] = _calls.get("flaky", 0) + 1
-    if _calls["flaky"] == 1:
+    run = get_step_context().pipeline_run.name
+    _calls[run] = _calls.get(run, 0) + 1
+    if _calls[run] == 1:  # the first attempt in each run
         raise RuntimeError("first attempt fails")
     return 42
 

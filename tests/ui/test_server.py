@@ -73,6 +73,10 @@ def test_run_page_data_collapses_maps(http: Any) -> None:
     assert group["total"] == 30 and group["counts"] == {"completed": 28, "failed": 2}
     assert group["upstream"] == ["get_factor"]
     assert nodes["add_up"]["upstream"] == ["map:scale"]
+    assert group["p50_duration"] is not None and data["cursor"]
+    quick = http.get(f"/api/runs/{run['id']}", params={"durations": "0"}).json()
+    quick_group = {n["key"]: n for n in quick["nodes"]}["map:scale"]
+    assert quick_group["counts"] == group["counts"] and quick["cursor"] is None
     assert http.get(f"/api/runs/{run['id'][:8]}").status_code == 200  # prefix
     missing = http.get("/api/runs/0123456789abcdef0123456789abcdef")
     assert missing.status_code == 404 and "0123456789abcdef" in missing.json()["error"]

@@ -212,7 +212,8 @@ async function runsPage(params) {
 // --- run page ------------------------------------------------------------------------------------
 
 async function runPage(runId, params) {
-  const data = await api("/api/runs/" + encodeURIComponent(runId));
+  // First paint from the quick form (counts, no duration percentiles), then the full nodes.
+  const data = await api("/api/runs/" + encodeURIComponent(runId) + "?durations=0");
   const run = data.run;
   const nodes = new Map(data.nodes.map((n) => [n.key, n]));
   let cursor = data.cursor;
@@ -270,9 +271,15 @@ async function runPage(runId, params) {
     const tl = await api(`/api/runs/${encodeURIComponent(runId)}/timeline`);
     drawTimeline(timelineBox, tl);
   };
+  const full = await api(`/api/runs/${encodeURIComponent(runId)}/changes`);
+  cursor = full.cursor;
+  nodes.clear();
+  for (const node of full.nodes) nodes.set(node.key, node);
+  renderHeader(full.run);
+  drawDag(dagBox, nodes, selected, openGroup, runId);
   loadTimeline();
 
-  let running = run.status === "running";
+  let running = full.run.status === "running";
   setLive(running);
   let lastTimeline = Date.now();
   if (running) {
