@@ -296,3 +296,45 @@ def test_serve_warns_when_binding_beyond_loopback(
     server.serve()
     assert "WARNING" not in capsys.readouterr().err
     assert [c["host"] for c in calls] == ["0.0.0.0", "127.0.0.1"]
+
+
+def test_python_dash_m_serves_on_loopback_and_checks_the_host(settings: Any) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "FANFLOW_HOME": str(settings.home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fanflow.ui", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/pipelines") as resp:
+                    assert resp.status == 200
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        evil = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/pipelines", headers={"Host": "evil.example"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(evil)
+        assert refused.value.code == 400
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in err and "WARNING" not in err

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import select
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -48,6 +49,7 @@ from fanflow.ui import previews
 STATIC = Path(__file__).parent / "static"
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 LOG_CHUNK = 256 * 1024
+DEFAULT_PORT = 8237
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -145,7 +147,7 @@ class Dashboard:
 
     # --- routes -------------------------------------------------------------------------------
 
-    async def pipelines(self, request: Request) -> dict[str, Any]:
+    def pipelines(self, request: Request) -> dict[str, Any]:
         return {
             "items": [
                 {"id": p.id, "name": p.name, "created": _iso(p.created)}
@@ -153,7 +155,7 @@ class Dashboard:
             ]
         }
 
-    async def runs(self, request: Request) -> dict[str, Any]:
+    def runs(self, request: Request) -> dict[str, Any]:
         page = _int(request, "page", 1, high=1_000_000)
         size = _int(request, "size", 20, high=200)
         pipeline = request.query_params.get("pipeline") or None
@@ -175,7 +177,7 @@ class Dashboard:
             "size": size,
         }
 
-    async def run(self, request: Request) -> dict[str, Any]:
+    def run(self, request: Request) -> dict[str, Any]:
         """The run and its nodes. With `durations=0` the groups' p50/max durations are left out
         (null, and no cursor): the page paints from that at once, then asks `changes` for the
         full nodes and the cursor it polls with."""
@@ -196,13 +198,13 @@ class Dashboard:
             "cursor": cursor,
         }
 
-    async def changes(self, request: Request) -> dict[str, Any]:
+    def changes(self, request: Request) -> dict[str, Any]:
         record = self._live_run(request.path_params["run_id"])
         since = request.query_params.get("since")
         changes = summaries.changes_since(self.engine, record.id, since)
         return {"run": self.run_json(record), **changes.to_dict()}
 
-    async def timeline(self, request: Request) -> dict[str, Any]:
+    def timeline(self, request: Request) -> dict[str, Any]:
         record = self.store.get_run(request.path_params["run_id"])
         max_bars = _int(request, "max_bars", 200, high=2000)
         buckets = _int(request, "buckets", 120, high=1000)
@@ -210,7 +212,7 @@ class Dashboard:
             self.engine, record.id, max_bars=max_bars, buckets=buckets, now=utcnow()
         ).to_dict()
 
-    async def branches(self, request: Request) -> dict[str, Any]:
+    def branches(self, request: Request) -> dict[str, Any]:
         record = self.store.get_run(request.path_params["run_id"])
         sort = request.query_params.get("sort", "index")
         if sort not in summaries.BRANCH_SORTS:
@@ -228,7 +230,7 @@ class Dashboard:
         )
         return page.to_dict()
 
-    async def step(self, request: Request) -> dict[str, Any]:
+    def step(self, request: Request) -> dict[str, Any]:
         record = self._step_record(request.path_params["step_id"])
         run = self.store.get_run(record.run_id)
         links = lineage.step_links(self.engine, record.id)
@@ -275,7 +277,7 @@ class Dashboard:
             "source": record.source,
         }
 
-    async def logs(self, request: Request) -> dict[str, Any]:
+    def logs(self, request: Request) -> dict[str, Any]:
         record = self._step_record(request.path_params["step_id"])
         finished = record.status not in summaries.ACTIVE_STATUSES
         offset = _int(request, "offset", 0, low=0, high=2**62)
@@ -302,7 +304,7 @@ class Dashboard:
             "exists": True,
         }
 
-    async def artifact(self, request: Request) -> dict[str, Any]:
+    def artifact(self, request: Request) -> dict[str, Any]:
         av = self.store.get_artifact_version_by_id(request.path_params["av_id"])
         versions, total = lineage.artifact_versions_of(
             self.engine, av.artifact_id, page=_int(request, "page", 1, high=1_000_000)
@@ -325,7 +327,7 @@ class Dashboard:
             "preview": previews.preview(av, self.root),
         }
 
-    async def image(self, request: Request) -> Response:
+    def image(self, request: Request) -> Response:
         av = self.store.get_artifact_version_by_id(request.path_params["av_id"])
         try:
             files = previews.artifact_files(self.root, av.uri)
@@ -340,7 +342,7 @@ class Dashboard:
                 return FileResponse(path, media_type=mime)
         raise DoesNotExistError(f"Artifact version {av.id} holds no image.")
 
-    async def download(self, request: Request) -> Response:
+    def download(self, request: Request) -> Response:
         av = self.store.get_artifact_version_by_id(request.path_params["av_id"])
         try:
             files = previews.artifact_files(self.root, av.uri)
@@ -367,8 +369,8 @@ class Dashboard:
 
 def _json_route(handler: Any) -> Any:
     async def endpoint(request: Request) -> Response:
-        try:
-            result = await handler(request)
+        try:  # the reads block, so they run on a worker thread, not the event loop
+            result = await run_in_threadpool(handler, request)
         except BadRequest as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         except (KeyError, DoesNotExistError) as exc:
@@ -440,7 +442,7 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
-def serve(host: str = "127.0.0.1", port: int = 8237) -> None:
+def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
     """Run the dashboard until interrupted (blocking). Binds loopback by default; any other
     address exposes every run, log and artifact preview to whoever can reach it, so say so."""
     import uvicorn

@@ -324,7 +324,7 @@ function drawDag(box, nodes, selected, openGroup, runId) {
     const d = depth.get(key) || 0;
     (columns[d] = columns[d] || []).push(node);
   }
-  const W = 250, H = 88, GX = 70, GY = 26;
+  const W = 280, H = 88, GX = 64, GY = 26;
   const pos = new Map();
   columns.forEach((col, x) => col.forEach((node, y) => pos.set(node.key, { x: 20 + x * (W + GX), y: 20 + y * (H + GY) })));
   const width = 40 + columns.length * (W + GX) - GX;
