@@ -99,8 +99,33 @@ def test_p50_and_max_duration_match_the_branches(client: Client) -> None:
         if s.map_group == "work" and s.status in ("completed", "failed")
     )
     group = S.node_summaries(_store().engine, run_id)[1]
-    assert group.max_duration == pytest.approx(durations[-1], abs=1e-3)
-    assert group.p50_duration == pytest.approx(durations[(len(durations) - 1) // 2], abs=1e-3)
+    assert group.max_duration == pytest.approx(durations[-1], abs=1e-6)
+    assert group.p50_duration == pytest.approx(durations[(len(durations) - 1) // 2], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2026-11-30 23:25:26.016510", "2026-11-30 23:25:26.016701"),  # 191 microseconds
+        ("2026-11-30 23:25:26.999900", "2026-11-30 23:25:27.000100"),  # across a second
+        ("2026-11-30 23:59:59.999999", "2026-12-01 00:00:00.000002"),  # across a day
+        ("2026-11-30 10:00:00.000000", "2026-11-30 12:30:00.250000"),
+    ],
+)
+def test_durations_in_sql_are_exact_to_the_microsecond(start: str, end: str) -> None:
+    from datetime import datetime
+
+    from sqlalchemy import DateTime, literal, select
+
+    a, b = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    engine = _store().engine
+    with engine.connect() as conn:
+        between = conn.execute(
+            select(S.seconds_between(literal(a, DateTime), literal(b, DateTime)))
+        ).scalar()
+        epoch = conn.execute(select(S.epoch_seconds(literal(b, DateTime)))).scalar()
+    assert between == pytest.approx((b - a).total_seconds(), abs=1e-6)
+    assert epoch == pytest.approx((b - datetime(1970, 1, 1)).total_seconds(), abs=1e-6)
 
 
 def test_cached_branches_are_counted() -> None:
