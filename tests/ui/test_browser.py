@@ -128,6 +128,11 @@ def test_runs_list_map_node_branch_table_and_branch_logs(page: Any, base_url: st
     page.goto(base_url + "/")
     page.wait_for_selector("#runs tbody tr[data-run]")
     assert page.locator("#runs tbody tr[data-run]").count() == 3
+    page.select_option("#filter-status", "failed")
+    page.wait_for_function("document.querySelectorAll('#runs tbody tr[data-run]').length === 1")
+    assert page.locator("#runs tbody tr[data-run] .badge").text_content() == "failed"
+    page.select_option("#filter-status", "")
+    page.wait_for_function("document.querySelectorAll('#runs tbody tr[data-run]').length === 3")
     page.select_option("#filter-pipeline", "wide")
     page.wait_for_function("document.querySelectorAll('#runs tbody tr[data-run]').length === 1")
     _shot(page, "runs-list")
@@ -245,6 +250,9 @@ def test_a_running_runs_counts_change_while_the_page_is_open(
         stderr=subprocess.PIPE,
     )
     try:
+        runs_tab = page.context.new_page()  # the runs list stays open beside the run page
+        runs_tab.goto(base_url + "/#/runs?pipeline=gated")
+        runs_tab.wait_for_selector("#runs tbody tr[data-run] .badge", timeout=60_000)
         page.goto(base_url + "/#/runs?pipeline=gated")
         page.wait_for_selector("#runs tbody tr[data-run] a", timeout=60_000)
         page.click("#runs tbody tr[data-run] a")
@@ -258,6 +266,7 @@ def test_a_running_runs_counts_change_while_the_page_is_open(
         )
         before = counts.text_content()
         assert page.locator("#live").is_visible()
+        assert runs_tab.locator("#runs tbody tr[data-run] .badge").text_content() == "running"
         _shot(page, "live-before")
         gate.touch()
         page.wait_for_function(
@@ -269,6 +278,12 @@ def test_a_running_runs_counts_change_while_the_page_is_open(
         page.wait_for_function("document.querySelector('#live').hidden", timeout=30_000)
         assert page.locator(".run-head .badge").text_content() == "completed"
         _shot(page, "live-after")
+        # The runs list, never reloaded, shows the new status too.
+        runs_tab.wait_for_function(
+            "document.querySelector('#runs tbody tr[data-run] .badge').textContent === 'completed'",
+            timeout=30_000,
+        )
+        _shot(runs_tab, "live-runs-list")
         assert page.errors == []
     finally:
         gate.touch()
