@@ -124,6 +124,8 @@ def test_durations_in_sql_are_exact_to_the_microsecond(start: str, end: str) -> 
             select(S.seconds_between(literal(a, DateTime), literal(b, DateTime)))
         ).scalar()
         epoch = conn.execute(select(S.epoch_seconds(literal(b, DateTime)))).scalar()
+        after = conn.execute(select(S.after(literal(b, DateTime), a))).scalar()
+    assert after == pytest.approx((b - a).total_seconds(), abs=1e-6)
     assert between == pytest.approx((b - a).total_seconds(), abs=1e-6)
     assert epoch == pytest.approx((b - datetime(1970, 1, 1)).total_seconds(), abs=1e-6)
 

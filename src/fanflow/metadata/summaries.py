@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, func, select
+from sqlalchemy import Float, and_, func, literal, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -110,6 +110,47 @@ def _between_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
 def _between_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> str:
     start, end = (compiler.process(c, **kw) for c in element.clauses)
     return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+
+
+class seconds_after(FunctionElement[float]):
+    """Seconds from an origin to a DateTime column. Arguments: the column, the origin's date as
+    "YYYY-MM-DD", its seconds into that day, and its seconds since 1970 (all bound values)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+def after(column: Any, origin: datetime) -> seconds_after:
+    day_seconds = origin.hour * 3600 + origin.minute * 60 + origin.second
+    return seconds_after(
+        column,
+        literal(origin.strftime("%Y-%m-%d")),
+        literal(day_seconds + origin.microsecond / 1e6, Float()),
+        literal((origin - EPOCH).total_seconds(), Float()),
+    )
+
+
+@compiles(seconds_after, "sqlite")
+def _after_sqlite(element: seconds_after, compiler: Any, **kw: Any) -> str:
+    # On the origin's own day (nearly always) the time of day is read from the text directly;
+    # only other days pay for date arithmetic.
+    column, day, day_seconds, epoch = element.clauses.clauses
+    x = compiler.process(column, **kw)
+    full = compiler.process(epoch_seconds(column), **kw)
+    return (
+        f"(CASE WHEN substr({x}, 1, 10) = {compiler.process(day, **kw)}"
+        f" THEN CAST(substr({x}, 12, 2) AS INTEGER) * 3600"
+        f" + CAST(substr({x}, 15, 2) AS INTEGER) * 60 + CAST(substr({x}, 18) AS REAL)"
+        f" - {compiler.process(day_seconds, **kw)}"
+        f" ELSE {full} - {compiler.process(epoch, **kw)} END)"
+    )
+
+
+@compiles(seconds_after, "postgresql")
+def _after_postgresql(element: seconds_after, compiler: Any, **kw: Any) -> str:
+    column, _day, _day_seconds, epoch = element.clauses.clauses
+    full = compiler.process(epoch_seconds(column), **kw)
+    return f"({full} - {compiler.process(epoch, **kw)})"
 
 
 class floor_int(FunctionElement[int]):
@@ -748,16 +789,12 @@ def timeline(
         if not starts:
             return Timeline(None, 0.0, [])
         origin = min(starts)
-        base = (origin - EPOCH).total_seconds()
         ends = [n.end_time for n in nodes if n.end_time is not None]
         latest = max([*ends, *starts])
         if now is not None and any(n.status in ACTIVE_STATUSES for n in nodes):
             latest = max(latest, now)
         span = max((latest - origin).total_seconds(), 0.0)
-        lanes = [
-            _lane(conn, run_id, node, origin, float(base or 0.0), span, max_bars, buckets)
-            for node in nodes
-        ]
+        lanes = [_lane(conn, run_id, node, origin, span, max_bars, buckets) for node in nodes]
     return Timeline(origin, span, lanes)
 
 
@@ -770,7 +807,6 @@ def _lane(
     run_id: str,
     node: NodeSummary,
     origin: datetime,
-    base: float,
     span: float,
     max_bars: int,
     buckets: int,
@@ -796,7 +832,7 @@ def _lane(
         ]
         return TimelineLane(node.key, node.kind, node.status, bars=bars)
     width = max(span, 1e-6) / buckets
-    started, finished, busy = _bucket_counts(conn, in_group, base, span, width, buckets)
+    started, finished, busy = _bucket_counts(conn, in_group, origin, span, width, buckets)
     return TimelineLane(
         node.key,
         node.kind,
@@ -810,14 +846,14 @@ def _lane(
 
 
 def _bucket_counts(
-    conn: Connection, in_group: Any, base: float, span: float, width: float, buckets: int
+    conn: Connection, in_group: Any, origin: datetime, span: float, width: float, buckets: int
 ) -> tuple[list[int], list[int], list[float]]:
     """Per time slice: branches started, branches finished, and branch-seconds spent running
     (divided by the slice's width, the average number running at once). One pass over the
     group: branches are grouped by (start slice, end slice) with the sums of their start and
     end times, from which each slice's share of their running time follows exactly."""
-    start_at = epoch_seconds(_sr.c.start_time) - base
-    end_at = epoch_seconds(_sr.c.end_time) - base
+    start_at = after(_sr.c.start_time, origin)
+    end_at = after(_sr.c.end_time, origin)
     start_slot = floor_int(start_at / width).label("s")
     end_slot = floor_int(end_at / width).label("e")
     started, finished = [0] * buckets, [0] * buckets
