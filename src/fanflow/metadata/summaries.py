@@ -419,9 +419,13 @@ def _group_details(
 ) -> NodeSummary:
     in_group = and_(_sr.c.run_id == run_id, _sr.c.map_group == group)
     # Each of these reads only `ix_step_runs_group_times` (no table rows).
-    span = conn.execute(
-        select(func.min(_sr.c.start_time), func.max(_sr.c.end_time)).where(in_group)
-    ).one()
+    span = (
+        conn.execute(
+            select(func.min(_sr.c.start_time), func.max(_sr.c.end_time)).where(in_group)
+        ).one()
+        if durations
+        else (None, None)
+    )
     timed = and_(
         in_group,
         _sr.c.status.in_(RAN_STATUSES),
@@ -578,8 +582,9 @@ def _order(nodes: list[NodeSummary]) -> list[NodeSummary]:
 
 def node_summaries(engine: Engine, run_id: str, *, durations: bool = True) -> list[NodeSummary]:
     """Every node of a run (plain steps and collapsed map groups), in the order they began.
-    `durations=False` leaves a group's p50 and max duration out (None): they need a sort of the
-    group's branch durations, which a first glance at a 100,000-branch run can do without."""
+    `durations=False` leaves a group's times out (p50, max, start and end are None): they need
+    a pass over the group's branches, which a first glance at a 100,000-branch run can do
+    without."""
     with engine.connect() as conn:
         _require_run(conn, run_id)
         return _summaries(conn, run_id, None, durations=durations)[0]
