@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ CACHE_SIZE = 512
 # recompute them: a finished group's summary (keyed by its counts) and a step's upstream keys.
 _finished_groups: dict[tuple[str, str, str, str], NodeSummary] = {}
 _upstream_keys: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
+# While a group runs: (when, p50, max) of its durations, reused for a few seconds.
+_running_durations: dict[tuple[str, str, str], tuple[float, Any, Any]] = {}
+RUNNING_DURATIONS_TTL = 5.0
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -435,16 +439,9 @@ def _group_details(
     ran = sum(counts.get(s, 0) for s in RAN_STATUSES)
     p50 = longest = None
     if ran and durations:
-        timed_count = conn.execute(select(func.count()).select_from(_sr).where(timed)).scalar()
-        if timed_count:
-            p50 = conn.execute(
-                select(DURATION)
-                .where(timed)
-                .order_by(DURATION)
-                .limit(1)
-                .offset((timed_count - 1) // 2)
-            ).scalar()
-            longest = conn.execute(select(func.max(DURATION)).where(timed)).scalar()
+        p50, longest = _durations(
+            conn, run_id, group, timed, active=group_status(counts) == "running"
+        )
     error = None
     if counts.get("failed"):
         error = conn.execute(
@@ -482,6 +479,29 @@ def _group_details(
         upstream=_collapse(upstream, groups),
         created=first.created if first else None,
     )
+
+
+def _durations(
+    conn: Connection, run_id: str, group: str, timed: Any, active: bool
+) -> tuple[float | None, float | None]:
+    """p50 and max duration of a group's branches that ran. While the group runs, a figure at
+    most `RUNNING_DURATIONS_TTL` seconds old is reused: a page polling every second must not
+    sort 100,000 durations every second."""
+    key = (str(conn.engine.url), run_id, group)
+    if active:
+        seen = _running_durations.get(key)
+        if seen is not None and time.monotonic() - seen[0] < RUNNING_DURATIONS_TTL:
+            return seen[1], seen[2]
+    p50 = longest = None
+    timed_count = conn.execute(select(func.count()).select_from(_sr).where(timed)).scalar()
+    if timed_count:
+        p50 = conn.execute(
+            select(DURATION).where(timed).order_by(DURATION).limit(1).offset((timed_count - 1) // 2)
+        ).scalar()
+        longest = conn.execute(select(func.max(DURATION)).where(timed)).scalar()
+    if active:
+        _remember(_running_durations, key, (time.monotonic(), p50, longest))
+    return p50, longest
 
 
 def _input_producers(conn: Connection, step_run_id: str, run_id: str) -> list[str]:

@@ -52,12 +52,16 @@ async function api(path) {
   return body;
 }
 
+// Calls fn repeatedly while the page stays open, waiting `ms` between calls, or longer when a
+// call itself was slow (a big run on a busy machine is asked less often, never piled up).
 function every(ms, fn) {
   const mine = generation;
   const tick = async () => {
     if (mine !== generation) return;
+    const started = performance.now();
     try { await fn(); } catch (err) { console.warn(err); }
-    if (mine === generation) timers.push(setTimeout(tick, ms));
+    const pause = Math.max(ms, 4 * (performance.now() - started));
+    if (mine === generation) timers.push(setTimeout(tick, pause));
   };
   timers.push(setTimeout(tick, ms));
 }
@@ -267,9 +271,12 @@ async function runPage(runId, params) {
   drawDag(dagBox, nodes, selected, openGroup, runId);
   if (branchView.group) loadBranches();
 
+  let timelineCost = 0;
   const loadTimeline = async () => {
+    const started = performance.now();
     const tl = await api(`/api/runs/${encodeURIComponent(runId)}/timeline`);
     drawTimeline(timelineBox, tl);
+    timelineCost = performance.now() - started;
   };
   const full = await api(`/api/runs/${encodeURIComponent(runId)}/changes`);
   cursor = full.cursor;
@@ -295,7 +302,10 @@ async function runPage(runId, params) {
         if (branchView.group && ch.nodes.some((n) => n.key === "map:" + branchView.group)) loadBranches();
       }
       running = ch.run.status === "running";
-      if (!running || Date.now() - lastTimeline > 3000) { lastTimeline = Date.now(); loadTimeline(); }
+      if (!running || Date.now() - lastTimeline > Math.max(3000, 10 * timelineCost)) {
+        lastTimeline = Date.now();
+        loadTimeline();
+      }
       setLive(running);
     });
   }
