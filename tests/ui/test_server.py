@@ -338,3 +338,15 @@ def test_python_dash_m_serves_on_loopback_and_checks_the_host(settings: Any) -> 
         proc.terminate()
         _out, err = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/" in err and "WARNING" not in err
+
+
+def test_import_fanflow_loads_no_web_server() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = "import sys, json, fanflow; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    loaded = {m.split(".")[0] for m in modules} & {"starlette", "uvicorn", "anyio", "httpx"}
+    assert not loaded and "fanflow.ui" not in modules
