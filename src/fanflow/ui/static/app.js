@@ -190,21 +190,37 @@ async function runsPage(params) {
     if (pipeline) q.set("pipeline", pipeline);
     if (status) q.set("status", status);
     const data = await api("/api/runs?" + q.toString());
-    clear(body);
-    if (!data.items.length) body.appendChild(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No runs.")));
-    for (const run of data.items) {
-      body.appendChild(h("tr", { "data-run": run.id },
-        h("td", {}, link("#/run/" + run.id, run.name)),
-        h("td", {}, run.pipeline || "—"),
-        h("td", {}, badge(run.status)),
-        h("td", {}, fmtTime(run.start_time)),
-        h("td", {}, fmtDuration(run.duration))));
+    const shown = [...body.querySelectorAll("tr[data-run]")].map((tr) => tr.getAttribute("data-run"));
+    if (shown.length && shown.join() === data.items.map((r) => r.id).join()) {
+      // Same runs as on screen: update their status and duration in place, so that links stay
+      // put under the pointer.
+      for (const run of data.items) {
+        const tr = body.querySelector(`tr[data-run="${run.id}"]`);
+        const cells = tr.children;
+        if (cells[2].firstChild.getAttribute("data-status") !== run.status) {
+          cells[2].replaceChildren(badge(run.status));
+        }
+        cells[4].textContent = fmtDuration(run.duration);
+      }
+    } else {
+      clear(body);
+      if (!data.items.length) body.appendChild(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No runs.")));
+      for (const run of data.items) {
+        body.appendChild(h("tr", { "data-run": run.id },
+          h("td", {}, link("#/run/" + run.id, run.name)),
+          h("td", {}, run.pipeline || "—"),
+          h("td", {}, badge(run.status)),
+          h("td", {}, fmtTime(run.start_time)),
+          h("td", {}, fmtDuration(run.duration))));
+      }
     }
     const pages = Math.max(1, Math.ceil(data.total / data.size));
+    const summary = `page ${page} of ${pages} · ${fmtInt(data.total)} runs`;
+    if (pager.textContent.includes(summary)) return setLive(data.items.some((r) => r.status === "running"));
     clear(pager);
     append(pager, [
       h("button", { disabled: page <= 1, onclick: () => go({ page: String(page - 1) }) }, "‹ Newer"),
-      h("span", {}, `page ${page} of ${pages} · ${fmtInt(data.total)} runs`),
+      h("span", {}, summary),
       h("button", { disabled: page >= pages, onclick: () => go({ page: String(page + 1) }) }, "Older ›"),
     ]);
     setLive(data.items.some((r) => r.status === "running"));
@@ -248,7 +264,7 @@ async function runPage(runId, params) {
     branchView.group = group;
     branchView.page = 1;
     selected = group;
-    drawDag(dagBox, nodes, selected, openGroup, runId);
+    drawDag(dagBox, nodes, selected, openGroup);
     loadBranches();
     branchBox.scrollIntoView({ behavior: "smooth", block: "nearest" });
   };
@@ -268,7 +284,7 @@ async function runPage(runId, params) {
   app.appendChild(section("Timeline", timelineBox));
   app.appendChild(section("Parameters", Object.keys(data.parameters).length ? jsonBlock(data.parameters) : h("p", { class: "muted" }, "none")));
   app.appendChild(section("Configuration", jsonBlock(data.config)));
-  drawDag(dagBox, nodes, selected, openGroup, runId);
+  drawDag(dagBox, nodes, selected, openGroup);
   if (branchView.group) loadBranches();
 
   let timelineCost = 0;
@@ -283,7 +299,7 @@ async function runPage(runId, params) {
   nodes.clear();
   for (const node of full.nodes) nodes.set(node.key, node);
   renderHeader(full.run);
-  drawDag(dagBox, nodes, selected, openGroup, runId);
+  drawDag(dagBox, nodes, selected, openGroup);
   loadTimeline();
 
   let running = full.run.status === "running";
@@ -298,7 +314,7 @@ async function runPage(runId, params) {
       for (const key of ch.removed) nodes.delete(key);
       for (const node of ch.nodes) nodes.set(node.key, node);
       if (ch.nodes.length || ch.removed.length) {
-        drawDag(dagBox, nodes, selected, openGroup, runId);
+        drawDag(dagBox, nodes, selected, openGroup);
         if (branchView.group && ch.nodes.some((n) => n.key === "map:" + branchView.group)) loadBranches();
       }
       running = ch.run.status === "running";
@@ -327,75 +343,105 @@ function layers(nodes) {
   return depth;
 }
 
-function drawDag(box, nodes, selected, openGroup, runId) {
+const NODE_W = 280, NODE_H = 88, GAP_X = 64, GAP_Y = 26;
+
+// Draws the graph; when only the nodes' states changed (same nodes in the same places), the
+// node elements stay and only their contents are replaced, so a click in progress still lands.
+function drawDag(box, nodes, selected, openGroup) {
   const depth = layers(nodes);
   const columns = [];
   for (const [key, node] of nodes) {
     const d = depth.get(key) || 0;
     (columns[d] = columns[d] || []).push(node);
   }
-  const W = 280, H = 88, GX = 64, GY = 26;
+  const W = NODE_W, H = NODE_H, GX = GAP_X, GY = GAP_Y;
   const pos = new Map();
   columns.forEach((col, x) => col.forEach((node, y) => pos.set(node.key, { x: 20 + x * (W + GX), y: 20 + y * (H + GY) })));
   const width = 40 + columns.length * (W + GX) - GX;
   const height = 40 + Math.max(1, ...columns.map((c) => c.length)) * (H + GY) - GY;
-  const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "pipeline graph" });
-  for (const [key, node] of nodes) {
-    const to = pos.get(key);
-    for (const up of node.upstream) {
-      const from = pos.get(up);
-      if (!from) continue;
-      const x1 = from.x + W, y1 = from.y + H / 2, x2 = to.x, y2 = to.y + H / 2;
-      svg.appendChild(s("path", { class: "edge", d: `M${x1},${y1} C${x1 + GX / 2},${y1} ${x2 - GX / 2},${y2} ${x2},${y2}` }));
-    }
-  }
-  for (const [key, node] of nodes) {
-    const { x, y } = pos.get(key);
-    const isMap = node.kind === "map";
-    const g = s("g", { class: "node s-" + node.status + (isMap ? " map" : "") + (selected === node.name && isMap ? " selected" : ""),
-      transform: `translate(${x},${y})`, "data-key": key, tabindex: 0 });
-    g.appendChild(s("rect", { class: "box", width: W, height: H, rx: 8 }));
-    g.appendChild(s("rect", { class: "stripe", width: 5, height: H, rx: 2 }));
-    const title = isMap ? `map:${node.name}` : node.name;
-    g.appendChild(s("text", { x: 14, y: 22, class: "title" }, clip(title, 30)));
-    g.appendChild(s("title", {}, title));
-    if (isMap) {
-      g.appendChild(s("text", { x: W - 10, y: 22, class: "total", "text-anchor": "end" }, "×" + fmtInt(node.total)));
-      let off = 14;
-      const barW = W - 28;
-      for (const st of STATUSES) {
-        const n = node.counts[st] || 0;
-        if (!n) continue;
-        const w = Math.max(1.5, (barW * n) / node.total);
-        g.appendChild(s("rect", { class: "hist s-" + st, x: off, y: 32, width: w, height: 10 }, s("title", {}, `${fmtInt(n)} ${st}`)));
-        off += w;
+  const layout = JSON.stringify([...pos.entries(), [...nodes.values()].map((n) => n.upstream)]);
+  box.current = { nodes, openGroup };
+  if (box.layout !== layout || !box.elements) {
+    const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "pipeline graph" });
+    for (const [key, node] of nodes) {
+      const to = pos.get(key);
+      for (const up of node.upstream) {
+        const from = pos.get(up);
+        if (!from) continue;
+        const x1 = from.x + W, y1 = from.y + H / 2, x2 = to.x, y2 = to.y + H / 2;
+        svg.appendChild(s("path", { class: "edge", d: `M${x1},${y1} C${x1 + GX / 2},${y1} ${x2 - GX / 2},${y2} ${x2},${y2}` }));
       }
-      const parts = STATUSES.filter((st) => node.counts[st]).map((st) => `${fmtInt(node.counts[st])} ${st}`);
-      g.appendChild(s("text", { x: 14, y: 60, class: "counts" }, parts.join(" · ")));
-      const stats = [];
-      if (node.p50_duration !== null) stats.push("p50 " + fmtDuration(node.p50_duration));
-      if (node.max_duration !== null) stats.push("max " + fmtDuration(node.max_duration));
-      if (node.cached) stats.push(fmtInt(node.cached) + " cached");
-      g.appendChild(s("text", { x: 14, y: 78, class: "sub" }, stats.join(" · ")));
-      g.addEventListener("click", () => openGroup(node.name));
-      g.addEventListener("keydown", (e) => { if (e.key === "Enter") openGroup(node.name); });
-    } else {
-      g.appendChild(s("text", { x: 14, y: 44, class: "sub" }, node.step_name !== node.name ? node.step_name : ""));
-      g.appendChild(s("text", { x: 14, y: 66, class: "counts" }, node.status + (node.max_duration !== null ? " · " + fmtDuration(node.max_duration) : "")));
-      if (node.first_error) g.appendChild(s("title", {}, node.first_error));
-      const open = () => { location.hash = "#/step/" + node.step_run_id; };
-      g.addEventListener("click", open);
-      g.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
     }
-    svg.appendChild(g);
+    box.elements = new Map();
+    for (const key of nodes.keys()) {
+      const { x, y } = pos.get(key);
+      const g = s("g", { transform: `translate(${x},${y})`, "data-key": key, tabindex: 0 });
+      g.appendChild(s("rect", { class: "hit", width: W, height: H, rx: 8 }));
+      const activate = () => {
+        const node = box.current.nodes.get(key);
+        if (!node) return;
+        if (node.kind === "map") box.current.openGroup(node.name);
+        else location.hash = "#/step/" + node.step_run_id;
+      };
+      g.addEventListener("click", activate);
+      g.addEventListener("keydown", (e) => { if (e.key === "Enter") activate(); });
+      box.elements.set(key, g);
+      svg.appendChild(g);
+    }
+    clear(box);
+    box.appendChild(svg);
+    box.appendChild(h("div", { class: "first-errors" }));
+    box.layout = layout;
   }
-  clear(box);
-  box.appendChild(svg);
-  const failures = [...nodes.values()].filter((n) => n.first_error);
-  if (failures.length) {
-    box.appendChild(h("div", { class: "first-errors" }, failures.map((n) =>
-      h("div", { class: "error" }, h("b", {}, n.first_error_step || n.key), ": ", n.first_error))));
+  for (const [key, node] of nodes) {
+    const g = box.elements.get(key);
+    const isMap = node.kind === "map";
+    g.setAttribute("class", "node s-" + node.status + (isMap ? " map" : "") + (selected === node.name && isMap ? " selected" : ""));
+    const hit = g.lastChild;
+    while (g.firstChild !== hit) g.removeChild(g.firstChild);
+    for (const part of nodeParts(node)) g.insertBefore(part, hit);
   }
+  const errors = box.querySelector(".first-errors");
+  clear(errors);
+  for (const n of nodes.values()) {
+    if (n.first_error) errors.appendChild(h("div", { class: "error" }, h("b", {}, n.first_error_step || n.key), ": ", n.first_error));
+  }
+}
+
+function nodeParts(node) {
+  const W = NODE_W, H = NODE_H;
+  const isMap = node.kind === "map";
+  const title = isMap ? `map:${node.name}` : node.name;
+  const parts = [
+    s("rect", { class: "box", width: W, height: H, rx: 8 }),
+    s("rect", { class: "stripe", width: 5, height: H, rx: 2 }),
+    s("text", { x: 14, y: 22, class: "title" }, clip(title, 30)),
+    s("title", {}, title),
+  ];
+  if (!isMap) {
+    parts.push(s("text", { x: 14, y: 44, class: "sub" }, node.step_name !== node.name ? node.step_name : ""));
+    parts.push(s("text", { x: 14, y: 66, class: "counts" }, node.status + (node.max_duration !== null ? " · " + fmtDuration(node.max_duration) : "")));
+    if (node.first_error) parts.push(s("title", {}, node.first_error));
+    return parts;
+  }
+  parts.push(s("text", { x: W - 10, y: 22, class: "total", "text-anchor": "end" }, "×" + fmtInt(node.total)));
+  let off = 14;
+  const barW = W - 28;
+  for (const st of STATUSES) {
+    const n = node.counts[st] || 0;
+    if (!n) continue;
+    const w = Math.max(1.5, (barW * n) / node.total);
+    parts.push(s("rect", { class: "hist s-" + st, x: off, y: 32, width: w, height: 10 }, s("title", {}, `${fmtInt(n)} ${st}`)));
+    off += w;
+  }
+  const counts = STATUSES.filter((st) => node.counts[st]).map((st) => `${fmtInt(node.counts[st])} ${st}`);
+  parts.push(s("text", { x: 14, y: 60, class: "counts" }, counts.join(" · ")));
+  const stats = [];
+  if (node.p50_duration !== null) stats.push("p50 " + fmtDuration(node.p50_duration));
+  if (node.max_duration !== null) stats.push("max " + fmtDuration(node.max_duration));
+  if (node.cached) stats.push(fmtInt(node.cached) + " cached");
+  parts.push(s("text", { x: 14, y: 78, class: "sub" }, stats.join(" · ")));
+  return parts;
 }
 
 function clip(text, n) {
