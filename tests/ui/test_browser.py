@@ -223,7 +223,10 @@ def test_previews_render_numpy_pandas_and_images(page: Any, base_url: str) -> No
     page.click("#runs tbody tr[data-run] a")
     page.locator('.dag .node[data-key="make_array"]').click()
     page.click("text=output v1")
-    page.wait_for_selector("img.thumb")
+    page.wait_for_function(
+        "(() => { const img = document.querySelector('img.thumb');"
+        " return img && img.complete && img.naturalWidth > 0; })()"
+    )
     assert page.evaluate("document.querySelector('img.thumb').naturalWidth") == 32
     assert "(32, 32, 3)" in page.locator("table.kv").nth(1).text_content()
     assert page.locator("table.kv").first.locator("a", has_text=HOSTILE).count() == 1
