@@ -278,3 +278,75 @@ def test_existing_store_gets_the_group_indexes(fanflow_home: Path) -> None:
         input_indexes = {ix["name"] for ix in inspect(conn).get_indexes("step_run_inputs")}
     assert {"ix_step_runs_group_index", "ix_step_runs_group_times"} <= names
     assert "ix_step_run_inputs_artifact" in input_indexes
+
+
+KILLED_RUN = """
+import os, sys, time
+from fanflow import pipeline, step, unmapped
+
+@step(enable_cache=False)
+def slow(i: int, gate: str) -> int:
+    while i >= 2 and not os.path.exists(gate):
+        time.sleep(0.05)
+    return i
+
+@step(enable_cache=False)
+def after(values: list[int]) -> int:
+    return sum(values)
+
+@pipeline(enable_cache=False, max_parallelism=2)
+def planned(gate: str) -> None:
+    after(slow.map([0, 1, 2, 3, 4, 5], gate=unmapped(gate)))
+
+planned(gate=sys.argv[1])
+"""
+
+
+def test_planned_steps_and_a_dead_orchestrator_are_shown_as_the_client_shows_them(
+    fanflow_home: Path, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from fanflow.metadata.liveness import as_seen
+
+    env = {**os.environ, "FANFLOW_HOME": str(fanflow_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(tmp_path / "never")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def two_done():  # type: ignore[no-untyped-def]
+            runs = Client().list_pipeline_runs(size=1)
+            if not runs:
+                return None
+            nodes = {n.key: n for n in S.node_summaries(_store().engine, runs[0].id.hex)}
+            group = nodes.get("map:slow")
+            if group and group.counts.get("completed") == 2 and group.counts.get("running"):
+                return runs[0].id.hex, nodes
+            return None
+
+        run_id, nodes = _wait_for(two_done)
+        # The downstream step is planned but not recorded yet: it waits, with its upstream.
+        assert nodes["after"].status == "initializing"
+        assert nodes["after"].upstream == ("map:slow",)
+        assert nodes["after"].step_run_id is None
+        assert nodes["map:slow"].total == 6
+        assert sum(nodes["map:slow"].counts.values()) == 6
+    finally:
+        proc.kill()
+        proc.wait(30)
+    run = as_seen(_store().get_run(run_id))
+    assert run.status == "failed"  # its orchestrator is gone
+    seen = {
+        n.key: n for n in S.as_seen_nodes(S.node_summaries(_store().engine, run_id), run.status)
+    }
+    assert seen["after"].status == "skipped"
+    group = seen["map:slow"]
+    assert group.counts.get("running", 0) == 0 and group.counts.get("initializing", 0) == 0
+    assert group.counts["completed"] == 2 and group.status == "failed"
+    assert sum(group.counts.values()) == 6

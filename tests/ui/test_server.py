@@ -350,3 +350,80 @@ def test_import_fanflow_loads_no_web_server() -> None:
     modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
     loaded = {m.split(".")[0] for m in modules} & {"starlette", "uvicorn", "anyio", "httpx"}
     assert not loaded and "fanflow.ui" not in modules
+
+
+KILLED_RUN = """
+import os, sys, time
+from fanflow import pipeline, step, unmapped
+
+@step(enable_cache=False)
+def hang(i: int, gate: str) -> int:
+    while i >= 1 and not os.path.exists(gate):
+        time.sleep(0.05)
+    return i
+
+@step(enable_cache=False)
+def after(values: list[int]) -> int:
+    return sum(values)
+
+@pipeline(enable_cache=False, max_parallelism=2)
+def killed(gate: str) -> None:
+    after(hang.map([0, 1, 2, 3], gate=unmapped(gate)))
+
+killed(gate=sys.argv[1])
+"""
+
+
+def test_a_run_whose_orchestrator_died_reads_as_failed(fanflow_home: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from starlette.testclient import TestClient
+
+    from fanflow.config import load_settings
+    from fanflow.ui.server import create_app
+
+    env = {**os.environ, "FANFLOW_HOME": str(fanflow_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(tmp_path / "never")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with TestClient(create_app(load_settings())) as http:
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                runs = http.get("/api/runs").json()["items"]
+                if runs:
+                    nodes = {
+                        n["key"]: n for n in http.get(f"/api/runs/{runs[0]['id']}").json()["nodes"]
+                    }
+                    if nodes.get("map:hang", {}).get("counts", {}).get("running"):
+                        break
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert runs[0]["status"] == "running"
+            assert nodes["after"]["status"] == "initializing"  # planned, not started
+        finally:
+            proc.kill()
+            proc.wait(30)
+        run_id = runs[0]["id"]
+        data = http.get(f"/api/runs/{run_id}").json()
+        assert (
+            data["run"]["status"] == "failed"
+            and "ended without finishing" in data["run"]["exception"]
+        )
+        nodes = {n["key"]: n for n in data["nodes"]}
+        assert nodes["after"]["status"] == "skipped"
+        assert "running" not in nodes["map:hang"]["counts"]
+        assert nodes["map:hang"]["status"] == "failed"
+        assert http.get("/api/runs", params={"status": "failed"}).json()["total"] == 1
+        assert http.get("/api/runs", params={"status": "running"}).json()["total"] == 0
+        branches = http.get(f"/api/runs/{run_id}/groups/hang/branches").json()["rows"]
+        assert "running" not in {b["status"] for b in branches}
+        hung = branches[1]
+        assert hung["status"] == "failed"
+        assert http.get(f"/api/steps/{hung['id']}").json()["status"] == "failed"

@@ -57,9 +57,7 @@ def launch(
 def planned_graph(spec: PipelineSpec) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     """Every invocation of a static pipeline with its step name and upstream ids, recorded with
     the run so readers see the whole planned graph, also steps a crashed run never started."""
-    return tuple(
-        (inv.id, inv.step.name, tuple(inv.upstream)) for inv in spec.invocations.values()
-    )
+    return tuple((inv.id, inv.step.name, tuple(inv.upstream)) for inv in spec.invocations.values())
 
 
 def orchestrator_for(

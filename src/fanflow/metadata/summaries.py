@@ -21,6 +21,7 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 import zlib
@@ -460,12 +461,19 @@ def _group_details(
     upstream: list[str] = list(first.upstream or []) if first else []
     if first is not None and not upstream:
         upstream = _input_producers(conn, first.id, run_id)
+    step_name = first.step_name if first else group
+    if first is None:  # planned, none recorded yet: the plan tells its step and dependencies
+        prefix = group_key(group) + ":"
+        for name, planned_step, planned_upstream in _planned(conn, run_id):
+            if name.startswith(prefix):
+                step_name, upstream = planned_step, planned_upstream
+                break
     status = group_status(counts)
     return NodeSummary(
         key=group_key(group),
         kind="map",
         name=group,
-        step_name=first.step_name if first else group,
+        step_name=step_name,
         status=status,
         total=sum(counts.values()),
         counts=dict(sorted(counts.items())),
@@ -561,6 +569,69 @@ def _plain_upstream(
     return keys
 
 
+@dataclass(frozen=True, slots=True)
+class _Unrecorded:
+    """A step a static run planned up front but has not recorded (yet): shown as
+    `initializing` while the run goes on and `skipped` once it has ended."""
+
+    name: str
+    step_name: str
+    status: str
+    upstream: list[str]
+    id: None = None
+    created: None = None
+    start_time: None = None
+    end_time: None = None
+    exception: None = None
+
+
+_planned_cache: dict[tuple[str, str], list[tuple[str, str, list[str]]]] = {}
+
+
+def _planned(conn: Connection, run_id: str) -> list[tuple[str, str, list[str]]]:
+    """(name, step name, upstream) of every step a static run planned (none for dynamic runs);
+    a run's plan never changes, so it is read once per process."""
+    key = (str(conn.engine.url), run_id)
+    found = _planned_cache.get(key)
+    if found is None:
+        spec = conn.execute(
+            select(t.pipeline_runs.c.spec).where(t.pipeline_runs.c.id == run_id)
+        ).scalar()
+        found = [
+            (str(name), str(step), list(up))
+            for name, step, up in ((spec or {}).get("planned_steps") or [])
+        ]
+        _remember(_planned_cache, key, found)
+    return found
+
+
+def _state(
+    conn: Connection, run_id: str, run_status: str
+) -> tuple[dict[str, dict[str, int]], list[Any]]:
+    """Counts by group and status, and the plain steps, with planned-but-unrecorded steps
+    added (branches to their group's counts, plain steps as rows of their own)."""
+    counts = _status_counts(conn, run_id)
+    plain: list[Any] = _plain_rows(conn, run_id)
+    planned = _planned(conn, run_id)
+    if not planned:
+        return counts, plain
+    waiting = "initializing" if run_status == "running" else "skipped"
+    recorded = {row.name for row in plain}
+    planned_branches: dict[str, int] = {}
+    for name, step_name, upstream in planned:
+        group, _, index = name[len(MAP_PREFIX) :].rpartition(":")
+        if name.startswith(MAP_PREFIX) and index.isdigit():
+            planned_branches[group] = planned_branches.get(group, 0) + 1
+        elif name not in recorded:
+            plain.append(_Unrecorded(name, step_name, waiting, upstream))
+    for group, total in planned_branches.items():
+        by_status = counts.setdefault(group, {})
+        missing = total - sum(by_status.values())
+        if missing > 0:
+            by_status[waiting] = by_status.get(waiting, 0) + missing
+    return counts, plain
+
+
 def _plain_node(row: Any, groups: set[str], run_id: str, conn: Connection) -> NodeSummary:
     ran = row.status in RAN_STATUSES and row.start_time and row.end_time
     duration = (row.end_time - row.start_time).total_seconds() if ran else None
@@ -579,7 +650,11 @@ def _plain_node(row: Any, groups: set[str], run_id: str, conn: Connection) -> No
         max_duration=duration,
         first_error=_first_line(row.exception) if row.status == "failed" else None,
         first_error_step=row.name if row.status == "failed" and row.exception else None,
-        upstream=_plain_upstream(conn, row.id, run_id, groups),
+        upstream=(
+            _plain_upstream(conn, row.id, run_id, groups)
+            if row.id is not None
+            else _collapse(row.upstream, groups)
+        ),
         step_run_id=row.id,
         created=row.created,
     )
@@ -619,10 +694,8 @@ def _summaries(
     durations: bool = True,
 ) -> tuple[list[NodeSummary], dict[str, str]]:
     """The nodes whose keys are in `only` (None: all), and every node's fingerprint."""
-    if counts is None:
-        counts = _status_counts(conn, run_id)
-    if plain is None:
-        plain = _plain_rows(conn, run_id)
+    if counts is None or plain is None:
+        counts, plain = _state(conn, run_id, _require_run(conn, run_id)[0])
     groups = set(counts)
     fingerprints = _fingerprints(plain, counts)
     nodes: list[NodeSummary] = []
@@ -662,6 +735,27 @@ def _fingerprints(plain: list[Any], counts: dict[str, dict[str, int]]) -> dict[s
     return fingerprints
 
 
+def as_seen_nodes(nodes: list[NodeSummary], run_status: str) -> list[NodeSummary]:
+    """Nodes as a reader should see them when the run (as seen, e.g. orphaned) is no longer
+    running although some steps were recorded as running: those count as failed, and planned
+    steps never started as skipped (see `fanflow.metadata.liveness`). Nothing is written."""
+    if run_status in ACTIVE_STATUSES:
+        return nodes
+    seen = []
+    for node in nodes:
+        if not any(node.counts.get(s) for s in ACTIVE_STATUSES):
+            seen.append(node)
+            continue
+        counts = dict(node.counts)
+        for active, final in (("running", "failed"), ("initializing", "skipped")):
+            moved = counts.pop(active, 0)
+            if moved:
+                counts[final] = counts.get(final, 0) + moved
+        status = group_status(counts) if node.kind == "map" else next(iter(counts))
+        seen.append(dataclasses.replace(node, counts=dict(sorted(counts.items())), status=status))
+    return seen
+
+
 # --- since cursor ---------------------------------------------------------------------------------
 
 
@@ -690,7 +784,7 @@ def changes_since(engine: Engine, run_id: str, cursor: str | None = None) -> Run
     previous = _decode_cursor(cursor)
     with engine.connect() as conn:
         run_status, run_end = _require_run(conn, run_id)
-        counts, plain = _status_counts(conn, run_id), _plain_rows(conn, run_id)
+        counts, plain = _state(conn, run_id, run_status)
         fingerprints = _fingerprints(plain, counts)
         new_cursor = _encode_cursor(run_status, fingerprints)
         if previous is None:

@@ -17,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import sys
@@ -35,12 +36,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from fanflow.client import Client
 from fanflow.config import Settings, load_settings
 from fanflow.exceptions import DoesNotExistError
 from fanflow.ids import normalize_id, utcnow
 from fanflow.metadata import lineage, summaries
 from fanflow.metadata import schema as t
+from fanflow.metadata.liveness import as_seen, run_is_orphaned, step_as_seen
 from fanflow.metadata.queries import _step
 from fanflow.metadata.records import ArtifactVersionRecord, RunRecord, StepRunRecord
 from fanflow.metadata.store import MetadataStore
@@ -89,7 +90,6 @@ class Dashboard:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = Client(settings)
         self.store = MetadataStore(settings.metadata_url)
         self.engine = self.store.engine
         self.root = settings.artifact_root
@@ -131,10 +131,8 @@ class Dashboard:
         }
 
     def _live_run(self, ident: str) -> RunRecord:
-        record = self.store.get_run(ident)
-        if record.status == "running":  # the Client repairs a run whose orchestrator died
-            record = self.client._live(record)
-        return record
+        """The run as the Client shows it: one whose orchestrator died reads as failed."""
+        return as_seen(self.store.get_run(ident))
 
     def _step_record(self, step_id: str) -> StepRunRecord:
         with self.engine.connect() as conn:
@@ -166,10 +164,11 @@ class Dashboard:
                 pipeline_id = self.store.get_pipeline(pipeline).id
             except KeyError:
                 return {"items": [], "total": 0, "page": page, "size": size}
+        orphaned = [r.id for r in self.store.running_runs() if run_is_orphaned(r)] if status else []
         records, total = self.store.list_runs(
-            pipeline_id=pipeline_id, status=status, page=page, size=size
+            pipeline_id=pipeline_id, status=status, page=page, size=size, orphaned=orphaned
         )
-        live = [self._live_run(r.id) if r.status == "running" else r for r in records]
+        live = [as_seen(r) for r in records]
         return {
             "items": [self.run_json(r) for r in live],
             "total": total,
@@ -189,6 +188,7 @@ class Dashboard:
         else:
             changes = summaries.changes_since(self.engine, record.id)
             nodes, cursor = changes.nodes, changes.cursor
+        nodes = summaries.as_seen_nodes(nodes, record.status)
         return {
             "run": self.run_json(record),
             "parameters": record.config.get("parameters", {}),
@@ -202,7 +202,12 @@ class Dashboard:
         record = self._live_run(request.path_params["run_id"])
         since = request.query_params.get("since")
         changes = summaries.changes_since(self.engine, record.id, since)
-        return {"run": self.run_json(record), **changes.to_dict()}
+        seen = dataclasses.replace(
+            changes,
+            run_status=record.status,
+            nodes=summaries.as_seen_nodes(changes.nodes, record.status),
+        )
+        return {"run": self.run_json(record), **seen.to_dict()}
 
     def timeline(self, request: Request) -> dict[str, Any]:
         record = self.store.get_run(request.path_params["run_id"])
@@ -213,7 +218,7 @@ class Dashboard:
         ).to_dict()
 
     def branches(self, request: Request) -> dict[str, Any]:
-        record = self.store.get_run(request.path_params["run_id"])
+        record = as_seen(self.store.get_run(request.path_params["run_id"]))
         sort = request.query_params.get("sort", "index")
         if sort not in summaries.BRANCH_SORTS:
             raise BadRequest(f"sort must be one of {', '.join(summaries.BRANCH_SORTS)}")
@@ -228,11 +233,17 @@ class Dashboard:
             descending=request.query_params.get("desc") in ("1", "true"),
             status=status,
         )
-        return page.to_dict()
+        result = page.to_dict()
+        if record.status not in summaries.ACTIVE_STATUSES:  # as the Client shows such steps
+            for row in result["rows"]:
+                if row["status"] == "running":
+                    row["status"] = "failed"
+        return result
 
     def step(self, request: Request) -> dict[str, Any]:
-        record = self._step_record(request.path_params["step_id"])
-        run = self.store.get_run(record.run_id)
+        raw = self._step_record(request.path_params["step_id"])
+        run = as_seen(self.store.get_run(raw.run_id))
+        record = step_as_seen(raw, run)
         links = lineage.step_links(self.engine, record.id)
         output_ids = [v.id for linked in links.outputs for v in linked.versions]
         consumers = lineage.consumers(self.engine, output_ids)
@@ -278,7 +289,8 @@ class Dashboard:
         }
 
     def logs(self, request: Request) -> dict[str, Any]:
-        record = self._step_record(request.path_params["step_id"])
+        raw = self._step_record(request.path_params["step_id"])
+        record = step_as_seen(raw, as_seen(self.store.get_run(raw.run_id)))
         finished = record.status not in summaries.ACTIVE_STATUSES
         offset = _int(request, "offset", 0, low=0, high=2**62)
         if record.logs_uri is None:
