@@ -187,6 +187,7 @@ def test_timeline_lists_bars_for_small_groups_and_buckets_for_large_ones() -> No
     name, status, start, end = lanes["map:work"].bars[4]
     assert (name, status) == ("map:work:4", "failed")
     assert start is not None and end is not None and 0 <= start <= end <= full.span
+    assert S.timeline(engine, run_id, max_bars=100) is full  # a finished run's is kept
     bucketed = S.timeline(engine, run_id, max_bars=10, buckets=8)
     lane = {lane.key: lane for lane in bucketed.lanes}["map:work"]
     assert lane.bars == []

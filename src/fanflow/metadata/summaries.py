@@ -53,6 +53,7 @@ _upstream_keys: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
 # While a group runs: (when, p50, max) of its durations, reused for a few seconds.
 _running_durations: dict[tuple[str, str, str], tuple[float, Any, Any]] = {}
 RUNNING_DURATIONS_TTL = 5.0
+_finished_timelines: dict[tuple[str, str, int, int], Timeline] = {}
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -901,7 +902,10 @@ def timeline(
     (running = started minus finished so far: the group's concurrency over time). Pass `nodes`
     from `node_summaries` when you have them, to skip reading them again."""
     with engine.connect() as conn:
-        _require_run(conn, run_id)
+        run_status, _ = _require_run(conn, run_id)
+        key = (str(engine.url), run_id, max_bars, buckets)
+        if run_status not in ACTIVE_STATUSES and key in _finished_timelines:
+            return _finished_timelines[key]  # a finished run's timeline never changes
         if nodes is None:
             nodes = _summaries(conn, run_id, None)[0]
         starts = [n.start_time for n in nodes if n.start_time is not None]
@@ -914,7 +918,10 @@ def timeline(
             latest = max(latest, now)
         span = max((latest - origin).total_seconds(), 0.0)
         lanes = [_lane(conn, run_id, node, origin, span, max_bars, buckets) for node in nodes]
-    return Timeline(origin, span, lanes)
+    result = Timeline(origin, span, lanes)
+    if run_status not in ACTIVE_STATUSES and not any(n.status in ACTIVE_STATUSES for n in nodes):
+        _remember(_finished_timelines, key, result)
+    return result
 
 
 def _offset(value: datetime | None, origin: datetime) -> float | None:
