@@ -22,6 +22,7 @@ def job(item: int, open_first: int, gate: str) -> int:
     deadline = time.monotonic() + 120
     while item >= open_first and not os.path.exists(gate) and time.monotonic() < deadline:
         time.sleep(0.05)
+    print(f"job {item} done")
     return item
 
 

@@ -4,12 +4,14 @@ names, logs and previews that must stay text. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -269,6 +271,15 @@ def test_a_running_runs_counts_change_while_the_page_is_open(
         )
         before = counts.text_content()
         assert page.locator("#live").is_visible()
+        # A third tab follows the log of a branch that is still running.
+        run_id = page.url.rsplit("/", 1)[1].split("?")[0]
+        with urllib.request.urlopen(
+            f"{base_url}/api/runs/{run_id}/groups/job/branches?status=running"
+        ) as response:
+            waiting = json.loads(response.read())["rows"][0]
+        log_tab = page.context.new_page()
+        log_tab.goto(f"{base_url}/#/step/{waiting['id']}")
+        log_tab.wait_for_selector("text=Waiting for output")
         assert runs_tab.locator("#runs tbody tr[data-run] .badge").text_content() == "running"
         _shot(page, "live-before")
         gate.touch()
@@ -278,6 +289,16 @@ def test_a_running_runs_counts_change_while_the_page_is_open(
             timeout=60_000,
         )
         assert counts.text_content() != before
+        line = f"job {waiting['map_index']} done"
+        log_tab.wait_for_function(
+            "(() => { const log = document.querySelector('#log');"
+            " const badge = document.querySelector('h1 .badge');"
+            f" return log && badge && log.textContent.includes('{line}')"
+            " && badge.textContent === 'completed'; })()",
+            timeout=30_000,
+        )
+        assert line in log_tab.locator("#log").text_content()
+        _shot(log_tab, "live-log")
         page.wait_for_function("document.querySelector('#live').hidden", timeout=30_000)
         assert page.locator(".run-head .badge").text_content() == "completed"
         _shot(page, "live-after")

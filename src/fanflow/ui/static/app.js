@@ -586,7 +586,9 @@ async function stepPage(stepId) {
   };
   const done = await tail();
   if (!done) {
-    every(1000, async () => { if (await tail()) { await tail(); generation++; setLive(false); } });
+    // Follow the log while the step runs; once it has ended, show the page again with the
+    // step's final status, outputs and whole log.
+    every(1000, async () => { if (await tail()) route(); });
   }
 }
 
