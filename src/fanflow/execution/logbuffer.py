@@ -158,7 +158,7 @@ class LogBuffer:
 
     __slots__ = (
         "_auto_prefix",
-                "_echo",
+        "_echo",
         "_head",
         "_head_budget",
         "_head_bytes",

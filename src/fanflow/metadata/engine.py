@@ -356,6 +356,18 @@ def _ensure_schema(engine: Engine, url: str) -> None:
         _create_schema(engine, url)
         return
     _check_version(version, url)
+    _add_missing_indexes(engine)
+
+
+def _add_missing_indexes(engine: Engine) -> None:
+    """Indexes added after a store was created (they change no table, so no schema version):
+    created when missing, a no-op read when present."""
+    from sqlalchemy.schema import CreateIndex
+
+    with engine.connect() as conn:
+        for index in schema.ADDED_INDEXES:
+            conn.execute(CreateIndex(index, if_not_exists=True))
+        conn.commit()
 
 
 def _read_version(conn: Connection) -> int | None:

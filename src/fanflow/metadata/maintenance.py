@@ -28,6 +28,4 @@ def repair_run(store: MetadataStore, record: RunRecord, now: datetime | None = N
 
 def repair_dead_runs(store: MetadataStore, now: datetime | None = None) -> list[str]:
     """Record every orphaned run as failed; returns the names of the runs this call repaired."""
-    return [
-        record.name for record in store.running_runs() if repair_run(store, record, now)
-    ]
+    return [record.name for record in store.running_runs() if repair_run(store, record, now)]
