@@ -534,6 +534,7 @@ class PipelineRunView:
     exception = property(lambda self: self._record.exception)
     original_run_id = property(lambda self: as_uuid(self._record.original_run_id))
     orchestrator_pid = property(lambda self: self._record.orchestrator_pid)
+    orchestrator_host = property(lambda self: self._record.orchestrator_host)
     heartbeat = property(lambda self: self._record.heartbeat)
 
     @property

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from fanflow.config import DEFAULT_MAX_STEP_LOG_BYTES
@@ -148,6 +150,41 @@ def echo(target: Any, text: str) -> None:
         _local.echoing = previous
 
 
+class _LiveCopy:
+    """An append-only file mirroring a log while it is written; opened on the first write, so a
+    step that prints nothing costs nothing. Failing to write it never fails the step."""
+
+    __slots__ = ("_handle", "_path_factory", "broken", "path")
+
+    def __init__(self, path: Callable[[], str | None]) -> None:
+        self._path_factory = path
+        self.path: str | None = None
+        self._handle: Any = None
+        self.broken = False
+
+    def write(self, text: str) -> None:
+        if self.broken:
+            return
+        try:
+            if self._handle is None:
+                self.path = self._path_factory()
+                if self.path is None:
+                    self.broken = True
+                    return
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                self._handle = open(self.path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+            self._handle.write(text)
+            self._handle.flush()
+        except OSError:
+            self.broken = True
+
+    def close(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+
+
 class LogBuffer:
     """What one `capture` block collected: stdout, stderr and log records in write order.
 
@@ -164,6 +201,8 @@ class LogBuffer:
         "_head_bytes",
         "_head_recent",
         "_last_source",
+        "_live",
+        "_live_budget",
         "_lock",
         "_mid_line",
         "_prefix",
@@ -194,6 +233,19 @@ class LogBuffer:
         self._mid_line = False
         self._last_source = -1
         self._echo = (_EchoState(), _EchoState())
+        self._live: _LiveCopy | None = None
+        self._live_budget = max_bytes
+
+    def keep_live_copy(self, path: Callable[[], str | None]) -> None:
+        """Also append everything captured, as it arrives (up to the buffer's size limit), to
+        the file `path()` names (asked on the first write; None: no copy), so another process
+        can follow a running step's output."""
+        self._live = _LiveCopy(path)
+
+    @property
+    def live_copy_path(self) -> str | None:
+        """The live copy's file, once one was written."""
+        return self._live.path if self._live is not None else None
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -251,6 +303,8 @@ class LogBuffer:
         self._mid_line = text[-1] != "\n"
         size = _nbytes(text)
         self._written += size
+        if self._live is not None and self._written <= self._live_budget:
+            self._live.write(text)
         room = self._head_budget - self._head_bytes
         if size <= room:
             self._add_head(text, size)
@@ -332,6 +386,8 @@ class LogBuffer:
         start at a line start."""
         with self._lock:
             self.closed = True
+            if self._live is not None:
+                self._live.close()
             for state in self._echo:
                 if state.target is not None and (state.pending or not state.at_start):
                     state.at_start = True

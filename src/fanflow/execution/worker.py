@@ -15,8 +15,10 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 import time
 import traceback
 import uuid
@@ -33,7 +35,7 @@ from fanflow.config.retry_config import StepRetryConfig
 from fanflow.exceptions import MaterializerError, StepExecutionException, StepOutputError
 from fanflow.execution.known import ArtifactInput
 from fanflow.execution.lifecycle import HookCall, call_hook
-from fanflow.execution.logcapture import capture
+from fanflow.execution.logcapture import active_log, capture
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, current_step
 from fanflow.ids import new_id, utcnow
 from fanflow.spec import OutputSignature, StepDefinition
@@ -46,6 +48,8 @@ from fanflow.typecheck import (
 )
 
 logger = logging.getLogger("fanflow")
+
+LIVE_LOG_SUFFIX = ".live"
 
 
 @dataclass(slots=True)
@@ -284,9 +288,18 @@ def _attempt(task: StepTask, runtime: StepRuntime) -> list[SavedOutput]:
     return _save_outputs(task, runtime, values)
 
 
-def _attempt_record(number: int, started: datetime, exc: BaseException) -> dict[str, Any]:
+def _log_position() -> int:
+    """Where the step's log stands (bytes written so far): attempts record where theirs starts."""
+    log = active_log()
+    return log.written_bytes if log is not None else 0
+
+
+def _attempt_record(
+    number: int, started: datetime, exc: BaseException, log_offset: int
+) -> dict[str, Any]:
     return {
         "attempt": number,
+        "log_offset": log_offset,
         "start_time": started.isoformat(),
         "end_time": utcnow().isoformat(),
         "error": f"{type(exc).__name__}: {exc}",
@@ -297,6 +310,7 @@ def _attempt_record(number: int, started: datetime, exc: BaseException) -> dict[
 def execute_step(task: StepTask, prefix: str | None = None) -> StepResult:
     """Run one step with its output captured into its own log (written next to its artifacts)."""
     with capture(task.invocation_id, prefix=prefix) as log:
+        log.keep_live_copy(lambda: live_log_path(task))
         result = _execute(task)
     if log.has_content:
         uri = task.artifact_store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
@@ -305,7 +319,16 @@ def execute_step(task: StepTask, prefix: str | None = None) -> StepResult:
             result.logs_uri = uri
         except OSError as exc:  # losing a log must not lose the step's result
             logger.warning("Could not store the log of step `%s`: %s", task.invocation_id, exc)
+        if log.live_copy_path is not None:
+            with contextlib.suppress(OSError):
+                os.remove(log.live_copy_path)
     return result
+
+
+def live_log_path(task: StepTask) -> str | None:
+    """Where a running step's output is mirrored (its log's URI + `.live`; local stores only)."""
+    uri = task.artifact_store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
+    return uri + LIVE_LOG_SUFFIX if os.path.isabs(uri) else None
 
 
 def execute_step_portable(task: StepTask) -> StepResult:
@@ -360,6 +383,7 @@ def _execute(task: StepTask) -> StepResult:
         while True:
             number += 1
             attempt_start = utcnow()
+            log_offset = _log_position()
             fire("on_start", attempt=number)
             try:
                 outputs = _attempt(task, runtime)
@@ -367,7 +391,7 @@ def _execute(task: StepTask) -> StepResult:
                 break
             except Exception as exc:
                 fire("on_end", exc, attempt=number)
-                attempts.append(_attempt_record(number, attempt_start, exc))
+                attempts.append(_attempt_record(number, attempt_start, exc, log_offset))
                 if number > max_retries:
                     fire("on_failure", exc)
                     return StepResult(
@@ -408,6 +432,7 @@ def _execute(task: StepTask) -> StepResult:
         attempts.append(
             {
                 "attempt": number,
+                "log_offset": log_offset,
                 "start_time": attempt_start.isoformat(),
                 "end_time": utcnow().isoformat(),
                 "error": None,

@@ -1,0 +1,7 @@
+"""`python -m fanflow.cli ...` behaves like the `fanflow` console script."""
+
+from __future__ import annotations
+
+from fanflow.cli import main
+
+main()
