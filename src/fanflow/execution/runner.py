@@ -40,7 +40,7 @@ from fanflow.enums import ExecutionStatus
 from fanflow.exceptions import EntityExistsError, StepExecutionException, StepTimeoutError
 from fanflow.execution import cache, leftovers, recording
 from fanflow.execution.executors import Executor, make_executor
-from fanflow.execution.hooks import ConsoleObserver, ObserverGroup, ensure_console_logging
+from fanflow.execution.hooks import ObserverGroup, ensure_console_logging
 from fanflow.execution.known import (
     ArtifactInput,
     InvocationHandle,
@@ -48,6 +48,7 @@ from fanflow.execution.known import (
     Resolutions,
     SplitRequest,
 )
+from fanflow.execution.progress import default_observers
 from fanflow.execution.run_setup import (
     FAILURE_POLICIES,
     RunDescription,
@@ -119,7 +120,7 @@ class Orchestrator:
         self._step_function = execute_step_portable if self.mode == "processes" else execute_step
         ensure_console_logging(settings.logging_verbosity)
         self.observers = ObserverGroup(
-            list(observers) if observers is not None else [ConsoleObserver()]
+            list(observers) if observers is not None else default_observers()
         )
         self.state = SchedulerState(depth_first=description.dynamic)
         self.invocations: dict[str, Invocation] = {}
@@ -355,6 +356,7 @@ class Orchestrator:
     def _add(self, invocations: list[Invocation]) -> None:
         for inv in invocations:
             self.invocations[inv.id] = inv
+        self.observers.emit("steps_added", [inv.id for inv in invocations])
         self._prefetch_external(invocations)
         skipped = self.state.add((inv.id, inv.upstream) for inv in invocations)
         if self.stopping:
