@@ -17,7 +17,7 @@ from fanflow.cli.output import human_seconds, print_json, print_table, when
 if TYPE_CHECKING:
     from fanflow.cli.session import Session
     from fanflow.client import PipelineRunView
-    from fanflow.metadata.run_groups import BranchRow, GroupSummary
+    from fanflow.metadata.summaries import NodeSummary
 
 ERROR_LINES = 3
 
@@ -119,47 +119,48 @@ def first_lines(text: str | None, count: int = ERROR_LINES) -> str:
     return "\n".join(lines[:count]) + more
 
 
-def group_label(group: GroupSummary) -> str:
-    if group.map_group is not None:
-        return f"{group.key} \u00d7{group.total}"  # the multiplication sign
-    return group.key
+def group_label(node: NodeSummary) -> str:
+    if node.kind == "map":
+        return f"{node.key} \u00d7{node.total}"  # the multiplication sign
+    return node.key
 
 
-def group_detail(group: GroupSummary) -> str:
+def group_detail(node: NodeSummary) -> str:
     """`998 completed, 2 failed, p50 0.4 s, max 3.1 s` for a map group; the duration for a step."""
-    if group.map_group is None:
-        return human_seconds(group.max_s) if group.max_s is not None else ""
-    parts = [f"{n} {status}" for status, n in group.counts.items()]
-    if group.p50_s is not None:
-        parts.append(f"p50 {human_seconds(group.p50_s)}")
-    if group.max_s is not None:
-        parts.append(f"max {human_seconds(group.max_s)}")
+    if node.kind != "map":
+        return human_seconds(node.max_duration) if node.max_duration is not None else "-"
+    parts = [f"{n} {status}" for status, n in _by_weight(node.counts)]
+    if node.p50_duration is not None:
+        parts.append(f"p50 {human_seconds(node.p50_duration)}")
+    if node.max_duration is not None:
+        parts.append(f"max {human_seconds(node.max_duration)}")
     return ", ".join(parts)
 
 
-def group_line(group: GroupSummary) -> str:
+_STATUS_ORDER = ("completed", "cached", "running", "failed", "stopped", "skipped")
+
+
+def _by_weight(counts: dict[str, int]) -> list[tuple[str, int]]:
+    rank = {status: i for i, status in enumerate(_STATUS_ORDER)}
+    return sorted(counts.items(), key=lambda item: rank.get(item[0], len(rank)))
+
+
+def group_line(node: NodeSummary) -> str:
     """The one-line form: `map:process x1000 — 998 completed, 2 failed, p50 0.4 s, max 3.1 s`."""
-    detail = group_detail(group)
-    if group.map_group is None:
-        detail = ", ".join(p for p in (group.status, detail) if p)
-    return f"{group_label(group)} — {detail}"
+    detail = group_detail(node) if node.kind == "map" else f"{node.status}, {group_detail(node)}"
+    return f"{group_label(node)} \u2014 {detail}"
 
 
-def _group_dict(group: GroupSummary) -> dict[str, Any]:
-    return {
-        "key": group.key,
-        "map_group": group.map_group,
-        "step_name": group.step_name,
-        "status": group.status,
-        "total": group.total,
-        "counts": group.counts,
-        "p50_s": group.p50_s,
-        "max_s": group.max_s,
-        "start_time": group.started,
-        "end_time": group.ended,
-        "first_error_step": group.first_error_step,
-        "first_error": group.first_error,
-    }
+def _error_text(run: PipelineRunView, node: NodeSummary) -> str:
+    """A plain step's first error lines; a map group's first failed branch and its first line."""
+    if not node.first_error:
+        return ""
+    if node.kind == "map":
+        return f"[{node.first_error_step}] {node.first_error}"
+    try:
+        return first_lines(run.steps[node.key].exception) or node.first_error
+    except KeyError:
+        return node.first_error
 
 
 def show_run(
@@ -171,48 +172,40 @@ def show_run(
     status: str | None,
     as_json: bool,
 ) -> None:
-    from fanflow.metadata.run_groups import group_summaries
+    from fanflow.metadata.summaries import node_summaries
 
     run = find_run(session, ident)
-    groups = group_summaries(session.store, run.id.hex)
+    nodes = node_summaries(session.store.engine, run.id.hex)
     if expand is not None:
-        _show_branches(session, run, groups, expand, page, size, status, as_json)
+        _show_branches(session, run, nodes, expand, page, size, status, as_json)
         return
     if as_json:
-        print_json({"run": run_dict(run), "steps": [_group_dict(g) for g in groups]})
+        print_json({"run": run_dict(run), "steps": [node.to_dict() for node in nodes]})
         return
     origin = f", resumed from {run.original_run_id.hex[:8]}" if run.original_run_id else ""
     click.echo(
         f"Run {run.name} ({run.pipeline_name or 'unlisted'}): {run.status}, started "
         f"{when(run.start_time)}, {human_seconds(run.duration)}{origin}"
     )
-    rows = []
-    for group in groups:
-        error = ""
-        if group.first_error:
-            where = f"[{group.first_error_step}] " if group.map_group is not None else ""
-            error = where + first_lines(group.first_error)
-        cached = group.counts.get("cached", 0)
-        rows.append(
-            [
-                group_label(group),
-                group.status,
-                group_detail(group)
-                if group.map_group is not None
-                else (human_seconds(group.max_s) if group.max_s is not None else "-"),
-                str(cached) if group.map_group is not None else ("yes" if cached else ""),
-                error,
-            ]
-        )
+    rows = [
+        [
+            group_label(node),
+            node.status,
+            group_detail(node),
+            str(node.cached) if node.kind == "map" else ("yes" if node.cached else ""),
+            _error_text(run, node),
+        ]
+        for node in nodes
+    ]
     print_table(["STEP", "STATUS", "DURATION / BRANCHES", "CACHED", "ERROR"], rows)
-    if run.exception and not any(g.first_error for g in groups):
+    if run.exception and not any(node.first_error for node in nodes):
         click.echo(f"Run error: {first_lines(run.exception)}")
 
 
 def _show_branches(
     session: Session,
     run: PipelineRunView,
-    groups: list[GroupSummary],
+    nodes: list[NodeSummary],
     expand: str,
     page: int,
     size: int,
@@ -220,60 +213,37 @@ def _show_branches(
     as_json: bool,
 ) -> None:
     from fanflow.cli.lookup import suggest
-    from fanflow.metadata.run_groups import branch_page
+    from fanflow.metadata.summaries import list_branches
 
     wanted = expand.removeprefix("map:")
-    group = next((g for g in groups if g.map_group == wanted), None)
-    if group is None:
-        names = [g.key for g in groups if g.map_group is not None]
+    node = next((n for n in nodes if n.kind == "map" and n.name == wanted), None)
+    if node is None:
+        names = [n.key for n in nodes if n.kind == "map"]
         hint = suggest(expand, names) if names else " It has no map groups."
         raise click.ClickException(f"Run {run.name!r} has no map group {expand!r}.{hint}")
-    assert group.map_group is not None
-    branches, total = branch_page(
-        session.store, run.id.hex, group.map_group, page=page, size=size, status=status
+    branches = list_branches(
+        session.store.engine, run.id.hex, node.name, page=page, size=size, status=status
     )
-    pages = max(1, -(-total // size))
+    pages = max(1, -(-branches.total // size))
     if as_json:
-        print_json(
-            {
-                "run": run.name,
-                "group": _group_dict(group),
-                "page": page,
-                "size": size,
-                "total": total,
-                "branches": [_branch_dict(b) for b in branches],
-            }
-        )
+        print_json({"run": run.name, "group": node.to_dict(), **branches.to_dict()})
         return
-    click.echo(group_line(group))
+    click.echo(group_line(node))
     print_table(
         ["INDEX", "STEP", "STATUS", "DURATION", "ERROR"],
-        [_branch_row(b) for b in branches],
+        [
+            [
+                "-" if b.map_index is None else str(b.map_index),
+                b.name,
+                b.status,
+                human_seconds(b.duration),
+                b.error or "",
+            ]
+            for b in branches.rows
+        ],
     )
     click.echo(
-        f"page {page} of {pages} ({total} branches{f' {status}' if status else ''}; "
+        f"page {page} of {pages} ({branches.total} branches{f' {status}' if status else ''}; "
         "--page N for more)",
         err=True,
     )
-
-
-def _branch_row(branch: BranchRow) -> list[str]:
-    return [
-        "-" if branch.map_index is None else str(branch.map_index),
-        branch.name,
-        branch.status,
-        human_seconds(branch.duration_s),
-        first_lines(branch.exception, 1),
-    ]
-
-
-def _branch_dict(branch: BranchRow) -> dict[str, Any]:
-    return {
-        "name": branch.name,
-        "map_index": branch.map_index,
-        "status": branch.status,
-        "start_time": branch.start_time,
-        "end_time": branch.end_time,
-        "duration_s": branch.duration_s,
-        "exception": branch.exception,
-    }
