@@ -24,7 +24,7 @@ def suggest(wanted: str, candidates: Iterable[str]) -> str:
     names = list(dict.fromkeys(candidates))
     close = [n for n in names if n.startswith(wanted) or wanted in n][:3]
     close += [
-        n for n in difflib.get_close_matches(wanted, names, n=3, cutoff=0.5) if n not in close
+        n for n in difflib.get_close_matches(wanted, names, n=3, cutoff=0.8) if n not in close
     ]
     return f" Did you mean: {', '.join(close[:3])}?" if close else ""
 
