@@ -38,7 +38,6 @@ def fanflow() -> Fanflow:
 def fill_small_store(home: Path) -> dict[str, str]:
     """A static run, a failed run and its resumed run, and a run whose step was retried."""
     import cli_flows
-
     from fanflow.client import Client
     from fanflow.exceptions import RunFailedError
 

@@ -13,7 +13,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def wide_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     import cli_flows
-
     from fanflow.exceptions import RunFailedError
     from fanflow.metadata.engine import dispose_all
 

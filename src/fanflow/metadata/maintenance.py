@@ -89,6 +89,20 @@ def delete_runs(
             ):
                 produced[row.id] = row.uri
         doomed_steps = set(step_ids)
+        # Outputs of runs deleted earlier (their producer cleared) that only these runs still
+        # linked: they go now too. Manually saved artifacts are never removed with a run.
+        for links in (t.step_run_inputs, t.step_run_outputs):
+            for chunk in chunks(step_ids):
+                for row in conn.execute(
+                    select(versions.c.id, versions.c.uri)
+                    .select_from(links.join(versions, versions.c.id == links.c.artifact_version_id))
+                    .where(
+                        links.c.step_run_id.in_(chunk),
+                        versions.c.producer_run_id.is_(None),
+                        versions.c.save_type != "manual",
+                    )
+                ):
+                    produced[row.id] = row.uri
         used_elsewhere: set[str] = set()
         for links in (t.step_run_inputs, t.step_run_outputs):
             for chunk in chunks(sorted(produced)):
