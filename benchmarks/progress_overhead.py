@@ -77,8 +77,10 @@ def main() -> None:
         ("static fan-out", SCENARIOS / "fan_out_noop.py", args.static),
         ("dynamic map", SCENARIOS / "dynamic_map.py", args.dynamic),
     ]
-    print(f"mode: {'terminal (live block)' if args.tty else 'pipe (summary lines)'}; "
-          f"{args.rounds} paired rounds after one warm-up each")
+    print(
+        f"mode: {'terminal (live block)' if args.tty else 'pipe (summary lines)'}; "
+        f"{args.rounds} paired rounds after one warm-up each"
+    )
     for label, script, n in scenarios:
         run_once(script, n, "1", args.tty)
         run_once(script, n, "0", args.tty)

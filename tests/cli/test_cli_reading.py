@@ -17,7 +17,10 @@ def test_pipelines_list_names_each_pipeline_with_its_runs(fanflow, small):
 def test_runs_list_is_newest_first_and_filters(fanflow, small):
     runs = fanflow.json("runs", "list")
     assert [r["name"] for r in runs] == [
-        small["retried"], small["resumed"], small["failed"], small["static"]
+        small["retried"],
+        small["resumed"],
+        small["failed"],
+        small["static"],
     ]
     failed = fanflow.json("runs", "list", "--status", "failed")
     assert [r["name"] for r in failed] == [small["failed"]]

@@ -56,14 +56,14 @@ def test_resume_runs_only_the_unfinished_steps(fanflow, fanflow_home, monkeypatc
     assert newest.steps["report"].output.load() == "size=4"
     again = fanflow("runs", "resume", newest.name, ok=False)
     assert again.exit_code == 1
-    assert again.stderr.strip() == f"Error: Run {newest.name!r} completed; there is nothing to resume."
+    assert (
+        again.stderr.strip() == f"Error: Run {newest.name!r} completed; there is nothing to resume."
+    )
 
 
 @pytest.mark.slow
 def test_stop_asks_a_running_orchestrator_in_another_process_to_stop(fanflow, fanflow_home):
-    process = _start(
-        "import cli_flows\ncli_flows.slow_flow(lines=200, pause=0.1)\n", fanflow_home
-    )
+    process = _start("import cli_flows\ncli_flows.slow_flow(lines=200, pause=0.1)\n", fanflow_home)
     try:
         name = _wait_for_running("slow_flow")
         result = fanflow("runs", "stop", name, "--timeout", "60")
@@ -96,8 +96,14 @@ def test_stop_refuses_a_run_on_another_host_or_with_a_reused_pid(fanflow, fanflo
         started = utcnow() if name == elsewhere else utcnow().replace(year=2001)
         run_id = new_id()
         store.create_run(
-            run_id=run_id, name=name, pipeline_id=None, config={"heartbeat_interval": 3600},
-            spec=None, start_time=started, pid=pid, host=host,
+            run_id=run_id,
+            name=name,
+            pipeline_id=None,
+            config={"heartbeat_interval": 3600},
+            spec=None,
+            start_time=started,
+            pid=pid,
+            host=host,
         )
         store.heartbeat(run_id)  # a fresh heartbeat: the record reads as running
     other_host = fanflow("runs", "stop", elsewhere, ok=False)
@@ -134,8 +140,9 @@ def test_delete_by_age_and_pipeline(fanflow, fanflow_home):
     names = fill_small_store(fanflow_home)
     nothing = fanflow("runs", "delete", "--older-than", "30d", "--yes")
     assert "No run matches" in nothing.stderr
-    dry = fanflow.json("runs", "delete", "--older-than", "0s", "--pipeline", "failing_flow",
-                       "--dry-run")
+    dry = fanflow.json(
+        "runs", "delete", "--older-than", "0s", "--pipeline", "failing_flow", "--dry-run"
+    )
     assert sorted(dry["runs"]) == sorted([names["failed"], names["resumed"]]) and dry["dry_run"]
     assert len(fanflow.json("runs", "list")) == 4
     fanflow("runs", "delete", "--pipeline", "failing_flow", input="y\n")

@@ -51,8 +51,9 @@ def test_map_group_is_one_row_with_counts_and_durations(fanflow, wide):
 
 
 def test_expand_pages_through_branches(fanflow, wide):
-    page = fanflow.json("runs", "show", wide, "--expand", "process", "--page", "3",
-                        "--page-size", "100")
+    page = fanflow.json(
+        "runs", "show", wide, "--expand", "process", "--page", "3", "--page-size", "100"
+    )
     assert page["total"] == 1000
     assert [row["map_index"] for row in page["rows"]] == list(range(200, 300))
     failed = fanflow.json("runs", "show", wide, "--expand", "map:process", "--status", "failed")

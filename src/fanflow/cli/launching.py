@@ -34,6 +34,13 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
+def _is_pipeline(candidate: Any) -> bool:
+    """A `@pipeline` object (steps also have `with_options`, but no run options or `dynamic`)."""
+    return callable(candidate) and all(
+        hasattr(candidate, name) for name in ("with_options", "options", "dynamic")
+    )
+
+
 def load_pipeline(target: str) -> Any:
     module_part, sep, attribute = target.rpartition(":")
     if not sep or not module_part or not attribute:
@@ -62,11 +69,11 @@ def load_pipeline(target: str) -> Any:
     candidate: Any = module
     for part in attribute.split("."):
         if not hasattr(candidate, part):
-            names = [n for n in dir(module) if hasattr(getattr(module, n), "with_options")]
+            names = [n for n in dir(module) if _is_pipeline(getattr(module, n))]
             hint = f" Pipelines there: {', '.join(names)}." if names else ""
             raise click.ClickException(f"{module_name} has no attribute {attribute!r}.{hint}")
         candidate = getattr(candidate, part)
-    if not (callable(candidate) and hasattr(candidate, "with_options")):
+    if not _is_pipeline(candidate):
         raise click.ClickException(
             f"{target} is not a pipeline (decorate the function with @pipeline)."
         )
