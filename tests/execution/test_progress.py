@@ -95,7 +95,7 @@ def test_terminal_block_has_one_row_per_group_with_counts_rate_and_eta():
     assert "map:process \u00d71,000" in row and "400/1,000 done" in row
     assert "100 running" in row and "2 failed" in row and "48 cached" in row
     assert "100/s" in row and "ETA 6.0s" in row  # 400 done in 4 s; 600 left
-    assert any("1 group(s) finished" in line for line in lines)  # `shards` collapsed
+    assert any("1 finished group" in line for line in lines)  # `shards` collapsed
     assert any(line.split()[1:3] == ["total", "waiting"] for line in lines if "total" in line)
     failures = [line for line in lines if "failed:" in line]
     assert failures == ["\u2717 Step `map:process:57` failed: ValueError: shard 57 broke"]
@@ -117,7 +117,7 @@ def test_live_block_is_drawn_on_a_terminal_console_and_left_complete():
     drawn = buffer.getvalue()
     assert "\x1b[" in drawn  # cursor control: a live, redrawn block
     last_frame = drawn.rsplit("fanflow wide-run", 1)[1]
-    assert "3 group(s) finished" in last_frame and "1,002 steps" in last_frame
+    assert "3 finished groups" in last_frame and "1,002 steps" in last_frame
     assert last_frame.count("failed: ValueError") == 1  # the first failure, shown once
 
 

@@ -25,8 +25,10 @@ def human_seconds(seconds: float | None) -> str:
     """`0.4 s`, `12 s`, `3m 05s`, `2h 03m`: short and readable in a table."""
     if seconds is None:
         return "-"
+    if seconds < 0.1:
+        return f"{seconds:.3f} s"
     if seconds < 10:
-        return f"{seconds:.1f} s" if seconds >= 0.05 or seconds == 0 else f"{seconds:.3f} s"
+        return f"{seconds:.1f} s"
     if seconds < 60:
         return f"{seconds:.0f} s"
     minutes, secs = divmod(int(seconds), 60)
@@ -64,6 +66,7 @@ def print_json(data: Any) -> None:
 
 def note(text: str) -> None:
     """A line for the person at the terminal (stderr), never mixed into scriptable output."""
+    sys.stdout.flush()  # what was printed before it shows before it on a shared terminal
     click.echo(text, err=True)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fanflow.cli.lookup import find_run
-from fanflow.cli.output import human_seconds, print_json, print_table, when
+from fanflow.cli.output import human_seconds, note, print_json, print_table, when
 
 if TYPE_CHECKING:
     from fanflow.cli.session import Session
@@ -97,7 +97,7 @@ def list_runs(
         ],
     )
     if page.total > len(runs):
-        click.echo(f"({len(runs)} of {page.total} runs; --limit shows more)", err=True)
+        note(f"({len(runs)} of {page.total} runs; --limit shows more)")
 
 
 def _check_pipeline(session: Session, name: str) -> None:
@@ -242,8 +242,7 @@ def _show_branches(
             for b in branches.rows
         ],
     )
-    click.echo(
+    note(
         f"page {page} of {pages} ({branches.total} branches{f' {status}' if status else ''}; "
-        "--page N for more)",
-        err=True,
+        "--page N for more)"
     )

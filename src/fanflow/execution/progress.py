@@ -112,6 +112,10 @@ class GroupProgress:
         return (self.total - self.done) / rate
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _short(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
@@ -325,8 +329,8 @@ class ProgressObserver:
             cached = sum(g.cached for g in finished)
             table.add_row(
                 Text("✓", style="green" if not failed else "red"),
-                Text(f"{len(finished)} group(s) finished", style="dim"),
-                Text(f"{done_steps:,} steps", style="dim"),
+                Text(_count(len(finished), "finished group"), style="dim"),
+                Text(_count(done_steps, "step"), style="dim"),
                 Text(f"{cached:,} cached" if cached else "", style="dim"),
                 Text(f"{failed:,} failed" if failed else "", style="red"),
                 "",
