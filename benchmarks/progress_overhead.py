@@ -1,11 +1,14 @@
 """Paired whole-process benchmark: what live progress costs per step.
 
 Runs the static no-op fan-out (`scenarios/fan_out_noop.py N`) and the dynamic map
-(`scenarios/dynamic_map.py N`) with `FANFLOW_PROGRESS=1` and `FANFLOW_PROGRESS=0` in alternation
-(on, off, off, on, ...), each run a fresh process with a fresh `FANFLOW_HOME`, and reports for
-each scenario the median wall time of both and the median of the per-round ratios on/off. With
-`--tty` the children's stderr is a pseudo-terminal, so the live block (rich) is drawn; otherwise
-stderr is a file and the summary-line mode is measured.
+(`scenarios/dynamic_map.py N`) with `FANFLOW_PROGRESS=1` and `FANFLOW_PROGRESS=0`, at N and at
+N/10, in rotating order, each run a fresh process with a fresh `FANFLOW_HOME`. Within each round
+the per-step cost is (T(N) - T(N/10)) / (0.9 N) for progress on and off, which cancels fixed costs
+(interpreter start, imports such as rich's, store creation); the ratio on/off of these per-step
+costs is summarised over rounds (median, min, max), for wall time and for CPU time (user + sys of
+the child, less sensitive to other load on the machine). With `--tty` the children's stderr is a
+pseudo-terminal, so the live block (rich) is drawn; otherwise stderr is discarded and the
+summary-line mode is measured.
 
 Usage: python benchmarks/progress_overhead.py [--rounds 7] [--tty] [--static 2000] [--dynamic 2000]
 """
@@ -27,7 +30,8 @@ HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "scenarios"
 
 
-def run_once(script: Path, n: int, progress: str, tty: bool) -> float:
+def run_once(script: Path, n: int, progress: str, tty: bool) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one fresh process."""
     home = tempfile.mkdtemp(prefix="fanflow-progress-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FANFLOW_")}
     env.update(FANFLOW_HOME=home, FANFLOW_PROGRESS=progress)
@@ -54,11 +58,14 @@ def run_once(script: Path, n: int, progress: str, tty: bool) -> float:
                         break
                 except OSError:
                     break
-        code = process.wait()
+        _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
-        if code != 0:
-            raise RuntimeError(f"{script.name} {n} (progress={progress}) exited with {code}")
-        return elapsed
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise RuntimeError(
+                f"{script.name} {n} (progress={progress}) exited with {process.returncode}"
+            )
+        return elapsed, usage.ru_utime + usage.ru_stime
     finally:
         for fd in (leader, follower):
             if fd is not None:
@@ -82,24 +89,35 @@ def main() -> None:
         f"{args.rounds} paired rounds after one warm-up each"
     )
     for label, script, n in scenarios:
-        run_once(script, n, "1", args.tty)
-        run_once(script, n, "0", args.tty)
-        on: list[float] = []
-        off: list[float] = []
-        ratios: list[float] = []
+        small = max(1, n // 10)
+        variants = [(mode, width) for mode in ("1", "0") for width in (n, small)]
+        for mode, width in variants:
+            run_once(script, width, mode, args.tty)
+        ratios: dict[str, list[float]] = {"wall": [], "cpu": []}
+        per_step: dict[tuple[str, str], list[float]] = {}
         for round_index in range(args.rounds):
-            order = ("1", "0") if round_index % 2 == 0 else ("0", "1")
-            times = {mode: run_once(script, n, mode, args.tty) for mode in order}
-            on.append(times["1"])
-            off.append(times["0"])
-            ratios.append(times["1"] / times["0"])
-        per_step = (statistics.median(on) - statistics.median(off)) / n * 1e6
-        print(
-            f"{label} N={n}: progress on {statistics.median(on):.3f} s, off "
-            f"{statistics.median(off):.3f} s (medians); on/off ratio median "
-            f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}); "
-            f"difference {per_step:+.1f} us per step"
-        )
+            shift = round_index % len(variants)
+            order = variants[shift:] + variants[:shift]
+            measured = {v: run_once(script, v[1], v[0], args.tty) for v in order}
+            for which, column in (("wall", 0), ("cpu", 1)):
+                cost = {
+                    mode: (measured[(mode, n)][column] - measured[(mode, small)][column])
+                    / (n - small)
+                    for mode in ("1", "0")
+                }
+                per_step.setdefault((which, "1"), []).append(cost["1"])
+                per_step.setdefault((which, "0"), []).append(cost["0"])
+                if cost["0"] > 0:
+                    ratios[which].append(cost["1"] / cost["0"])
+        for which in ("wall", "cpu"):
+            on = statistics.median(per_step[(which, "1")]) * 1e6
+            off = statistics.median(per_step[(which, "0")]) * 1e6
+            r = ratios[which]
+            print(
+                f"{label} N={n} vs {small}, {which}: per step on {on:.0f} us, off {off:.0f} us "
+                f"(medians); ratio on/off median {statistics.median(r):.3f} "
+                f"(min {min(r):.3f}, max {max(r):.3f}, {len(r)} rounds)"
+            )
 
 
 if __name__ == "__main__":
