@@ -223,3 +223,18 @@ def test_on_a_terminal_the_live_block_goes_to_stderr_and_stdout_stays_exact(tmp_
     assert "\x1b[" in terminal and "map:process \u00d7400" in terminal
     assert "Step `map:process:5` failed: ValueError: shard 5 is broken" in terminal
     assert "with status `failed`" in terminal
+
+
+def test_a_run_inside_another_runs_live_block_falls_back_to_summary_lines():
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=100, color_system=None)
+    outer = ProgressObserver(terminal=True, console=console)
+    inner = ProgressObserver(terminal=True, console=console)
+    outer.run_started("outer", "outer", 1)
+    try:
+        inner.run_started("inner", "inner", 1)  # rich allows one live display at a time
+        assert inner.terminal is False
+        inner.run_finished("inner", "completed", 0.1)
+    finally:
+        outer.run_finished("outer", "completed", 0.2)
+    assert "fanflow outer" in buffer.getvalue()

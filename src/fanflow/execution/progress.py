@@ -129,6 +129,9 @@ def _short(seconds: float) -> str:
 class ProgressObserver:
     """Counts a run's steps by group and shows them live (see the module docstring)."""
 
+    # The observer whose live block is on the terminal: one per process, like rich's own rule.
+    _showing: ProgressObserver | None = None
+
     def __init__(
         self,
         *,
@@ -290,11 +293,15 @@ class ProgressObserver:
 
     def _start_live(self) -> None:
         from rich.console import Console
+        from rich.errors import LiveError
         from rich.live import Live
 
+        if ProgressObserver._showing is not None:  # a run started inside another run's step
+            self.terminal = False
+            return
         console = self._console or Console(file=sys.stderr)
         both_terminals = bool(getattr(sys.stdout, "isatty", lambda: False)())
-        self._live = Live(
+        live = Live(
             console=console,
             get_renderable=self.render,
             refresh_per_second=REFRESH_PER_SECOND,
@@ -302,7 +309,13 @@ class ProgressObserver:
             redirect_stdout=both_terminals,
             redirect_stderr=both_terminals,
         )
-        self._live.start()
+        try:
+            live.start()
+        except LiveError:  # another live display is active (a run started inside a step)
+            self.terminal = False
+            return
+        self._live = live
+        ProgressObserver._showing = self
 
     def _stop_live(self) -> None:
         live, self._live = self._live, None
@@ -310,6 +323,7 @@ class ProgressObserver:
             live.refresh()
         finally:
             live.stop()
+            ProgressObserver._showing = None
 
     def render(self) -> Any:
         """The block: one row per unfinished group, finished ones collapsed into one line."""
