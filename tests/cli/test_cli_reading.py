@@ -47,7 +47,7 @@ def test_runs_show_lists_steps_with_status_and_cache_hits(fanflow, small):
     assert steps["load"]["status"] == "cached" and steps["load"]["cached"] == 1
     assert steps["fragile"]["status"] == "completed"
     text = fanflow("runs", "show", small["resumed"]).stdout
-    assert "resumed from" in text
+    assert f"resumed from {small['failed']}" in text
     load_line = next(line for line in text.splitlines() if line.startswith("load"))
     assert load_line.split()[:2] == ["load", "cached"] and "yes" in load_line
 

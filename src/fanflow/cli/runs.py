@@ -182,7 +182,11 @@ def show_run(
     if as_json:
         print_json({"run": run_dict(run), "steps": [node.to_dict() for node in nodes]})
         return
-    origin = f", resumed from {run.original_run_id.hex[:8]}" if run.original_run_id else ""
+    origin = (
+        f", resumed from {_run_name(session, run.original_run_id.hex)}"
+        if (run.original_run_id)
+        else ""
+    )
     click.echo(
         f"Run {run.name} ({run.pipeline_name or 'unlisted'}): {run.status}, started "
         f"{when(run.start_time)}, {human_seconds(run.duration)}{origin}"
@@ -200,6 +204,15 @@ def show_run(
     print_table(["STEP", "STATUS", "DURATION / BRANCHES", "CACHED", "ERROR"], rows)
     if run.exception and not any(node.first_error for node in nodes):
         click.echo(f"Run error: {first_lines(run.exception)}")
+
+
+def _run_name(session: Session, run_id: str) -> str:
+    from fanflow.exceptions import DoesNotExistError
+
+    try:
+        return session.client.get_pipeline_run(run_id).name
+    except DoesNotExistError:
+        return f"{run_id[:8]} (deleted)"
 
 
 def _show_branches(
