@@ -326,75 +326,75 @@ class ProgressObserver:
             ProgressObserver._showing = None
 
     def render(self) -> Any:
-        """The block: one row per unfinished group, finished ones collapsed into one line."""
-        from rich.table import Table
+        """The block: one row per unfinished group, finished ones collapsed into one line.
+
+        Built as plain padded text rather than a rich Table: a frame costs a few milliseconds
+        less, and it is drawn several times a second for the whole run."""
+        from rich.console import Group
         from rich.text import Text
 
         now = self._clock()
         groups = list(self.groups.values())
-        table = Table.grid(padding=(0, 2))
-        for _ in range(7):
-            table.add_column()
         finished = [g for g in groups if g.finished]
         active = [g for g in groups if not g.finished]
+        rows: list[tuple[str, str, list[str]]] = []  # (marker style, marker, cells)
         if finished:
-            done_steps = sum(g.done for g in finished)
             failed = sum(g.failed for g in finished)
             cached = sum(g.cached for g in finished)
-            table.add_row(
-                Text("✓", style="green" if not failed else "red"),
-                Text(_count(len(finished), "finished group"), style="dim"),
-                Text(_count(done_steps, "step"), style="dim"),
-                Text(f"{cached:,} cached" if cached else "", style="dim"),
-                Text(f"{failed:,} failed" if failed else "", style="red"),
-                "",
-                "",
-            )
+            cells = [
+                _count(len(finished), "finished group"),
+                _count(sum(g.done for g in finished), "step"),
+                f"{cached:,} cached" if cached else "",
+                f"{failed:,} failed" if failed else "",
+            ]
+            rows.append(("red" if failed else "green", "\u2713", cells))
         for group in active[:MAX_ROWS]:
-            table.add_row(*self._row(group, now))
+            rows.append(("yellow", "\u25b6" if group.is_map else "\u2022", self._cells(group, now)))
         if len(active) > MAX_ROWS:
             hidden = active[MAX_ROWS:]
-            table.add_row(
-                "…",
-                Text(f"{len(hidden)} more group(s)", style="dim"),
-                Text(f"{sum(g.running for g in hidden):,} running", style="dim"),
-                "",
-                "",
-                "",
-                "",
+            cells = [
+                f"{len(hidden)} more group(s)",
+                f"{sum(g.running for g in hidden):,} running",
+            ]
+            rows.append(("dim", "\u2026", cells))
+        widths: list[int] = []
+        for _, _, cells in rows:
+            for i, cell in enumerate(cells):
+                if i >= len(widths):
+                    widths.append(0)
+                widths[i] = max(widths[i], len(cell))
+        body = Text()
+        body.append("fanflow ", style="bold")
+        body.append(self.run_name, style="cyan")
+        body.append(f"  {_short(now - self._started)}  ")
+        body.append(self.totals_text(), style="dim")
+        for style, marker, cells in rows:
+            body.append("\n")
+            body.append(marker, style=style)
+            body.append(
+                "  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
             )
-        title = Text.assemble(
-            ("fanflow ", "bold"),
-            (self.run_name, "cyan"),
-            f"  {_short(now - self._started)}  ",
-            (self.totals_text(), "dim"),
-        )
-        parts: list[Any] = [title, table]
+        parts: list[Any] = [body]
         if self.first_failure is not None:
             parts.append(
-                Text(f"✗ {self.first_failure}", style="red", overflow="ellipsis", no_wrap=True)
+                Text(f"\u2717 {self.first_failure}", style="red", overflow="ellipsis", no_wrap=True)
             )
         if self.stopping is not None:
             parts.append(Text(self.stopping, style="yellow"))
-        from rich.console import Group
-
         return Group(*parts)
 
-    def _row(self, group: GroupProgress, now: float) -> list[Any]:
-        from rich.text import Text
-
+    def _cells(self, group: GroupProgress, now: float) -> list[str]:
         if not group.is_map:
             state = "running" if group.running else "waiting"
             elapsed = _short(now - group.first_seen) if group.running else ""
-            return [Text("•", style="yellow"), Text(group.key), Text(state), "", "", "", elapsed]
+            return [group.key, state, elapsed]
         rate, eta = group.rate(now), group.eta(now)
         rate_text = "" if rate is None else (f"{rate:,.0f}/s" if rate >= 10 else f"{rate:.1f}/s")
         return [
-            Text("▶", style="yellow"),
-            Text(f"{group.key} \u00d7{group.total:,}"),
-            Text(f"{group.done:,}/{group.total:,} done"),
-            Text(f"{group.running:,} running"),
-            Text(f"{group.failed:,} failed", style="red" if group.failed else "dim"),
-            Text(f"{group.cached:,} cached", style="dim"),
-            Text(" ".join(p for p in (rate_text, f"ETA {_short(eta)}" if eta else "") if p)),
+            f"{group.key} \u00d7{group.total:,}",
+            f"{group.done:,}/{group.total:,} done",
+            f"{group.running:,} running",
+            f"{group.failed:,} failed",
+            f"{group.cached:,} cached",
+            " ".join(p for p in (rate_text, f"ETA {_short(eta)}" if eta else "") if p),
         ]
