@@ -10,7 +10,8 @@ the child, less sensitive to other load on the machine). With `--tty` the childr
 pseudo-terminal, so the live block (rich) is drawn; otherwise stderr is discarded and the
 summary-line mode is measured.
 
-Usage: python benchmarks/progress_overhead.py [--rounds 7] [--tty] [--static 2000] [--dynamic 2000]
+Usage: python benchmarks/progress_overhead.py [--rounds 9] [--tty] [--only static|dynamic]
+       [--static 2000] [--dynamic 2000]
 """
 
 from __future__ import annotations
@@ -79,11 +80,16 @@ def main() -> None:
     parser.add_argument("--static", type=int, default=2000, help="fan-out width")
     parser.add_argument("--dynamic", type=int, default=2000, help="map width")
     parser.add_argument("--tty", action="store_true", help="stderr on a pseudo-terminal")
+    parser.add_argument(
+        "--only", choices=["static", "dynamic"], help="measure only one of the two scenarios"
+    )
     args = parser.parse_args()
     scenarios = [
         ("static fan-out", SCENARIOS / "fan_out_noop.py", args.static),
         ("dynamic map", SCENARIOS / "dynamic_map.py", args.dynamic),
     ]
+    if args.only is not None:
+        scenarios = [s for s in scenarios if s[0].startswith(args.only)]
     print(
         f"mode: {'terminal (live block)' if args.tty else 'pipe (summary lines)'}; "
         f"{args.rounds} paired rounds after one warm-up each"
