@@ -5,7 +5,7 @@ An observer of the orchestrator's events (`run_started`, `steps_added`, `step_st
 updates counters (a few dictionary operations), so progress costs the same for every step
 whatever is shown; drawing happens elsewhere:
 
-- on a terminal (stderr is a TTY) a rich `Live` block, redrawn a few times a second by rich's own
+- on a terminal (stderr is a TTY) a rich `Live` block, redrawn twice a second by rich's own
   thread: one row per running step group, where a group is a plain step or a whole `.map` group
   with its total / done / running / failed / cached counts, rate and ETA; finished groups
   collapse into one line; the first failure's message is shown once;
