@@ -1,8 +1,9 @@
 """Removing artifact files: those of deleted runs, and those no record points to (garbage).
 
 Invariants:
-- only paths under the store's root are ever removed; the staging folder is left to
-  `sweep_staging` (a young staging directory belongs to a save in progress);
+- only paths under the store's root are ever removed; the store's own dot-folders are left alone
+  (`.staging` is swept by `sweep_staging`: a young staging directory belongs to a save in
+  progress; `.runs` marks runs in progress); artifact paths never start with a dot;
 - a path modified after `newer_than` (the start of the oldest running run) is kept: a running
   step publishes its outputs (and writes its log) before the orchestrator records them;
 - sizes are counted before removal, so a dry run reports exactly what a real one frees.
@@ -14,8 +15,6 @@ import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from fanflow.artifacts.store import STAGING_DIR
 
 
 @dataclass
@@ -82,8 +81,8 @@ def unreferenced(root: str, referenced: Iterable[str], newer_than: float | None 
             continue
         for entry in entries:
             path = os.path.normpath(entry.path)
-            if folder == root and entry.name == STAGING_DIR:
-                continue
+            if folder == root and entry.name.startswith("."):
+                continue  # the store's own folders (.staging, .runs); artifacts never start so
             if path in keep:
                 continue
             if path in ancestors:
