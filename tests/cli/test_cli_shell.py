@@ -138,3 +138,37 @@ def test_ui_hands_host_and_port_to_the_dashboard_server(fanflow, monkeypatch):
 @pytest.mark.parametrize("verb", [["pipelines", "list"], ["runs", "list"], ["artifacts", "list"]])
 def test_every_list_has_json(fanflow, fanflow_home, verb):
     assert fanflow.json(*verb) == []
+
+
+@pytest.mark.slow
+def test_ui_serves_the_dashboard_on_loopback(fanflow_home):
+    import socket
+    import time
+    import urllib.request
+
+    pytest.importorskip("uvicorn")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fanflow.cli", "ui", "--port", str(port)],
+        env=env_for(fanflow_home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    assert page.status == 200
+                    assert "fanflow" in page.read().decode("utf-8").lower()
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "the dashboard did not answer"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 UI_MODULE = "fanflow.ui.server"
+UI_REQUIREMENTS = ("starlette", "uvicorn")
 
 
 def load_server() -> Any:
@@ -30,4 +31,12 @@ def load_server() -> Any:
 
 
 def serve(host: str, port: int) -> None:
-    load_server()(host, port)
+    server = load_server()
+    try:
+        server(host, port)
+    except ModuleNotFoundError as exc:  # the web server (uvicorn) is imported when serving
+        if exc.name not in UI_REQUIREMENTS:
+            raise
+        raise click.ClickException(
+            f'The dashboard needs {exc.name!r}, which is not installed: pip install "fanflow[ui]".'
+        ) from None
