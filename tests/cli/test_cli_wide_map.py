@@ -41,7 +41,8 @@ def test_map_group_is_one_row_with_counts_and_durations(fanflow, wide):
     row = next(line for line in lines if line.startswith("map:process"))
     assert row.startswith("map:process \u00d71000")
     assert "998 completed, 2 failed, p50 " in row and ", max " in row
-    assert "[map:process:11] ValueError: shard 11 is bad" in row
+    # the first failure to be recorded; which of the two failing branches ends first varies
+    assert any(f"[map:process:{i}] ValueError: shard {i} is bad" in row for i in (11, 22))
     shown = fanflow.json("runs", "show", wide)
     group = next(s for s in shown["steps"] if s["key"] == "map:process")
     assert group["counts"] == {"completed": 998, "failed": 2}
