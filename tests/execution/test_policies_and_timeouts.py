@@ -239,7 +239,8 @@ def four_in_two_slots():
         pause(i, id=f"pause_{i}")
 
 
-def test_has_started_is_printed_when_the_body_starts(caplog):
+def test_has_started_is_printed_when_the_body_starts(caplog, monkeypatch):
+    monkeypatch.setenv("FANFLOW_PROGRESS", "0")  # a line per step event
     caplog.set_level(logging.INFO, logger="fanflow")
     four_in_two_slots()
     lines = [
