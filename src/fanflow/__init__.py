@@ -32,6 +32,7 @@ _EXPORTS = {
     "save_artifact": "fanflow.authoring.artifact_api",
     "load_artifact": "fanflow.authoring.artifact_api",
     "unmapped": "fanflow.authoring.binding",
+    "MapResults": "fanflow.execution.map_results",
     "ExecutionStatus": "fanflow.enums",
     "ArtifactType": "fanflow.enums",
     "ArtifactConfig": "fanflow.artifacts.artifact_config",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from fanflow.authoring.steps import Step, step
     from fanflow.client import PipelineRunView
     from fanflow.enums import ArtifactType, ExecutionStatus
+    from fanflow.execution.map_results import MapResults
 
 
 def _resume_run(run: PipelineRunView) -> PipelineRunView:

@@ -84,6 +84,7 @@ class StepConfig:
     retry: StepRetryConfig | None = None
     timeout: float | None = None
     max_concurrency: int | None = None
+    min_success_ratio: float | None = None
     on_failure: Callable[..., Any] | None = None
     on_success: Callable[..., Any] | None = None
     settings: Mapping[str, Any] = field(default_factory=lambda: EMPTY_MAPPING)

@@ -1,18 +1,94 @@
-"""Every executor runs the same pipelines to the same results (threads, inline, processes)."""
+"""Every registered executor honours the seam (`executors/base.py`) and runs the same pipelines
+to the same results. Adding an executor to the registry adds it to every test here."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from concurrent.futures import Future
 
 import pytest
 
 from fanflow import pipeline, step, unmapped
 from fanflow.client import Client
+from fanflow.config import load_settings
 from fanflow.exceptions import RunFailedError, StepTimeoutError
+from fanflow.execution.executors import EXECUTORS, executor_class
 from topologies import diamond, fan_out_fan_in
 
-MODES = ["local", "sequential", "processes"]
+MODES = sorted(EXECUTORS)
+
+
+def _double(x: int) -> int:
+    return 2 * x
+
+
+def _fail(message: str) -> int:
+    raise ValueError(message)
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@pytest.fixture(params=MODES)
+def executor(request):
+    cls = executor_class(request.param)
+    instance = cls(2, load_settings())
+    yield instance
+    instance.shutdown(wait=False)
+
+
+def test_executors_declare_their_capabilities(executor):
+    for attribute in ("ships_functions_by_value", "can_kill", "is_remote"):
+        assert isinstance(getattr(type(executor), attribute), bool)
+    assert type(executor).name in EXECUTORS
+
+
+def test_submit_returns_a_future_and_delivers_failures_through_it(executor):
+    ok = executor.submit(_double, 21)
+    bad = executor.submit(_fail, "no good")
+    assert isinstance(ok, Future) and ok.result(timeout=60) == 42
+    with pytest.raises(ValueError, match="no good"):
+        bad.result(timeout=60)
+
+
+def test_every_started_body_is_reported_once(executor):
+    seen: list[Future] = []
+    lock = threading.Lock()
+
+    def listener(future):
+        with lock:
+            seen.append(future)
+
+    executor.watch_starts(listener)
+    futures = [executor.submit(_double, i) for i in range(5)]
+    assert [f.result(timeout=60) for f in futures] == [0, 2, 4, 6, 8]
+    assert sorted(map(id, seen)) == sorted(map(id, futures))
+
+
+def test_cancel_withdraws_queued_work_and_kill_matches_can_kill(executor):
+    if type(executor).name == "sequential":
+        pytest.skip("runs each body inside submit: nothing is ever queued")
+    blockers = [executor.submit(_sleep, 1.5) for _ in range(2)]
+    queued = executor.submit(_double, 1)
+    assert executor.cancel(queued) and queued.cancelled()
+    deadline = time.monotonic() + 30
+    while not blockers[0].running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    killed = executor.kill(blockers[0], RuntimeError("killed"))
+    assert killed is type(executor).can_kill
+    if killed:
+        with pytest.raises(RuntimeError, match="killed"):
+            blockers[0].result(timeout=30)
+    assert blockers[1].result(timeout=30) == 1.5
+
+
+def test_unknown_names_get_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown orchestrator 'dusk'; expected one of"):
+        executor_class("dusk")
 
 
 @step(enable_cache=False)
@@ -152,3 +228,53 @@ def test_an_unpicklable_step_error_still_reports_its_message_and_traceback():
     assert "Unpicklable: cannot travel" in str(info.value)
     view = Client().get_pipeline("remote_failure").last_run.steps["raises_unpicklable"]
     assert "Unpicklable" in view.exception_info.traceback
+
+
+@step(enable_cache=False)
+def one() -> int:
+    return 1
+
+
+@pipeline(enable_cache=False, orchestrator="processes")
+def sized_by_default():
+    one()
+
+
+def test_processes_are_one_per_core_unless_max_parallelism_says_otherwise(monkeypatch):
+    monkeypatch.delenv("FANFLOW_MAX_PARALLELISM", raising=False)
+    assert sized_by_default().config.max_parallelism == (os.cpu_count() or 1)
+    run = sized_by_default.with_options(max_parallelism=3)()
+    assert run.config.max_parallelism == 3
+
+
+class RecordingExecutor(executor_class("threads")):  # type: ignore[misc]
+    """A plugin executor (threads) that keeps every task it is handed, pickled."""
+
+    name = "recording"
+    seen: list[bytes] = []
+
+    def submit(self, fn, task):
+        import cloudpickle
+
+        RecordingExecutor.seen.append(cloudpickle.dumps(task))
+        return super().submit(fn, task)
+
+
+@pipeline(enable_cache=False)
+def on_a_plugin():
+    gather([branch(start(), i, id=f"plugin_{i}") for i in range(3)])
+
+
+def test_a_registered_plugin_runs_and_tasks_carry_no_metadata_url(monkeypatch):
+    from fanflow.execution import executors
+
+    monkeypatch.setitem(executors.EXECUTORS, "recording", f"{__name__}:RecordingExecutor")
+    RecordingExecutor.seen.clear()
+    run = on_a_plugin.with_options(orchestrator="recording")()
+    assert run.config.orchestrator == "recording"
+    assert run.steps["gather"].output.load() == 3 * 2 + 0 + 1 + 2
+    settings = load_settings()
+    assert len(RecordingExecutor.seen) >= 5
+    for payload in RecordingExecutor.seen:
+        assert settings.metadata_url.encode() not in payload
+        assert b"fanflow.db" not in payload

@@ -417,11 +417,15 @@ def test_log_records_are_captured_per_thread_but_not_the_engines(
                 rf"{RECORD_TIME} INFO steps.user: hello {i} from {label}", lines[2 * i]
             )
             assert lines[2 * i + 1] == f"printed {i}"
-    # The handlers printed every record, unprefixed; nothing else went to stderr.
+    # The handlers printed every record; a step's records carry its prefix like its prints,
+    # engine lines never do; nothing else went to stderr.
     err_lines = console.err.value.splitlines()
     assert len(err_lines) == 8 * 20 * 3
-    assert not [line for line in err_lines if line.startswith("[")]
+    for label in labels:
+        mine = [line for line in err_lines if line.startswith(f"[{label}] ")]
+        assert mine == [f"[{label}] hello {i} from {label}" for i in range(20)]
     assert sum(line.startswith("engine line") for line in err_lines) == 8 * 20
+    assert sum(line.startswith("worker line") for line in err_lines) == 8 * 20
 
 
 def test_log_records_with_exceptions_or_bad_arguments(console: Console, loggers: Loggers) -> None:

@@ -144,7 +144,7 @@ def test_summary_lines_are_throttled_not_one_per_step(caplog):
 
 
 def test_progress_can_be_turned_off(monkeypatch):
-    from fanflow.execution.hooks import ConsoleObserver
+    from fanflow.execution.observers import ConsoleObserver
 
     monkeypatch.setenv("FANFLOW_PROGRESS", "0")
     assert [type(o) for o in default_observers()] == [ConsoleObserver]

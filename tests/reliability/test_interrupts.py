@@ -91,3 +91,16 @@ def test_second_interrupt_quits_at_once(fanflow_home, tmp_path):
     assert process.returncode != 0
     run = Client().get_pipeline("wide_static").last_run
     assert run.status in ("stopped", "failed")
+
+
+def test_sigterm_stops_like_the_first_ctrl_c(fanflow_home, tmp_path):
+    process = _start(fanflow_home, tmp_path / "ledger.txt", pause=0.8)
+    _wait_until_running(fanflow_home, "wide_static", at_least=2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "RunStoppedError" in stderr and "resume()" in stderr
+    run = Client().get_pipeline("wide_static").last_run
+    assert run.status == "stopped"
+    statuses = [s.status for s in run.steps.values()]
+    assert "running" not in statuses and statuses.count("completed") >= 2

@@ -11,7 +11,7 @@ from fanflow import get_step_context, pipeline, step
 from fanflow.client import Client
 from fanflow.config.retry_config import StepRetryConfig
 from fanflow.exceptions import RunFailedError, StepTimeoutError
-from fanflow.execution.lifecycle import HookValidationError
+from fanflow.execution.step_hooks import HookValidationError
 
 
 def test_flaky_step_succeeds_on_retry_and_every_attempt_is_recorded():

@@ -46,12 +46,13 @@ from fanflow.authoring.step_overrides import apply_step_overrides
 from fanflow.authoring.tracing import IdAllocator, StepArtifact, dynamic_context, map_branch_id
 from fanflow.client.views import ArtifactVersionView
 from fanflow.config import Settings
+from fanflow.enums import ExecutionMode
 from fanflow.exceptions import StepExecutionException, StepInterfaceError
-from fanflow.execution.known import InvocationHandle, KnownArtifact, SplitRequest
-from fanflow.execution.lifecycle import HookCall, call_hook
+from fanflow.execution.known import InvocationHandle, KnownArtifact
 from fanflow.execution.recording import hook_records
 from fanflow.execution.run_setup import RunDescription
 from fanflow.execution.runner import Orchestrator
+from fanflow.execution.step_hooks import HookCall, call_hook
 from fanflow.execution.supervision import graceful_interrupts
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import (
@@ -87,6 +88,7 @@ class DynamicRun:
         self.enable_cache = enable_cache
         self.ids = IdAllocator(orchestrator.description.name)
         self.handles: list[InvocationHandle] = []
+        self.invocations: dict[str, Invocation] = {}
         self._client: Client | None = None
         self._positions = itertools.count()
         # Configured values per invocation id (`steps:` of a run configuration).
@@ -103,10 +105,10 @@ class DynamicRun:
     # --- waiting and loading ------------------------------------------------------------------
 
     def wait(self, handle: InvocationHandle) -> None:
-        self.orchestrator.resolutions.wait(handle)
+        self.orchestrator.wait(handle)
         if handle.status in ("completed", "cached"):
             return
-        inv = self.orchestrator.invocations.get(handle.invocation_id)
+        inv = self.invocations.get(handle.invocation_id)
         where = f"Step `{handle.invocation_id}`"
         if inv is not None and inv.map_index is not None:
             where += f" (branch {inv.map_index} of map `{inv.map_group}`)"
@@ -116,13 +118,11 @@ class DynamicRun:
         raise StepExecutionException(f"{where} was not run ({handle.error_text}).", handle.error)
 
     def load_known(self, known: KnownArtifact) -> Any:
-        from fanflow.execution.worker import load_input
-
-        return load_input(known.as_input(), self.orchestrator.artifact_store)
+        return self.orchestrator.load(known)
 
     def output_artifacts(self, handle: InvocationHandle, names: list[str]) -> list[OutputArtifact]:
         ids = [handle.outputs[name].id for name in names]
-        records = self.orchestrator.store.get_artifact_versions_by_ids(ids)
+        records = self.orchestrator.artifact_records(ids)
         return [
             OutputArtifact(
                 ArtifactVersionView(records[av_id], self.client),
@@ -244,9 +244,9 @@ class DynamicRun:
         )
 
     def _submit(self, invocations: list[Invocation]) -> list[InvocationHandle]:
-        handles = [InvocationHandle(inv.id) for inv in invocations]
+        handles = self.orchestrator.add(invocations)
         self.handles.extend(handles)
-        self.orchestrator.post(("add", invocations, {h.invocation_id: h for h in handles}, {}))
+        self.invocations.update((inv.id, inv) for inv in invocations)
         return handles
 
     # --- the three ways to launch ---------------------------------------------------------
@@ -312,9 +312,7 @@ class DynamicRun:
         source = self._known_artifact(value)
         if source is None:
             return None
-        request = SplitRequest(source)
-        self.orchestrator.post(request)
-        self.orchestrator.resolutions.wait(request)
+        request = self.orchestrator.split(source)
         if request.error is not None:
             raise StepInterfaceError(
                 f"Cannot map step {step.name!r} over input {name!r}: {request.error}. Map over "
@@ -356,7 +354,7 @@ class DynamicRun:
 
     def await_all(self) -> None:
         for handle in self.handles:
-            self.orchestrator.resolutions.wait(handle)
+            self.orchestrator.wait(handle)
 
 
 def run_dynamic(
@@ -399,7 +397,7 @@ def run_dynamic(
             run.await_all()
     except BaseException as exc:
         cause = exc
-        orchestrator.post(("stop",))
+        orchestrator.function_raised(exc)
     finally:
         orchestrator.close_dynamic()
         thread.join()
@@ -425,6 +423,6 @@ def run_dynamic(
         settings,
         cause,
         dynamic=True,
-        reraise_step_error=description.failure_policy == "fail_fast"
+        reraise_step_error=description.failure_policy is ExecutionMode.FAIL_FAST
         and (cause is None or isinstance(cause, StepExecutionException)),
     )

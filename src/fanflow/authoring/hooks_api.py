@@ -11,8 +11,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from fanflow.execution.lifecycle import HookCall, finish_awaitable, hook_name
 from fanflow.execution.runtime import active_step
+from fanflow.execution.step_hooks import HookCall, finish_awaitable, hook_name
 from fanflow.ids import utcnow
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from fanflow.client import Client, PipelineRunView
 from fanflow.config import Settings, load_settings
+from fanflow.enums import ExecutionMode
 from fanflow.exceptions import (
     DynamicRunStepFailedError,
     RunFailedError,
@@ -41,7 +42,9 @@ def launch(
         source=spec.source,
         parameters=dict(spec.parameters),
         options=spec.options,
-        failure_policy=spec.options.execution_mode or "continue_on_failure",
+        failure_policy=ExecutionMode(
+            spec.options.execution_mode or ExecutionMode.CONTINUE_ON_FAILURE
+        ),
     )
     description = dataclasses.replace(description, planned=planned_graph(spec))
     orchestrator = orchestrator_for(description, settings, unlisted, resume)
@@ -52,7 +55,7 @@ def launch(
     if orchestrator.interrupted:
         raise stopped_error(outcome.run_name)
     return finished_run(
-        outcome, settings, reraise_step_error=description.failure_policy == "fail_fast"
+        outcome, settings, reraise_step_error=description.failure_policy is ExecutionMode.FAIL_FAST
     )
 
 
@@ -82,8 +85,8 @@ def orchestrator_for(
 
 def stopped_error(run_name: str) -> RunStoppedError:
     return RunStoppedError(
-        f"Run `{run_name}` was stopped by Ctrl-C; every finished step is recorded. Resume it "
-        f"with Client().get_pipeline_run({run_name!r}).resume()."
+        f"Run `{run_name}` was stopped (Ctrl-C or SIGTERM); every finished step is recorded. "
+        f"Resume it with Client().get_pipeline_run({run_name!r}).resume()."
     )
 
 
@@ -113,6 +116,8 @@ def finished_run(
             f"Pipeline run has failed due to failure in step(s): {', '.join(failed)}. "
             f"Run `{outcome.run_name}`; first error in `{first_id}`: {first_text}"
         )
+        if outcome.ratio_errors:
+            message = f"{'; '.join(outcome.ratio_errors)}. {message}"
         step_failed = dynamic and (cause is None or isinstance(cause, StepExecutionException))
         kind = DynamicRunStepFailedError if step_failed else RunFailedError
         raise kind(message, outcome.run_name, failed, first_error) from first_error

@@ -28,11 +28,10 @@ from fanflow.authoring.run_config import (
 )
 from fanflow.authoring.signature import parse_inputs
 from fanflow.authoring.tracing import active_trace, tracing
-from fanflow.config import ORCHESTRATOR_MODES
 from fanflow.config.retry_config import StepRetryConfig
 from fanflow.enums import ExecutionMode
 from fanflow.exceptions import ConfigurationError, ParameterConflictError, PipelineInterfaceError
-from fanflow.execution.lifecycle import resolve_hook
+from fanflow.execution.step_hooks import resolve_hook
 from fanflow.spec import RunOptions, frozen_mapping
 from fanflow.typecheck import describe, mismatch
 
@@ -389,8 +388,10 @@ class Pipeline:
             parameters=parameters,
             options=self.options,
             dynamic=self.dynamic,
-            failure_policy=self.options.execution_mode
-            or ("stop_on_failure" if self.dynamic else "continue_on_failure"),
+            failure_policy=ExecutionMode(
+                self.options.execution_mode
+                or (ExecutionMode.STOP_ON_FAILURE if self.dynamic else "continue_on_failure")
+            ),
         )
         settings = load_settings()
         if self.options.extra and "${" in repr(dict(self.options.extra)):
@@ -483,10 +484,10 @@ def _check_zenml_options(options: Mapping[str, Any], where: str) -> None:
 
 
 def _validated(options: RunOptions) -> RunOptions:
-    if options.orchestrator is not None and options.orchestrator not in ORCHESTRATOR_MODES:
-        raise ValueError(
-            f"orchestrator must be one of {ORCHESTRATOR_MODES}, got {options.orchestrator!r}."
-        )
+    if options.orchestrator is not None:
+        from fanflow.execution.executors import check_executor_name
+
+        check_executor_name(options.orchestrator)
     for name in ("max_parallelism", "max_fan_out"):
         value = getattr(options, name)
         if value is not None and (

@@ -20,8 +20,8 @@ from typing import Any, TypeVar, overload
 from fanflow.authoring.signature import attach_materializers, parse_inputs, parse_outputs
 from fanflow.authoring.tracing import active_dynamic_run, active_trace, check_explicit_id
 from fanflow.config.retry_config import StepRetryConfig
-from fanflow.execution.lifecycle import resolve_hook
 from fanflow.execution.runtime import active_step
+from fanflow.execution.step_hooks import resolve_hook
 from fanflow.spec import StepConfig, StepDefinition, frozen_mapping
 
 logger = logging.getLogger("fanflow")
@@ -66,6 +66,28 @@ def _checked_timeout(timeout: Any, step_name: str) -> float | None:
             f"Step {step_name!r}: timeout= must be a positive number of seconds, got {timeout!r}."
         )
     return float(timeout)
+
+
+def _checked_success_ratio(
+    allow_failures: Any, min_success_ratio: Any, step_name: str
+) -> float | None:
+    """A map's tolerated share of failed branches: `allow_failures=True` is ratio 0 (any)."""
+    if not isinstance(allow_failures, bool):
+        raise ValueError(
+            f"Step {step_name!r}: allow_failures= must be True or False, got {allow_failures!r}."
+        )
+    if min_success_ratio is None:
+        return 0.0 if allow_failures else None
+    if (
+        isinstance(min_success_ratio, bool)
+        or not isinstance(min_success_ratio, (int, float))
+        or not 0 < min_success_ratio <= 1
+    ):
+        raise ValueError(
+            f"Step {step_name!r}: min_success_ratio= must be a number with 0 < r <= 1, got "
+            f"{min_success_ratio!r}."
+        )
+    return float(min_success_ratio)
 
 
 def _source_of(func: Callable[..., Any]) -> str:
@@ -120,6 +142,8 @@ class Step:
         parameters: Mapping[str, Any] | None = None,
         on_start: Callable[..., Any] | str | None = None,
         on_end: Callable[..., Any] | str | None = None,
+        allow_failures: bool = False,
+        min_success_ratio: float | None = None,
         **zenml_options: Any,
     ) -> None:
         step_name = name or func.__name__
@@ -141,6 +165,8 @@ class Step:
             "parameters": parameters,
             "on_start": on_start,
             "on_end": on_end,
+            "allow_failures": allow_failures,
+            "min_success_ratio": min_success_ratio,
             **zenml_options,
         }
         if zenml_options:
@@ -166,6 +192,9 @@ class Step:
                 retry=_checked_retry(retry, step_name),
                 timeout=_checked_timeout(timeout, step_name),
                 max_concurrency=max_concurrency,
+                min_success_ratio=_checked_success_ratio(
+                    allow_failures, min_success_ratio, step_name
+                ),
                 on_failure=resolve_hook(on_failure, "on_failure"),
                 on_success=resolve_hook(on_success, "on_success"),
                 settings=frozen_mapping(settings_all),
@@ -334,6 +363,8 @@ def step(
     on_failure: Callable[..., Any] | None = None,
     on_success: Callable[..., Any] | None = None,
     settings: Mapping[str, Any] | None = None,
+    allow_failures: bool = False,
+    min_success_ratio: float | None = None,
     **zenml_options: Any,
 ) -> Callable[[F], Step]: ...
 

@@ -18,8 +18,8 @@ class StepRetryConfig:
     """
 
     max_retries: int = 1
-    delay: int = 0
-    backoff: int = 0
+    delay: float = 0
+    backoff: float = 0
 
     def __post_init__(self) -> None:
         for field_name in ("max_retries", "delay", "backoff"):

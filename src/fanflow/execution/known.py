@@ -8,6 +8,7 @@ step it submitted: the orchestrator resolves it after the step's result is commi
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,10 +74,58 @@ class SplitRequest:
 
 
 class Resolutions:
-    """One condition variable for every handle of a run (100k handles, one waiter)."""
+    """One condition variable for every handle of a run (100k handles, one waiter).
+
+    The orchestrator settles handles only after the records they describe are committed:
+    `resolve`/`later` queue the change, `release()` applies the queue and wakes the waiters.
+    """
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
+        self.handles: dict[str, InvocationHandle] = {}
+        self._pending: list[Callable[[], None]] = []
+
+    def later(self, action: Callable[[], None]) -> None:
+        self._pending.append(action)
+
+    def resolve(
+        self,
+        invocation_id: str,
+        status: str,
+        step_run_id: str,
+        outputs: dict[str, KnownArtifact],
+        error: BaseException | None = None,
+        error_text: str | None = None,
+    ) -> None:
+        handle = self.handles.get(invocation_id)
+        if handle is None:
+            return
+
+        def settle() -> None:
+            handle.status = status
+            handle.step_run_id = step_run_id
+            handle.outputs = outputs
+            handle.error = error
+            handle.error_text = error_text
+            handle.done = True
+
+        self._pending.append(settle)
+
+    def release(self) -> None:
+        if self._pending:
+            for action in self._pending:
+                action()
+            self._pending = []
+            self.notify()
+
+    def end_all(self, error: BaseException | None) -> None:
+        """The run's loop ended: no handle may wait forever."""
+        for handle in self.handles.values():
+            if not handle.done:
+                handle.error = handle.error or error
+                handle.status = handle.status or "skipped"
+                handle.done = True
+        self.notify()
 
     def notify(self) -> None:
         with self._condition:

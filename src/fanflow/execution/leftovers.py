@@ -44,9 +44,7 @@ def start_of_run(artifact_store: Any, metadata: MetadataStore, run_id: str) -> N
     with contextlib.suppress(OSError):
         removed = sweep_unrecorded(artifact_store, metadata)
         if removed:
-            logger.info(
-                "Removed %d artifact folder(s) left unrecorded by a crashed run.", removed
-            )
+            logger.info("Removed %d artifact folder(s) left unrecorded by a crashed run.", removed)
     with contextlib.suppress(OSError):
         artifact_store.mark_run(run_id)
 

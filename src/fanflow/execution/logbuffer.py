@@ -346,14 +346,17 @@ class LogBuffer:
             tail[0] = (kept, kept_size)
             self._tail_bytes -= chunk_size - kept_size
 
-    def write(self, index: int, target: Any, text: str, concurrent: bool) -> bool:
+    def write(
+        self, index: int, target: Any, text: str, concurrent: bool, *, keep: bool = True
+    ) -> bool:
         """Capture a write to stream `index` and echo it; False when closed (caller passes it
         through). `concurrent`: another capture is active (the `auto` prefix mode starts
-        prefixing then)."""
+        prefixing then). `keep=False` only echoes (a handler printing a record the log has)."""
         with self._lock:
             if self.closed:
                 return False
-            self._append(text, index)
+            if keep:
+                self._append(text, index)
             state = self._echo[index]
             if state.target is not target and state.pending:
                 echo(state.target, state.take_pending())

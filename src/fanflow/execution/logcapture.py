@@ -46,12 +46,12 @@ Invariants:
 
 Logging: a log-record factory (not a root handler, which would make ``logging.basicConfig`` a
 no-op, silence ``logging.lastResort`` and defeat the "is logging configured?" check in
-`fanflow.execution.hooks`) appends each record created in an active capture, formatted as
+`fanflow.execution.observers`) appends each record created in an active capture, formatted as
 ``RECORD_FORMAT``, to the capture's log. It prints nothing; the configured handlers print as
 before. Records of the engine's own ``fanflow`` logger (and its children) are not captured.
-Handler output written to the proxied streams from inside the `logging` module passes through
-unchanged and uncaptured, so a record is never captured twice and engine lines never get a step
-prefix.
+Handler output written to the proxied streams from inside the `logging` module is not captured
+again (the record already was), so a record is never captured twice; on the console, a step's
+record gets the step's prefix like its prints do, and engine lines never get one.
 
 Not captured: writes to ``sys.stdout.buffer`` or to file descriptors 1 and 2 directly
 (subprocesses, C extensions), and streams that were ``None`` at install time.
@@ -120,16 +120,27 @@ def active_log() -> LogBuffer | None:
     return None if log is None or log.closed else log
 
 
-def _called_from_logging() -> bool:
-    """True when a `logging` handler is writing (its record was captured as a record)."""
+_NOT_LOGGING = 0
+_ENGINE_RECORD = 1
+_STEP_RECORD = 2
+
+
+def _called_from_logging() -> int:
+    """Whether a `logging` handler is writing, and whose record: the engine's (passed through
+    unprefixed) or a step's (its record was captured as a record; the console line gets the
+    step's prefix like a print does)."""
     frame: FrameType | None = sys._getframe(2)
     for _ in range(_LOGGING_SCAN_DEPTH):
         if frame is None:
-            return False
+            return _NOT_LOGGING
         if frame.f_globals is _LOGGING_GLOBALS:
-            return True
+            record = frame.f_locals.get("record")
+            name = str(getattr(record, "name", ENGINE_LOGGER))
+            if name == ENGINE_LOGGER or name.startswith(ENGINE_LOGGER + "."):
+                return _ENGINE_RECORD
+            return _STEP_RECORD
         frame = frame.f_back
-    return False
+    return _NOT_LOGGING
 
 
 class _StreamProxy:
@@ -146,15 +157,15 @@ class _StreamProxy:
 
     def write(self, text: str) -> int:
         log = _current.get()
-        if (
-            log is None
-            or log.closed
-            or not isinstance(text, str)
-            or is_echoing()
-            or _called_from_logging()
-        ):
+        if log is None or log.closed or not isinstance(text, str) or is_echoing():
             return self._original.write(text)  # type: ignore[no-any-return]
-        if text and not log.write(self._index, self._original, text, _active_captures > 1):
+        source = _called_from_logging()
+        if source == _ENGINE_RECORD:
+            return self._original.write(text)  # type: ignore[no-any-return]
+        keep = source == _NOT_LOGGING  # a step's record was captured already: echo only
+        if text and not log.write(
+            self._index, self._original, text, _active_captures > 1, keep=keep
+        ):
             return self._original.write(text)  # type: ignore[no-any-return]
         return len(text)
 

@@ -60,7 +60,7 @@ from concurrent.futures import Future, InvalidStateError
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, ClassVar
 
 import cloudpickle
 
@@ -237,6 +237,7 @@ class _Pool:
         self._shutdown = False
         self._thread: threading.Thread | None = None
         self._counter = itertools.count()
+        self.start_listener: Callable[[Future[Any]], None] | None = None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -449,6 +450,8 @@ class _Pool:
 
     def _deliver(self, outbox: _Outbox) -> None:
         for worker, task in outbox.sends:
+            if self.start_listener is not None:  # before sending: the answer may come at once
+                self.start_listener(task.future)
             self._send(worker, task)
         for future in outbox.cancel:
             _cancel(future)
@@ -662,10 +665,18 @@ class ProcessExecutor:
 
     Workers start on demand (the first submissions) and are reused; the per-task cost is two
     pipe messages and a pickle each way. A task that overruns can be `kill`ed: unlike a thread,
-    its process really stops.
+    its process really stops. Implements the executor seam (`executors/base.py`); a start is
+    reported when a task is handed to an idle worker, which begins it at once.
     """
 
-    def __init__(self, max_workers: int, *, start_method: str | None = None) -> None:
+    name: ClassVar[str] = "processes"
+    ships_functions_by_value: ClassVar[bool] = True
+    can_kill: ClassVar[bool] = True
+    is_remote: ClassVar[bool] = False
+
+    def __init__(
+        self, max_workers: int, settings: Any = None, *, start_method: str | None = None
+    ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         self._start_method = start_method or default_start_method()
@@ -692,6 +703,13 @@ class ProcessExecutor:
         pickled give a future failed with `TypeError`.
         """
         return self._pool.submit(fn, args, kwargs)
+
+    def watch_starts(self, listener: Callable[[Future[Any]], None]) -> None:
+        self._pool.start_listener = listener
+
+    def cancel(self, future: Future[Any]) -> bool:
+        """Withdraw a queued task (True); a task a worker already has is not touched."""
+        return future.cancel()
 
     def kill(self, future: Future[Any], error: BaseException | None = None) -> bool:
         """Stop the task behind `future` now.

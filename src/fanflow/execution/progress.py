@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from fanflow.execution.hooks import ConsoleObserver, human_duration
+from fanflow.execution.observers import ConsoleObserver, human_duration
 
 logger = logging.getLogger("fanflow")
 

@@ -14,7 +14,7 @@ from fanflow.artifacts.items import ITEM_MATERIALIZER, ItemSource, SplitResult, 
 from fanflow.artifacts.json_codec import to_plain_json
 from fanflow.enums import ArtifactSaveType
 from fanflow.execution.known import KnownArtifact
-from fanflow.execution.lifecycle import HookCall
+from fanflow.execution.step_hooks import HookCall
 from fanflow.execution.worker import StepResult
 from fanflow.ids import new_id
 from fanflow.metadata.records import (
@@ -42,6 +42,8 @@ def step_config(inv: Invocation) -> dict[str, Any]:
         recorded["position"] = inv.position
     if config.settings:
         recorded["settings"] = to_plain_json(dict(config.settings))
+    if config.min_success_ratio is not None and inv.map_group is not None:
+        recorded["min_success_ratio"] = config.min_success_ratio
     return recorded
 
 

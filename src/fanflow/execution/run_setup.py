@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from fanflow.artifacts.json_codec import dumps_each, to_plain_json
+from fanflow.enums import ExecutionMode, ExecutionStatus
 from fanflow.spec import RunOptions
 
 DEFAULT_RUN_NAME = "{pipeline}-{date}-{time}"
-FAILURE_POLICIES = ("continue_on_failure", "stop_on_failure", "fail_fast")
 
 
 @dataclass
@@ -27,6 +27,7 @@ class RunOutcome:
     status: str
     failures: list[tuple[str, BaseException | None, str | None]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    ratio_errors: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class RunDescription:
     parameters: dict[str, Any]
     options: RunOptions
     dynamic: bool = False
-    failure_policy: str = "continue_on_failure"
+    failure_policy: ExecutionMode = ExecutionMode.CONTINUE_ON_FAILURE
     # The script a `__main__` pipeline was defined in, when the caller knows it.
     main_file: str | None = None
     # The whole planned graph (invocation id, step name, upstream ids) when known up front.
@@ -107,7 +108,7 @@ def run_config(
         "max_parallelism": max_parallelism,
         "orchestrator": mode,
         "dynamic": description.dynamic,
-        "execution_mode": description.failure_policy,
+        "execution_mode": ExecutionMode(description.failure_policy).value,
         "substitutions": dict(options.substitutions),
         "extra": to_plain_json(dict(options.extra)),
         "tags": list(options.tags),
@@ -117,3 +118,23 @@ def run_config(
         "parameter_values": dumps_each(description.parameters),
         "heartbeat_interval": heartbeat_interval,
     }
+
+
+def final_status(
+    interrupted: bool,
+    error: BaseException | None,
+    failures: list[tuple[str, BaseException | None, str | None]],
+    ratio_errors: list[str],
+) -> tuple[ExecutionStatus, str | None]:
+    """A finished run's status and the error text recorded with it."""
+    if interrupted or isinstance(error, KeyboardInterrupt):
+        text = "stopped by Ctrl-C or SIGTERM" if error is None else type(error).__name__
+        return ExecutionStatus.STOPPED, text
+    if error is not None:
+        return ExecutionStatus.FAILED, f"{type(error).__name__}: {error}"
+    if failures:
+        texts = ratio_errors + [f"{node}: {message}" for node, _, message in failures]
+        return ExecutionStatus.FAILED, "; ".join(texts)
+    # A run whose every step was a cache hit is `completed` (its steps are `cached`), as in
+    # ZenML.
+    return ExecutionStatus.COMPLETED, None

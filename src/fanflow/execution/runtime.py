@@ -39,7 +39,6 @@ class StepRuntime:
     step_run_id: str
     invocation_id: str
     step: StepDefinition
-    metadata_url: str
     artifact_store: ArtifactStore
     run_start_time: Any = None
     map_index: int | None = None

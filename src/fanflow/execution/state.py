@@ -13,13 +13,16 @@ Invariants:
 - ready nodes are taken in declaration order (the order nodes were added), which makes the
   sequential mode run steps in the order they were declared; with `depth_first=True` deeper
   nodes go first (a chained map runs `g[i]` as soon as `f[i]` is done instead of after every
-  `f[j]`), so intermediate results do not pile up.
+  `f[j]`), so intermediate results do not pile up;
+- a ready node that `take` may not start yet (its step is at its `max_concurrency`) stays READY,
+  held aside under a key until `release(key)`: RUNNING always means really started.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from enum import Enum
 
 
@@ -40,6 +43,7 @@ class SchedulerState:
         "_dependents",
         "_depth",
         "_depth_first",
+        "_held",
         "_order",
         "_pending",
         "_ready",
@@ -57,6 +61,7 @@ class SchedulerState:
         self._depth: dict[str, int] = {}
         self._depth_first = depth_first
         self._ready: list[tuple[int, int, str]] = []
+        self._held: dict[str, deque[str]] = {}
         self._ready_count = 0
         self._running = 0
         self._unfinished = 0
@@ -125,18 +130,37 @@ class SchedulerState:
 
     # --- transitions ----------------------------------------------------------------------------
 
-    def take(self, limit: int) -> list[str]:
-        """Up to `limit` ready nodes, now RUNNING, in FIFO order."""
+    def take(self, limit: int, hold: Callable[[str], str | None] | None = None) -> list[str]:
+        """Up to `limit` ready nodes, now RUNNING, in FIFO order.
+
+        `hold(node)` may return a key to keep a node READY but aside (its step is at its own
+        concurrency limit); `release(key)` puts one such node back in line.
+        """
         taken: list[str] = []
         while self._ready and len(taken) < limit:
             node = heapq.heappop(self._ready)[2]
             if self._status[node] is not NodeStatus.READY:
                 continue  # skipped while queued
+            if hold is not None:
+                key = hold(node)
+                if key is not None:
+                    self._held.setdefault(key, deque()).append(node)
+                    continue
             self._ready_count -= 1
             self._status[node] = NodeStatus.RUNNING
             taken.append(node)
         self._running += len(taken)
         return taken
+
+    def release(self, key: str) -> None:
+        """One node held under `key` (if any is still READY) goes back in line."""
+        held = self._held.get(key)
+        while held:
+            node = held.popleft()
+            if self._status[node] is NodeStatus.READY:
+                depth = self._depth.get(node, 0) if self._depth_first else 0
+                heapq.heappush(self._ready, (-depth, self._order[node], node))
+                return
 
     def complete(self, node: str) -> list[str]:
         """Mark a running node completed; returns the dependents that became ready."""
@@ -178,6 +202,7 @@ class SchedulerState:
             self._status[node] = NodeStatus.SKIPPED
             self._unfinished -= 1
         self._ready.clear()
+        self._held.clear()
         self._ready_count = 0
         return skipped
 

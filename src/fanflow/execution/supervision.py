@@ -3,8 +3,9 @@
 - A heartbeat thread stamps the run every `FANFLOW_HEARTBEAT_INTERVAL` seconds (default 10), so a
   reader can tell a run whose orchestrator died (SIGKILL, power loss) from one that is working.
 - Whether a run's orchestrator died is decided from the record by `fanflow.metadata.liveness`.
-- `graceful_interrupts` turns the first Ctrl-C into a request to stop (no new steps; running ones
-  get a grace period) and lets the second one interrupt at once. It only acts in the main thread.
+- `graceful_interrupts` turns the first Ctrl-C (or SIGTERM) into a request to stop (no new steps;
+  running ones get a grace period) and lets the second one interrupt at once. It only acts in the
+  main thread.
 """
 
 from __future__ import annotations
@@ -51,26 +52,31 @@ class Heartbeat:
 
 @contextlib.contextmanager
 def graceful_interrupts(on_first: Callable[[], None]) -> Iterator[None]:
-    """First SIGINT calls `on_first` (which must only do signal-safe things such as
-    `SimpleQueue.put`); the second raises KeyboardInterrupt as usual."""
+    """The first SIGINT or SIGTERM calls `on_first` (which must only do signal-safe things such
+    as `SimpleQueue.put`): container runtimes and CI stop jobs with SIGTERM, and a stop must
+    leave a resumable run either way. The second one raises KeyboardInterrupt (quit at once)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
     interrupted = False
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
     def handler(signum: int, frame: object) -> None:
         nonlocal interrupted
         if interrupted:
-            signal.signal(
-                signal.SIGINT, previous if callable(previous) else signal.default_int_handler
-            )
+            restore()
             raise KeyboardInterrupt
         interrupted = True
         on_first()
 
-    signal.signal(signal.SIGINT, handler)
+    for signum in signals:
+        signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore()

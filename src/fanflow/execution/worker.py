@@ -3,7 +3,7 @@
 `execute_step(task)` is the function every executor runs. It never touches the metadata store:
 it returns a picklable :class:`StepResult` (status, saved outputs, timings, error) and the
 orchestrator records it. That keeps one writer per run and lets the same function run in a
-thread, a process or on a Dask worker.
+thread or in a worker process, and lets remote executors ship it by value.
 
 Invariants:
 - an exception raised by the step (or while loading/saving its artifacts) becomes a failed
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -29,14 +30,15 @@ from typing import Any
 
 from fanflow.artifacts.io import SavedArtifact, load_value, resolve_type, save_value
 from fanflow.artifacts.items import SplitResult, describe_items, load_item
-from fanflow.artifacts.store import ArtifactStore
+from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.artifacts.unmaterialized_artifact import UnmaterializedArtifact
 from fanflow.config.retry_config import StepRetryConfig
 from fanflow.exceptions import MaterializerError, StepExecutionException, StepOutputError
 from fanflow.execution.known import ArtifactInput
-from fanflow.execution.lifecycle import HookCall, call_hook
 from fanflow.execution.logcapture import active_log, capture
+from fanflow.execution.map_results import MapResults
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, current_step
+from fanflow.execution.step_hooks import HookCall, call_hook
 from fanflow.ids import new_id, utcnow
 from fanflow.spec import OutputSignature, StepDefinition
 from fanflow.typecheck import (
@@ -52,8 +54,27 @@ logger = logging.getLogger("fanflow")
 LIVE_LOG_SUFFIX = ".live"
 
 
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """Where the artifact store is, as a small picklable value: what travels to a worker, which
+    may be on another host (no metadata URL, no local paths besides the store's own root)."""
+
+    root: str
+
+    def open(self) -> ArtifactStore:
+        return _open_store(self.root)
+
+
+@functools.lru_cache(maxsize=8)
+def _open_store(root: str) -> ArtifactStore:
+    return artifact_store_for(root)
+
+
 @dataclass(slots=True)
 class StepTask:
+    """Everything one step invocation needs, as plain picklable data. `timeout` is read by
+    executors that must run a body with a deadline somewhere else (the sequential one)."""
+
     run_id: str
     run_name: str
     pipeline_name: str | None
@@ -62,8 +83,7 @@ class StepTask:
     step: StepDefinition
     parameters: dict[str, Any]
     artifact_inputs: dict[str, ArtifactInput | list[ArtifactInput]]
-    artifact_store: ArtifactStore
-    metadata_url: str
+    store: StoreLocation
     run_start_time: datetime | None = None
     map_index: int | None = None
     map_group: str | None = None
@@ -73,6 +93,9 @@ class StepTask:
     substitutions: dict[str, str] = field(default_factory=dict)
     on_start: Callable[..., Any] | None = None
     on_end: Callable[..., Any] | None = None
+    timeout: float | None = None
+    # list inputs fed by a map that tolerates failures: input name -> failed branch positions
+    failed_items: dict[str, tuple[int, ...]] | None = None
 
 
 @dataclass(slots=True)
@@ -103,6 +126,20 @@ class StepResult:
     hook_errors: list[str] = field(default_factory=list)
     logs_uri: str | None = None
     hook_calls: list[HookCall] = field(default_factory=list)
+
+    @classmethod
+    def broken(cls, task: StepTask, error: BaseException, started: datetime | None) -> StepResult:
+        """The result of a task whose worker broke (its process died, it was killed)."""
+        now = utcnow()
+        return cls(
+            step_run_id=task.step_run_id,
+            invocation_id=task.invocation_id,
+            succeeded=False,
+            start_time=started or now,
+            end_time=now,
+            error=error,
+            error_text=f"{type(error).__name__}: {error}",
+        )
 
 
 def default_artifact_name(pipeline_name: str | None, invocation_id: str, output_name: str) -> str:
@@ -152,8 +189,7 @@ def load_input(source: ArtifactInput, store: ArtifactStore, annotation: Any = No
     )
 
 
-def _load_inputs(task: StepTask) -> dict[str, Any]:
-    store = task.artifact_store
+def _load_inputs(task: StepTask, store: ArtifactStore) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, source in task.artifact_inputs.items():
         signature = task.step.input(name)
@@ -168,7 +204,9 @@ def _load_inputs(task: StepTask) -> dict[str, Any]:
                 )
                 continue
             item_type = list_item_annotation(annotation) if annotation is not None else None
-            values[name] = [load_input(item, store, item_type) for item in source]
+            loaded = [load_input(item, store, item_type) for item in source]
+            failed = task.failed_items.get(name) if task.failed_items else None
+            values[name] = loaded if failed is None else MapResults(loaded, failed)
         else:
             values[name] = load_input(source, store, annotation)
     return values
@@ -215,7 +253,7 @@ def split_outputs(step: StepDefinition, returned: Any) -> list[tuple[str, Any]]:
 def _save_outputs(
     task: StepTask, runtime: StepRuntime, values: list[tuple[str, Any]]
 ) -> list[SavedOutput]:
-    store = task.artifact_store
+    store = runtime.artifact_store
     saved_outputs: list[SavedOutput] = []
     by_name = {output.name: output for output in task.step.outputs}
     _refuse_taken_versions(task, [by_name[name] for name, _ in values])
@@ -264,9 +302,12 @@ def _refuse_taken_versions(task: StepTask, outputs: list[OutputSignature]) -> No
     custom = [o for o in outputs if o.config is not None and o.config.version is not None]
     if not custom:
         return
+    from fanflow.config import load_settings
     from fanflow.metadata.store import MetadataStore
 
-    store = MetadataStore(task.metadata_url)
+    # Read where this worker runs (its environment names the store): tasks carry no database
+    # URL, which a remote worker could not use anyway.
+    store = MetadataStore(load_settings().metadata_url)
     for output in custom:
         name = output_artifact_name(task, output)
         try:
@@ -282,7 +323,7 @@ def _refuse_taken_versions(task: StepTask, outputs: list[OutputSignature]) -> No
 
 def _attempt(task: StepTask, runtime: StepRuntime) -> list[SavedOutput]:
     kwargs = dict(task.parameters)
-    kwargs.update(_load_inputs(task))
+    kwargs.update(_load_inputs(task, runtime.artifact_store))
     returned = task.step.func(**kwargs)
     values = split_outputs(task.step, returned)
     return _save_outputs(task, runtime, values)
@@ -309,13 +350,14 @@ def _attempt_record(
 
 def execute_step(task: StepTask, prefix: str | None = None) -> StepResult:
     """Run one step with its output captured into its own log (written next to its artifacts)."""
+    store = task.store.open()
     with capture(task.invocation_id, prefix=prefix) as log:
-        log.keep_live_copy(lambda: live_log_path(task))
-        result = _execute(task)
+        log.keep_live_copy(lambda: live_log_path(task, store))
+        result = _execute(task, store)
     if log.has_content:
-        uri = task.artifact_store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
+        uri = store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
         try:
-            task.artifact_store.write_text(uri, log.text())
+            store.write_text(uri, log.text())
             result.logs_uri = uri
         except OSError as exc:  # losing a log must not lose the step's result
             logger.warning("Could not store the log of step `%s`: %s", task.invocation_id, exc)
@@ -325,9 +367,9 @@ def execute_step(task: StepTask, prefix: str | None = None) -> StepResult:
     return result
 
 
-def live_log_path(task: StepTask) -> str | None:
+def live_log_path(task: StepTask, store: ArtifactStore) -> str | None:
     """Where a running step's output is mirrored (its log's URI + `.live`; local stores only)."""
-    uri = task.artifact_store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
+    uri = store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
     return uri + LIVE_LOG_SUFFIX if os.path.isabs(uri) else None
 
 
@@ -346,7 +388,7 @@ def execute_step_portable(task: StepTask) -> StepResult:
     return result
 
 
-def _execute(task: StepTask) -> StepResult:
+def _execute(task: StepTask, store: ArtifactStore) -> StepResult:
     """Run one step invocation (with its retries and hooks); never raises for the step's errors.
 
     Every attempt is recorded. Inputs are loaded again for each attempt, so a failed attempt
@@ -360,8 +402,7 @@ def _execute(task: StepTask) -> StepResult:
         step_run_id=task.step_run_id,
         invocation_id=task.invocation_id,
         step=task.step,
-        metadata_url=task.metadata_url,
-        artifact_store=task.artifact_store,
+        artifact_store=store,
         run_start_time=task.run_start_time,
         map_index=task.map_index,
         map_group=task.map_group,
@@ -389,7 +430,10 @@ def _execute(task: StepTask) -> StepResult:
                 outputs = _attempt(task, runtime)
                 fire("on_end", attempt=number)
                 break
-            except Exception as exc:
+            # sys.exit() and a KeyboardInterrupt raised by the body are the step's failures too
+            # (retries, on_failure, the traceback); a real second Ctrl-C reaches the
+            # orchestrator's thread, not a step's.
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
                 fire("on_end", exc, attempt=number)
                 attempts.append(_attempt_record(number, attempt_start, exc, log_offset))
                 if number > max_retries:
@@ -460,9 +504,10 @@ class SplitTask:
     """Read a sequence artifact once to learn its items (for `.map` over a step output)."""
 
     source: ArtifactInput
-    artifact_store: ArtifactStore
+    store: StoreLocation
+    timeout: float | None = None
 
 
 def split_artifact(task: SplitTask) -> SplitResult:
     """Runs on the executor, so the orchestrating process never loads the list itself."""
-    return describe_items(load_input(task.source, task.artifact_store))
+    return describe_items(load_input(task.source, task.store.open()))

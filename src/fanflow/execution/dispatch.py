@@ -1,0 +1,244 @@
+"""Turning invocations the scheduler dispatched into records and tasks (no scheduling here).
+
+`TaskBuilder` knows the run's artifacts (outputs of finished invocations, external and split
+artifacts), looks dispatched invocations up in the cache (one query per batch) and builds, for
+each, the `StepStart` record and either a cache hit or a `StepTask` for the executor.
+
+Invariant: building a task never reads an artifact; the only database read is the batched
+cache lookup (and the prefetch of external artifacts when invocations are added).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fanflow.artifacts.items import ITEM_MATERIALIZER, SplitResult, source_from_metadata
+from fanflow.artifacts.store import ArtifactStore
+from fanflow.execution import cache, recording
+from fanflow.execution.known import ArtifactInput, KnownArtifact, SplitRequest
+from fanflow.execution.run_setup import RunDescription
+from fanflow.execution.worker import StepTask, StoreLocation
+from fanflow.ids import new_id
+from fanflow.metadata.records import InputLink, NewArtifactVersion, StepStart
+from fanflow.metadata.store import MetadataStore
+from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One dispatched invocation: its start record, and a cache hit or a task."""
+
+    inv: Invocation
+    start: StepStart
+    hit: dict[str, KnownArtifact] | None
+    task: StepTask | None
+
+
+class TaskBuilder:
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifact_store: ArtifactStore,
+        location: StoreLocation,
+        description: RunDescription,
+        reuse: dict[str, tuple[str, dict[str, Any]]],
+        invocations: dict[str, Invocation],
+    ) -> None:
+        self.invocations = invocations
+        self.store = store
+        self.artifact_store = artifact_store
+        self.location = location
+        self.description = description
+        self.reuse = reuse
+        self.outputs: dict[str, dict[str, KnownArtifact]] = {}
+        self.external: dict[str, KnownArtifact] = {}
+        self.failed: set[str] = set()  # tolerated failed branches: their fan-ins go without
+
+    def prepare(
+        self,
+        invocations: Sequence[Invocation],
+        *,
+        run_id: str,
+        run_name: str,
+        run_start: datetime,
+        now: datetime,
+    ) -> list[Prepared]:
+        resolved = []
+        keys: list[str] = []
+        for inv in invocations:
+            artifact_inputs, links, identities, failed_items = self._resolve_inputs(inv)
+            key = cache.cache_key(inv.step, inv.parameters, identities)
+            if key is not None and inv.enable_cache and key not in self.reuse:
+                keys.append(key)
+            resolved.append((inv, artifact_inputs, links, key, failed_items))
+        hits = self.store.find_cached(keys) if keys else {}
+        hits.update((key, self.reuse[key]) for _, _, _, key, _ in resolved if key in self.reuse)
+        prepared = []
+        for inv, artifact_inputs, links, key, failed_items in resolved:
+            start = StepStart(
+                id=new_id(),
+                run_id=run_id,
+                name=inv.id,
+                step_name=inv.step.name,
+                status="running",
+                start_time=now,
+                config=recording.step_config(inv),
+                upstream=list(inv.upstream),
+                inputs=links,
+                cache_key=key,
+                code_hash=cache.code_hash(inv.step) if key else None,
+                source=inv.step.source,
+                map_group=inv.map_group,
+                map_index=inv.map_index,
+            )
+            usable = key is not None and (inv.enable_cache or key in self.reuse)
+            hit = self._usable_hit(inv, hits.get(key)) if usable and key else None
+            if hit is not None:
+                original_id, outputs = hit
+                start.status = "cached"
+                start.end_time = now
+                start.original_step_run_id = original_id
+                start.cached_outputs = [(name, known.id) for name, known in outputs.items()]
+                self.outputs[inv.id] = outputs
+                prepared.append(Prepared(inv, start, outputs, None))
+                continue
+            task = StepTask(
+                run_id=run_id,
+                run_name=run_name,
+                pipeline_name=self.description.name,
+                step_run_id=start.id,
+                invocation_id=inv.id,
+                step=inv.step,
+                parameters=dict(inv.parameters),
+                artifact_inputs=artifact_inputs,
+                store=self.location,
+                run_start_time=run_start,
+                map_index=inv.map_index,
+                map_group=inv.map_group,
+                retry=inv.step.config.retry or self.description.options.retry,
+                on_failure=inv.step.config.on_failure or self._step_hook("on_failure"),
+                on_success=inv.step.config.on_success or self._step_hook("on_success"),
+                substitutions=dict(self.description.options.substitutions),
+                on_start=inv.step.config.on_start or self._step_hook("on_start"),
+                on_end=inv.step.config.on_end or self._step_hook("on_end"),
+                timeout=inv.step.config.timeout,
+                failed_items=failed_items,
+            )
+            prepared.append(Prepared(inv, start, None, task))
+        return prepared
+
+    def _step_hook(self, kind: str) -> Any:
+        """Static pipelines pass their hooks to every step (as ZenML does); dynamic ones run
+        them once for the whole run instead."""
+        if self.description.dynamic:
+            return None
+        return getattr(self.description.options, kind)
+
+    def _usable_hit(
+        self, inv: Invocation, hit: tuple[str, dict[str, Any]] | None
+    ) -> tuple[str, dict[str, KnownArtifact]] | None:
+        if hit is None:
+            return None
+        original_id, outputs = hit
+        expected = {output.name for output in inv.step.outputs}
+        if set(outputs) != expected:
+            return None
+        known = {
+            name: KnownArtifact(
+                av.id, av.name, av.uri, av.materializer, av.data_type, av.content_hash
+            )
+            for name, av in outputs.items()
+        }
+        if not all(self.artifact_store.exists(k.uri) for k in known.values()):
+            return None
+        return original_id, known
+
+    def _resolve_inputs(
+        self, inv: Invocation
+    ) -> tuple[
+        dict[str, ArtifactInput | list[ArtifactInput]],
+        list[InputLink],
+        dict[str, list[tuple[str, str, str]]],
+        dict[str, tuple[int, ...]] | None,
+    ]:
+        artifact_inputs: dict[str, ArtifactInput | list[ArtifactInput]] = {}
+        links: list[InputLink] = []
+        identities: dict[str, list[tuple[str, str, str]]] = {}
+        failed_items: dict[str, tuple[int, ...]] | None = None
+        for name, ref in inv.inputs.items():
+            if isinstance(ref, ListRef):
+                if any(self._tolerant(item) for item in ref.items):
+                    failed_items = failed_items or {}
+                    failed_items[name] = tuple(
+                        pos for pos, item in enumerate(ref.items) if self._failed(item)
+                    )
+                items = [item for item in ref.items if not self._failed(item)]
+                known_items = [self.known(item) for item in items]
+                artifact_inputs[name] = [k.as_input() for k in known_items]
+                links.extend(InputLink(name, pos, True, k.id) for pos, k in enumerate(known_items))
+                identities[name] = [k.cache_identity() for k in known_items]
+            else:
+                known = self.known(ref)
+                artifact_inputs[name] = known.as_input()
+                links.append(InputLink(name, 0, False, known.id))
+                identities[name] = [known.cache_identity()]
+        return artifact_inputs, links, identities, failed_items
+
+    def blocked_by(self, inv: Invocation) -> str | None:
+        """The failed (tolerated) upstream branch whose output this invocation needs whole."""
+        for ref in inv.inputs.values():
+            if not isinstance(ref, ListRef) and self._failed(ref):
+                assert isinstance(ref, OutputRef)
+                return ref.invocation_id
+        return None
+
+    def _tolerant(self, ref: OutputRef | ExternalArtifactRef) -> bool:
+        if not isinstance(ref, OutputRef):
+            return False
+        producer = self.invocations.get(ref.invocation_id)
+        return producer is not None and producer.step.config.min_success_ratio is not None
+
+    def _failed(self, ref: OutputRef | ExternalArtifactRef) -> bool:
+        return isinstance(ref, OutputRef) and ref.invocation_id in self.failed
+
+    def known(self, ref: OutputRef | ExternalArtifactRef) -> KnownArtifact:
+        if isinstance(ref, OutputRef):
+            return self.outputs[ref.invocation_id][ref.output_name]
+        return self.external[ref.artifact_version_id]
+
+    def split_done(
+        self, request: SplitRequest, result: SplitResult, run_id: str
+    ) -> list[NewArtifactVersion]:
+        """A sequence artifact was split: its items become known; returns their records."""
+        versions, known = recording.item_records(request.source, result, run_id)
+        for item in known:
+            self.external[item.id] = item
+        request.items = known
+        return versions
+
+    def prefetch_external(self, invocations: Sequence[Invocation]) -> None:
+        """Read the records of artifacts from earlier runs that new invocations consume."""
+        wanted = {
+            ref.artifact_version_id
+            for inv in invocations
+            for ref in inv.input_refs()
+            if isinstance(ref, ExternalArtifactRef)
+        } - set(self.external)
+        if not wanted:
+            return
+        records = self.store.get_artifact_versions_by_ids(sorted(wanted))
+        missing = wanted - set(records)
+        if missing:
+            raise KeyError(f"Input artifact version(s) {sorted(missing)} are not recorded.")
+        for av_id, av in records.items():
+            item = (
+                source_from_metadata(av.uri, av.run_metadata)
+                if av.materializer == ITEM_MATERIALIZER
+                else None
+            )
+            self.external[av_id] = KnownArtifact(
+                av.id, av.name, av.uri, av.materializer, av.data_type, av.content_hash, item
+            )

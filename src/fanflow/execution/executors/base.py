@@ -1,0 +1,70 @@
+"""The executor seam: where step code runs, and what the orchestrator may ask of it.
+
+An executor is an object with declared capabilities; the orchestrator reads them and never
+probes for methods or branches on executor names. Executors are found by name in the registry
+(`fanflow.execution.executors.EXECUTORS`).
+
+Contract (checked by `tests/execution/test_executor_conformance.py` for every registered name):
+
+- constructed as `cls(max_parallelism, settings)`: at most `max_parallelism` bodies run at once;
+- `submit(fn, task)` returns a `concurrent.futures.Future` at once (the inline executor excepted,
+  which may run `fn(task)` before returning). A failure *of `fn`* is delivered through the future,
+  never raised by `submit`. Tasks are picklable plain data; an executor that ships them
+  elsewhere pickles them (`ships_functions_by_value`: also the function, by value, with
+  cloudpickle, so steps defined in `__main__` or in closures work);
+- `cancel(future)`: withdraw a task whose body has not started; True when it will never start;
+- `kill(future, error)`: stop a running task's body where the executor can (`can_kill`): its
+  future then fails with `error` (or a `TaskKilledError`). Where it cannot (threads), it returns
+  False, and the executor stops counting that task against `max_parallelism` (a thread pool
+  starts a bounded replacement thread), so a run whose abandoned bodies never return still has
+  its slots;
+- `shutdown(wait)`: no new work; with `wait=False`, queued work is dropped and nothing is
+  waited for;
+- **start reports** — `watch_starts(listener)`: the executor calls `listener(future)` once per
+  task, from any thread, when the task's body begins (a worker thread or process took it), or
+  as near to that as it can tell. The listener is cheap and thread-safe (it puts an event on the
+  orchestrator's queue and stamps the time there, so deadlines use one clock even when workers
+  are remote). Timeouts count from this report, and the console's "has started" line is printed
+  then. A remote executor (Dask) reports when its worker starts the task, e.g. by wrapping `fn`
+  so that the worker publishes a small message (a `distributed` `Pub`/`Queue`, or a task-state
+  plugin) that a client-side thread turns into `listener(future)`; an executor that cannot tell
+  at all reports at submission, which makes timeouts include queueing time.
+
+Capability attributes (class attributes):
+
+- `name`: the registry name;
+- `ships_functions_by_value`: tasks and step functions are pickled to another interpreter (so
+  they must be picklable; their output goes through that interpreter's stdout);
+- `can_kill`: `kill` really stops a body (processes), so timeouts and stops free the worker;
+- `is_remote`: workers may run on other hosts: they see none of this machine's paths, only
+  what travels in the task (the artifact store's location, never the metadata database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, ClassVar, Protocol
+
+from fanflow.config import Settings
+
+StartListener = Callable[[Future[Any]], None]
+
+
+class Executor(Protocol):
+    name: ClassVar[str]
+    ships_functions_by_value: ClassVar[bool]
+    can_kill: ClassVar[bool]
+    is_remote: ClassVar[bool]
+
+    def __init__(self, max_parallelism: int, settings: Settings) -> None: ...
+
+    def submit(self, fn: Callable[[Any], Any], task: Any) -> Future[Any]: ...
+
+    def cancel(self, future: Future[Any]) -> bool: ...
+
+    def kill(self, future: Future[Any], error: BaseException | None = None) -> bool: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+    def watch_starts(self, listener: StartListener) -> None: ...
