@@ -79,3 +79,21 @@ def test_a_run_with_a_bad_heartbeat_setting_fails_before_recording_anything(monk
         settings_check()
     monkeypatch.delenv("FANFLOW_HEARTBEAT_INTERVAL")
     assert Client().list_pipeline_runs().total == 0
+
+
+@pytest.mark.parametrize("name", ["threads", "local", "sequential"])
+def test_every_in_process_orchestrator_name_is_accepted_from_the_environment(
+    monkeypatch, fanflow_home, name
+):
+    @step
+    def one() -> int:
+        return 1
+
+    @pipeline
+    def tiny():
+        one()
+
+    monkeypatch.setenv("FANFLOW_ORCHESTRATOR", name)
+    assert load_settings().orchestrator == name
+    run = tiny()
+    assert run.steps["one"].output.load() == 1

@@ -5,7 +5,7 @@
 | `FANFLOW_HOME` | where the store and artifacts live | `~/.fanflow` |
 | `FANFLOW_METADATA_URL` | SQLAlchemy URL of the metadata store | SQLite file in the home |
 | `FANFLOW_ARTIFACT_ROOT` | artifact folder | `<home>/artifacts` |
-| `FANFLOW_ORCHESTRATOR` | `local`, `sequential` or `processes` | `local` |
+| `FANFLOW_ORCHESTRATOR` | `local` (= `threads`), `sequential` or `processes` | `local` |
 | `FANFLOW_MAX_PARALLELISM` | steps running at once (positive integer) | by CPU count |
 | `FANFLOW_LOGGING_VERBOSITY` | engine log level (DEBUG, INFO, WARNING, ERROR, CRITICAL) | INFO |
 | `FANFLOW_HEARTBEAT_INTERVAL` | seconds between a run's heartbeats (at least 0.05) | 10 |
@@ -38,7 +38,7 @@ __all__ = [
     "step_log_settings",
 ]
 
-ORCHESTRATOR_MODES = ("local", "sequential", "processes")
+ORCHESTRATOR_MODES = ("local", "threads", "sequential", "processes")
 
 
 def default_max_parallelism() -> int:
