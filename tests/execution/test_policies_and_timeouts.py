@@ -159,7 +159,9 @@ def test_a_timed_out_thread_step_does_not_keep_its_slot():
     assert [run.steps[f"quick_{i}"].status for i in range(3)] == ["completed"] * 3
     view = run.steps["stuck"]
     assert view.status == "failed" and view.start_time is not None
-    assert (view.end_time - view.start_time).total_seconds() >= 0.3
+    # about the timeout (0.3 s); the body's recorded start and the scheduler's clock differ by
+    # a few milliseconds
+    assert (view.end_time - view.start_time).total_seconds() >= 0.25
 
 
 @pipeline(enable_cache=False, orchestrator="sequential")
