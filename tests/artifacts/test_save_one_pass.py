@@ -95,3 +95,19 @@ def test_select_cache_is_emptied_by_registration() -> None:
     finally:
         materializer_registry.unregister(MetersMaterializer)
     assert materializer_registry.select(Meters).NAME == "fanflow.cloudpickle"
+
+
+def test_select_cache_is_emptied_by_zenml_style_registration() -> None:
+    class Feet(float):
+        pass
+
+    class FeetMaterializer(BaseMaterializer):
+        SKIP_REGISTRATION = True
+
+    assert materializer_registry.select(Feet).NAME == "fanflow.cloudpickle"
+    materializer_registry.register_and_overwrite_type(key=Feet, type_=FeetMaterializer)
+    try:
+        assert materializer_registry.select(Feet) is FeetMaterializer
+    finally:
+        materializer_registry.unregister(FeetMaterializer)
+    assert materializer_registry.select(Feet).NAME == "fanflow.cloudpickle"

@@ -92,6 +92,7 @@ class MaterializerRegistry:
                 )
             self._by_type[key] = type_
             self._by_name[type_.NAME] = type_
+            self._selected = {}
 
     def register_materializer_type(self, key: type, type_: type[BaseMaterializer]) -> None:
         """Make `type_` the materializer of `key` unless one is already registered for it."""
