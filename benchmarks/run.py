@@ -81,6 +81,7 @@ class Variant:
     single: bool = False  # one measured run whatever --runs says (very long variants)
     expect_stdout: str | None = None  # the last line the child must print, if checked
     timeout: float = DEFAULT_TIMEOUT  # seconds; the run is killed and counted as failed after
+    reports: bool = False  # the child prints a figure of its own as its last line (Sample.reported)
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,11 @@ class Derived:
     label: str
     needs: tuple[str, ...]
     compute: Callable[[dict[str, float]], float]
-    unit: str  # "s", "ms", "MB" or "x"
+    unit: str  # "s", "ms", "MB", "B" (bytes) or "x"
     target: Target | None = None
-    measure: str = "seconds"  # the Sample field passed to `compute`: "seconds" or "peak_rss_mb"
+    # The Sample field passed to `compute`: "seconds" (wall), "cpu_seconds", "peak_rss_mb" or
+    # "reported" (the figure a reporting variant printed).
+    measure: str = "seconds"
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,36 @@ def _dynamic_map(n: int, **options: Any) -> Variant:
         expect_stdout=str(3 * (n * (n - 1) // 2)),
         **options,
     )
+
+
+def _fan_out_int(n: int) -> Variant:
+    """Scenario (h): N branches that each return a small int, saved and recorded."""
+    return Variant(
+        f"h.int{n}",
+        f"h  int-returning fan-out N={n:,}",
+        _script("fan_out_int.py", str(n)),
+        expect_stdout=str(n),
+    )
+
+
+def _dask_fan_out(n: int) -> Variant:
+    """Scenario (h) baseline: the same shape in dask.delayed (threads), recording nothing."""
+    return Variant(
+        f"h.dask{n}",
+        f"h  dask.delayed fan-out N={n:,} (baseline)",
+        _script("dask_fan_out.py", str(n)),
+        expect_stdout=str(n),
+    )
+
+
+def _per_step(low: str, high: str) -> Callable[[dict[str, float]], float]:
+    """(T(1000) - T(100)) / 900 in ms, from two variants' times (wall or CPU) in one round."""
+    return lambda t: (t[high] - t[low]) / 900 * 1000
+
+
+def _per_step_ratio(ours: tuple[str, str], theirs: tuple[str, str]) -> Callable[..., float]:
+    """Our per-step cost over the baseline's, both from the same round."""
+    return lambda t: (t[ours[1]] - t[ours[0]]) / (t[theirs[1]] - t[theirs[0]])
 
 
 VARIANTS: dict[str, Variant] = {
@@ -179,6 +212,35 @@ VARIANTS: dict[str, Variant] = {
         # f.n1000 runs the same code first, so its warm-up serves this one too.
         _dynamic_map(10_000, slow=True, warmup=False),
         _dynamic_map(100_000, single=True, warmup=False, timeout=1800.0),
+        _dynamic_map(1_000_000, single=True, warmup=False, timeout=4 * 3600.0),
+        _fan_out_int(100),
+        _fan_out_int(1000),
+        _dask_fan_out(100),
+        _dask_fan_out(1000),
+        Variant(
+            "k.one_step",
+            "k  from fanflow import ...; run a one-step pipeline",
+            _script("one_step.py"),
+            expect_stdout="42",
+        ),
+        Variant(
+            "m.n10000",
+            "m  bytes held per finished branch, N=10,000 (tracemalloc)",
+            _script("map_memory.py", "10000"),
+            single=True,
+            warmup=False,
+            reports=True,
+            timeout=1800.0,
+        ),
+        Variant(
+            "m.n100000",
+            "m  bytes held per finished branch, N=100,000 (tracemalloc)",
+            _script("map_memory.py", "100000"),
+            single=True,
+            warmup=False,
+            reports=True,
+            timeout=4 * 3600.0,
+        ),
         Variant(
             "g.chain1000",
             "g  chained map g.map(f.map(xs)) N=1,000",
@@ -353,8 +415,8 @@ SCENARIO_LIST: tuple[Scenario, ...] = (
     ),
     Scenario(
         "f100k",
-        "dynamic map over 100,000 items (opt-in, one run)",
-        ("f.n100000",),
+        "dynamic map over 100,000 items (opt-in, one run), against N=10,000",
+        ("f.n10000", "f.n100000"),
         targets={"f.n100000": Target(math.inf, "completes")},
         default=False,
         derived=(
@@ -364,6 +426,181 @@ SCENARIO_LIST: tuple[Scenario, ...] = (
                 ("f.n100000",),
                 lambda t: t["f.n100000"] / 100_000 * 1000,
                 "ms",
+                Target(0.4, "<= 0.4 ms"),
+            ),
+            Derived(
+                "f100k.per_branch_cpu_ms",
+                "f100k  per branch, CPU(100k)/100000",
+                ("f.n100000",),
+                lambda t: t["f.n100000"] / 100_000 * 1000,
+                "ms",
+                Target(0.4, "<= 0.4 ms"),
+                measure="cpu_seconds",
+            ),
+            Derived(
+                "f100k.ratio",
+                "f100k  T(100k)/T(10k)",
+                ("f.n10000", "f.n100000"),
+                lambda t: t["f.n100000"] / t["f.n10000"],
+                "x",
+                Target(10.5, "<= 10.5"),
+            ),
+            Derived(
+                "f100k.cpu_ratio",
+                "f100k  CPU(100k)/CPU(10k)",
+                ("f.n10000", "f.n100000"),
+                lambda t: t["f.n100000"] / t["f.n10000"],
+                "x",
+                Target(10.5, "<= 10.5"),
+                measure="cpu_seconds",
+            ),
+        ),
+    ),
+    Scenario(
+        "f1m",
+        "dynamic map over 1,000,000 items (opt-in, one run; hours of CPU, ~10 GB of disk)",
+        ("f.n1000000",),
+        targets={"f.n1000000": Target(math.inf, "completes")},
+        default=False,
+        derived=(
+            Derived(
+                "f1m.rss",
+                "f1m  peak RSS",
+                ("f.n1000000",),
+                lambda r: r["f.n1000000"],
+                "MB",
+                Target(1024.0, "<= 1 GB", stat="max"),
+                measure="peak_rss_mb",
+            ),
+            Derived(
+                "f1m.per_branch_cpu_ms",
+                "f1m  per branch, CPU/1,000,000",
+                ("f.n1000000",),
+                lambda t: t["f.n1000000"] / 1_000_000 * 1000,
+                "ms",
+                measure="cpu_seconds",
+            ),
+        ),
+    ),
+    Scenario(
+        "h",
+        "static fan-out whose branches return a saved, recorded int; dask.delayed as baseline",
+        ("h.int100", "h.int1000", "h.dask100", "h.dask1000", "b.n100", "b.n1000"),
+        derived=(
+            Derived(
+                "h.per_step_cpu_ms",
+                "h  per step, int saved+recorded, CPU",
+                ("h.int100", "h.int1000"),
+                _per_step("h.int100", "h.int1000"),
+                "ms",
+                Target(0.35, "<= 0.35 ms"),
+                measure="cpu_seconds",
+            ),
+            Derived(
+                "h.per_step_ms",
+                "h  per step, int saved+recorded, wall",
+                ("h.int100", "h.int1000"),
+                _per_step("h.int100", "h.int1000"),
+                "ms",
+                Target(0.35, "<= 0.35 ms"),
+            ),
+            Derived(
+                "h.dask_per_step_cpu_ms",
+                "h  per step, dask.delayed threads, CPU",
+                ("h.dask100", "h.dask1000"),
+                _per_step("h.dask100", "h.dask1000"),
+                "ms",
+                measure="cpu_seconds",
+            ),
+            Derived(
+                "h.dask_per_step_ms",
+                "h  per step, dask.delayed threads, wall",
+                ("h.dask100", "h.dask1000"),
+                _per_step("h.dask100", "h.dask1000"),
+                "ms",
+            ),
+            Derived(
+                "h.vs_dask_cpu",
+                "h  fanflow / dask per step, CPU",
+                ("h.int100", "h.int1000", "h.dask100", "h.dask1000"),
+                _per_step_ratio(("h.int100", "h.int1000"), ("h.dask100", "h.dask1000")),
+                "x",
+                Target(1.0, "<= 1.0"),
+                measure="cpu_seconds",
+            ),
+            Derived(
+                "h.vs_dask",
+                "h  fanflow / dask per step, wall",
+                ("h.int100", "h.int1000", "h.dask100", "h.dask1000"),
+                _per_step_ratio(("h.int100", "h.int1000"), ("h.dask100", "h.dask1000")),
+                "x",
+                Target(1.0, "<= 1.0"),
+            ),
+            Derived(
+                "h.none_per_step_cpu_ms",
+                "h  per step, None-returning (b), CPU",
+                ("b.n100", "b.n1000"),
+                _per_step("b.n100", "b.n1000"),
+                "ms",
+                measure="cpu_seconds",
+            ),
+        ),
+    ),
+    Scenario(
+        "k",
+        "fixed cost: a one-step pipeline script over a bare interpreter",
+        ("d.pass", "k.one_step"),
+        derived=(
+            Derived(
+                "k.fixed_cost_cpu",
+                "k  one-step script - python -c pass, CPU",
+                ("d.pass", "k.one_step"),
+                lambda t: t["k.one_step"] - t["d.pass"],
+                "s",
+                Target(0.25, "<= 250 ms"),
+                measure="cpu_seconds",
+            ),
+            Derived(
+                "k.fixed_cost",
+                "k  one-step script - python -c pass, wall",
+                ("d.pass", "k.one_step"),
+                lambda t: t["k.one_step"] - t["d.pass"],
+                "s",
+                Target(0.25, "<= 250 ms"),
+            ),
+        ),
+    ),
+    Scenario(
+        "m",
+        "orchestrator memory per finished branch, tracemalloc, N=10,000 (opt-in, one run)",
+        ("m.n10000",),
+        default=False,
+        derived=(
+            Derived(
+                "m.bytes_10k",
+                "m  bytes per finished branch, N=10k",
+                ("m.n10000",),
+                lambda r: r["m.n10000"],
+                "B",
+                Target(300.0, "<= 300 B", stat="max"),
+                measure="reported",
+            ),
+        ),
+    ),
+    Scenario(
+        "m100k",
+        "orchestrator memory per finished branch, tracemalloc, N=100,000 (opt-in, one run)",
+        ("m.n100000",),
+        default=False,
+        derived=(
+            Derived(
+                "m100k.bytes",
+                "m100k  bytes per finished branch, N=100k",
+                ("m.n100000",),
+                lambda r: r["m.n100000"],
+                "B",
+                Target(300.0, "<= 300 B", stat="max"),
+                measure="reported",
             ),
         ),
     ),
@@ -381,6 +618,10 @@ class Sample:
     stderr_tail: str = ""
     error: str = ""  # why a run that exited 0 still does not count (timeout, wrong output)
     others_cpu: float | None = None  # CPU seconds used by everything but the child meanwhile
+    # The child's own user + system CPU seconds (its descendants' too, once reaped). On a busy
+    # machine this moves far less than wall time, so the per-step figures are also given in it.
+    cpu_seconds: float = 0.0
+    reported: float = math.nan  # the figure the child printed, for variants that report one
 
     @property
     def ok(self) -> bool:
@@ -597,12 +838,20 @@ def run_once(
             got = last_line(out_path)
             if got != variant.expect_stdout:
                 error = f"printed {got[:60]!r}, expected {variant.expect_stdout!r}"
+        reported = math.nan
+        if code == 0 and not error and variant.reports:
+            got = last_line(out_path)
+            try:
+                reported = float(got)
+            except ValueError:
+                error = f"printed {got[:60]!r}, expected a number"
         tail = _tail(err_path) if code or error else ""
         others = None
         if busy_before is not None and busy_after is not None:
             # Minus the child's, the trampoline shell's and this driver's own CPU time.
             others = max(0.0, busy_after - busy_before - (mine_after - mine_before))
-        return Sample(elapsed, maxrss_mb(usage), code, tail, error, others)
+        cpu = usage.ru_utime + usage.ru_stime
+        return Sample(elapsed, maxrss_mb(usage), code, tail, error, others, cpu, reported)
     finally:
         if remove:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -701,6 +950,8 @@ def fmt_value(value: float | None, unit: str) -> str:
         return f"{value:.3f} ms"
     if unit == "MB":
         return f"{value:.1f} MB"
+    if unit == "B":
+        return f"{value:.0f} B"
     return f"{value:.3f}"
 
 
@@ -986,6 +1237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fmt_value(stats["median"] if stats else None, "s"),
                 fmt_value(stats["min"] if stats else None, "s"),
                 fmt_value(stats["max"] if stats else None, "s"),
+                fmt_value(statistics.median([s.cpu_seconds for s in good]) if good else None, "s"),
                 str(len(good)),
                 f"{max(rss):.1f}" if rss else "-",
                 fmt_load(others_load(samples[key])),
@@ -999,6 +1251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "expect_stdout": VARIANTS[key].expect_stdout,
             "seconds": [s.seconds for s in samples[key]],
             "peak_rss_mb": [s.peak_rss_mb for s in samples[key]],
+            "cpu_seconds": [s.cpu_seconds for s in samples[key]],
+            "reported": [s.reported for s in samples[key]] if VARIANTS[key].reports else None,
             "exit_codes": [s.exit_code for s in samples[key]],
             "errors": [s.error for s in samples[key]],
             "others_cpu_seconds": [s.others_cpu for s in samples[key]],
@@ -1090,6 +1344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "median",
                 "min",
                 "max",
+                "cpu (median)",
                 "runs",
                 "peak RSS MB",
                 "others",

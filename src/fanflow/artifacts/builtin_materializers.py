@@ -64,13 +64,17 @@ class JsonMaterializer(BaseMaterializer):
     SKIP_REGISTRATION = True
     FILENAME = "data.json"
 
-    def save(self, data: Any) -> None:
+    @staticmethod
+    def encode(data: Any) -> bytes:
+        """The exact bytes `save` writes to FILENAME, built in memory (io.py hashes them)."""
         try:
-            text = json_codec.dumps(data)
+            return json_codec.dumps(data).encode("utf-8")
         except json_codec.NotJsonSafe as exc:
             raise UseFallback(str(exc)) from exc
-        with open(os.path.join(self.uri, self.FILENAME), "w", encoding="utf-8") as handle:
-            handle.write(text)
+
+    def save(self, data: Any) -> None:
+        with open(os.path.join(self.uri, self.FILENAME), "wb") as handle:
+            handle.write(self.encode(data))
 
     def load(self, data_type: type[Any]) -> Any:
         with open(os.path.join(self.uri, self.FILENAME), encoding="utf-8") as handle:
@@ -93,9 +97,14 @@ class BytesMaterializer(BaseMaterializer):
     SKIP_REGISTRATION = True
     FILENAME = "data.bin"
 
+    @staticmethod
+    def encode(data: Any) -> bytes:
+        """The exact bytes `save` writes to FILENAME (`artifacts.io` hashes these bytes)."""
+        return bytes(data)
+
     def save(self, data: Any) -> None:
         with open(os.path.join(self.uri, self.FILENAME), "wb") as handle:
-            handle.write(data)
+            handle.write(self.encode(data))
 
     def load(self, data_type: type[Any]) -> Any:
         with open(os.path.join(self.uri, self.FILENAME), "rb") as handle:

@@ -7,6 +7,9 @@ orchestrator to record. `load_value` is the inverse, given what was recorded.
 Invariants:
 - nothing is published unless `save` finished; a failed save leaves no trace in the store;
 - the content hash is a sha256 over the relative file names and bytes of the artifact directory;
+  for the builtin one-file materializers (JSON, bytes) the value is encoded once in memory, the
+  hash is taken over those bytes (the same hash the directory walk gives) and the file is
+  written from them: one pass, no walk, no read-back;
 - the cloudpickle fallback is announced once per type per process, on the `fanflow` logger.
 """
 
@@ -20,7 +23,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from fanflow.artifacts.builtin_materializers import CloudpickleMaterializer, UseFallback
+from fanflow.artifacts.builtin_materializers import (
+    BytesMaterializer,
+    CloudpickleMaterializer,
+    JsonMaterializer,
+    UseFallback,
+)
 from fanflow.artifacts.materializers import BaseMaterializer
 from fanflow.artifacts.registry import materializer_registry
 from fanflow.artifacts.store import ArtifactStore
@@ -32,6 +40,12 @@ logger = logging.getLogger("fanflow")
 _announced_fallbacks: set[type] = set()
 _announce_lock = threading.Lock()
 _type_cache: dict[str, type] = {}
+
+# Exactly these classes (not subclasses, which may override `save`) write one file, FILENAME,
+# holding `encode(value)`.
+_ONE_FILE_MATERIALIZERS: frozenset[type[BaseMaterializer]] = frozenset(
+    (JsonMaterializer, BytesMaterializer)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +119,37 @@ def _hash_and_size(directory: str) -> tuple[str, int]:
     return digest.hexdigest(), total
 
 
+def _digest_one_file(filename: str, payload: bytes) -> str:
+    """`_hash_and_size` of a directory holding only `filename` with `payload`, without the disk."""
+    digest = hashlib.sha256(filename.encode())
+    digest.update(b"\0")
+    digest.update(payload)
+    digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _save_one_file(
+    materializer_cls: Any, value: Any, store: ArtifactStore, uri: str
+) -> tuple[str, int, dict[str, Any]]:
+    """Encode once, hash those bytes, write them to a staging directory and publish it.
+
+    Returns (content hash, size, metadata). Raises UseFallback before touching the store when
+    the value cannot be encoded exactly.
+    """
+    payload: bytes = materializer_cls.encode(value)
+    metadata = materializer_cls(uri).extract_metadata(value) or {}
+    content_hash = _digest_one_file(materializer_cls.FILENAME, payload)
+    staging = store.staging()
+    try:
+        with open(os.path.join(staging, materializer_cls.FILENAME), "wb") as handle:
+            handle.write(payload)
+        store.publish(staging, uri)
+    except BaseException:
+        store.discard(staging)
+        raise
+    return content_hash, len(payload), metadata
+
+
 def _write(
     materializer_cls: type[BaseMaterializer], value: Any, store: ArtifactStore
 ) -> tuple[str, dict[str, Any]]:
@@ -132,6 +177,57 @@ def save_value(
     """
     data_type = type(value)
     chosen = materializer_cls or materializer_registry.select(data_type)
+    if chosen in _ONE_FILE_MATERIALIZERS:
+        try:
+            content_hash, size, metadata = _save_one_file(chosen, value, store, uri)
+        except UseFallback as exc:
+            if materializer_cls is not None:
+                raise MaterializerError(f"{chosen.NAME} cannot save this value: {exc}") from exc
+            _announce_fallback(data_type, str(exc))
+            chosen = CloudpickleMaterializer
+        except (MaterializerError, OSError):
+            raise
+        except Exception as exc:
+            raise MaterializerError(
+                f"Materializer {chosen.NAME} failed to save a value of type "
+                f"{type_path(data_type)}: {type(exc).__name__}: {exc}"
+            ) from exc
+        else:
+            return _described(chosen, data_type, uri, artifact_id, content_hash, size, metadata)
+    return _save_general(value, store, uri, materializer_cls, artifact_id, chosen)
+
+
+def _described(
+    chosen: type[BaseMaterializer],
+    data_type: type,
+    uri: str,
+    artifact_id: str | None,
+    content_hash: str,
+    size: int,
+    metadata: dict[str, Any],
+) -> SavedArtifact:
+    return SavedArtifact(
+        id=artifact_id or new_id(),
+        uri=uri,
+        materializer=chosen.NAME,
+        data_type=type_path(data_type),
+        artifact_type=str(chosen.ASSOCIATED_ARTIFACT_TYPE),
+        size=size,
+        content_hash=content_hash,
+        metadata={"storage_size": size, **metadata},
+    )
+
+
+def _save_general(
+    value: Any,
+    store: ArtifactStore,
+    uri: str,
+    materializer_cls: type[BaseMaterializer] | None,
+    artifact_id: str | None,
+    chosen: type[BaseMaterializer],
+) -> SavedArtifact:
+    """Any materializer: `save` into a staging directory, hash what it wrote, publish."""
+    data_type = type(value)
     try:
         staging, metadata = _write(chosen, value, store)
     except UseFallback as exc:
@@ -158,17 +254,7 @@ def save_value(
     except BaseException:
         store.discard(staging)
         raise
-    metadata = {"storage_size": size, **metadata}
-    return SavedArtifact(
-        id=artifact_id or new_id(),
-        uri=uri,
-        materializer=chosen.NAME,
-        data_type=type_path(data_type),
-        artifact_type=str(chosen.ASSOCIATED_ARTIFACT_TYPE),
-        size=size,
-        content_hash=content_hash,
-        metadata=metadata,
-    )
+    return _described(chosen, data_type, uri, artifact_id, content_hash, size, metadata)
 
 
 def _save_pickle(value: Any, store: ArtifactStore) -> tuple[str, dict[str, Any]]:

@@ -9,7 +9,9 @@ Invariants:
 - two user materializers claiming the same type is an error unless the newcomer says
   `OVERRIDE = True` (or is a re-definition of the same class, as when a notebook cell reruns);
   a failed registration changes nothing; a user materializer cannot take a builtin's NAME;
-- when nothing matches, the answer is the cloudpickle fallback, and the caller announces it.
+- when nothing matches, the answer is the cloudpickle fallback, and the caller announces it;
+- `select` answers from a per-type cache (every saved output asks, almost always for the same few
+  types); any registration or unregistration empties it, so a cached answer is never stale.
 """
 
 from __future__ import annotations
@@ -35,12 +37,17 @@ from fanflow.artifacts.materializers import (
 )
 from fanflow.exceptions import MaterializerConflictError, MaterializerError
 
+_SELECT_CACHE_SIZE = 1024
+
 
 class MaterializerRegistry:
     def __init__(self) -> None:
         self._by_type: dict[type, type[BaseMaterializer]] = {}
         self._by_name: dict[str, type[BaseMaterializer]] = dict(BUILTIN_MATERIALIZERS)
         self._lock = threading.Lock()
+        # type -> chosen materializer; emptied on every (un)registration. Bounded, so a program
+        # that creates classes in a loop does not keep them all alive through this cache.
+        self._selected: dict[type, type[BaseMaterializer]] = {}
 
     def register(self, materializer: type[BaseMaterializer], *, override: bool = False) -> None:
         with self._lock:
@@ -69,6 +76,7 @@ class MaterializerRegistry:
             for associated in materializer.ASSOCIATED_TYPES:
                 self._by_type[associated] = materializer
             self._by_name[materializer.NAME] = materializer
+            self._selected = {}
 
     def register_and_overwrite_type(self, key: type, type_: type[BaseMaterializer]) -> None:
         """Make `type_` the materializer of `key` (and its subclasses), replacing any other
@@ -84,6 +92,7 @@ class MaterializerRegistry:
                 )
             self._by_type[key] = type_
             self._by_name[type_.NAME] = type_
+            self._selected = {}
 
     def register_materializer_type(self, key: type, type_: type[BaseMaterializer]) -> None:
         """Make `type_` the materializer of `key` unless one is already registered for it."""
@@ -104,9 +113,22 @@ class MaterializerRegistry:
                     del self._by_type[associated]
             if self._by_name.get(materializer.NAME) is materializer:
                 del self._by_name[materializer.NAME]
+            self._selected = {}
 
     def select(self, data_type: type) -> type[BaseMaterializer]:
         """The materializer for values of `data_type` (cloudpickle when nothing else fits)."""
+        selected = self._selected
+        found = selected.get(data_type)
+        if found is not None:
+            return found
+        chosen = self._search(data_type)
+        if len(selected) >= _SELECT_CACHE_SIZE:
+            selected.clear()
+        # A registration running meanwhile replaces the dict, so this entry cannot outlive it.
+        selected[data_type] = chosen
+        return chosen
+
+    def _search(self, data_type: type) -> type[BaseMaterializer]:
         by_type = self._by_type
         json_dataclass = False
         for depth, cls in enumerate(data_type.__mro__):
