@@ -68,6 +68,33 @@ def _checked_timeout(timeout: Any, step_name: str) -> float | None:
     return float(timeout)
 
 
+def _checked_resources(resources: Any, step_name: str) -> dict[str, float]:
+    """`resources={"GPU": 1, "memory": 8e9}`: abstract amounts a step holds while it runs (Dask
+    worker resources; checked against `FANFLOW_RESOURCES` on this machine)."""
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping):
+        raise ValueError(
+            f"Step {step_name!r}: resources= must be a mapping of resource name to amount, "
+            f"like {{'GPU': 1}}; got {resources!r}."
+        )
+    checked: dict[str, float] = {}
+    for name, amount in resources.items():
+        if (
+            not isinstance(name, str)
+            or not name
+            or isinstance(amount, bool)
+            or not isinstance(amount, (int, float))
+            or amount <= 0
+        ):
+            raise ValueError(
+                f"Step {step_name!r}: resources= needs a positive number per resource name; "
+                f"got {name!r}: {amount!r}."
+            )
+        checked[name] = float(amount)
+    return checked
+
+
 def _source_of(func: Callable[..., Any]) -> str:
     return f"{getattr(func, '__module__', '?')}:{getattr(func, '__qualname__', repr(func))}"
 
@@ -120,6 +147,7 @@ class Step:
         parameters: Mapping[str, Any] | None = None,
         on_start: Callable[..., Any] | str | None = None,
         on_end: Callable[..., Any] | str | None = None,
+        resources: Mapping[str, float] | None = None,
         **zenml_options: Any,
     ) -> None:
         step_name = name or func.__name__
@@ -141,6 +169,7 @@ class Step:
             "parameters": parameters,
             "on_start": on_start,
             "on_end": on_end,
+            "resources": resources,
             **zenml_options,
         }
         if zenml_options:
@@ -171,6 +200,7 @@ class Step:
                 settings=frozen_mapping(settings_all),
                 on_start=resolve_hook(on_start, "on_start"),
                 on_end=resolve_hook(on_end, "on_end"),
+                resources=frozen_mapping(_checked_resources(resources, step_name)),
             ),
         )
         self._parameter_defaults = dict(parameters or {})
@@ -334,6 +364,7 @@ def step(
     on_failure: Callable[..., Any] | None = None,
     on_success: Callable[..., Any] | None = None,
     settings: Mapping[str, Any] | None = None,
+    resources: Mapping[str, float] | None = None,
     **zenml_options: Any,
 ) -> Callable[[F], Step]: ...
 

@@ -42,6 +42,8 @@ def step_config(inv: Invocation) -> dict[str, Any]:
         recorded["position"] = inv.position
     if config.settings:
         recorded["settings"] = to_plain_json(dict(config.settings))
+    if config.resources:
+        recorded["resources"] = dict(config.resources)
     return recorded
 
 

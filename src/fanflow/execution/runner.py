@@ -39,7 +39,7 @@ from fanflow.config import Settings, default_max_parallelism
 from fanflow.enums import ExecutionStatus
 from fanflow.exceptions import EntityExistsError, StepExecutionException, StepTimeoutError
 from fanflow.execution import cache, leftovers, recording
-from fanflow.execution.executors import Executor, make_executor
+from fanflow.execution.executors import Executor, check_local_resources, make_executor
 from fanflow.execution.hooks import ObserverGroup, ensure_console_logging
 from fanflow.execution.known import (
     ArtifactInput,
@@ -108,8 +108,11 @@ class Orchestrator:
         self.artifact_store: ArtifactStore = artifact_store_for(settings.artifact_root)
         options = description.options
         self.mode = options.orchestrator or settings.orchestrator
-        self.max_parallelism = (
-            options.max_parallelism or settings.max_parallelism or default_max_parallelism()
+        explicit_parallelism = options.max_parallelism or settings.max_parallelism
+        self.max_parallelism = explicit_parallelism or default_max_parallelism()
+        # A Dask cluster's size bounds its parallelism unless the run sets a bound itself.
+        self._executor_parallelism = (
+            explicit_parallelism or 0 if self.mode == "dask" else self.max_parallelism
         )
         if self.mode == "sequential":
             self.max_parallelism = 1
@@ -117,7 +120,9 @@ class Orchestrator:
         # makes each turn of the loop (one transaction) carry more steps when steps are tiny.
         self.window = self.max_parallelism * (1 if self.mode == "sequential" else 4)
         self.heartbeat_interval = heartbeat_interval()
-        self._step_function = execute_step_portable if self.mode == "processes" else execute_step
+        self._step_function = (
+            execute_step_portable if self.mode in ("processes", "dask") else execute_step
+        )
         ensure_console_logging(settings.logging_verbosity)
         self.observers = ObserverGroup(
             list(observers) if observers is not None else default_observers()
@@ -163,7 +168,8 @@ class Orchestrator:
         self._create_run_record()
         self._started = time.perf_counter()
         self.observers.emit("run_started", self.run_name, self.description.name, step_count)
-        self._executor = make_executor(self.mode, self.max_parallelism)
+        self._executor = make_executor(self.mode, self._executor_parallelism, self.settings)
+        self.window = getattr(self._executor, "dispatch_window", None) or self.window
         leftovers.start_of_run(self.artifact_store, self.store, self.run_id)
         self._heartbeat = Heartbeat(
             lambda: self.store.heartbeat(self.run_id), self.heartbeat_interval
@@ -354,6 +360,11 @@ class Orchestrator:
                 self._add(invocations)
 
     def _add(self, invocations: list[Invocation]) -> None:
+        check_shippable = getattr(self._executor, "check_shippable", None)
+        if check_shippable is not None:
+            check_shippable(invocations)  # before any of them runs anywhere
+        else:
+            check_local_resources(invocations, dict(self.settings.resources))
         for inv in invocations:
             self.invocations[inv.id] = inv
         self.observers.emit("steps_added", [inv.id for inv in invocations])

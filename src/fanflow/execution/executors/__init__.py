@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fanflow.exceptions import ResourceUnavailableError
+
+if TYPE_CHECKING:
+    from fanflow.config import Settings
+    from fanflow.spec import Invocation
 
 
 class Executor(Protocol):
@@ -115,9 +121,44 @@ class ThreadExecutor:
                 thread.join()
 
 
-def make_executor(mode: str, max_workers: int) -> Executor:
+EXECUTORS: dict[str, str] = {
+    "dask": "fanflow.execution.executors.dask:DaskExecutor",
+}
+"""Executors chosen by `orchestrator=` name beyond the built-in ones, as `"module:Class"`;
+resolved only when chosen, so a backend's heavy imports cost nothing otherwise. A class takes
+`(max_parallelism, settings)`."""
+
+
+def check_local_resources(invocations: Iterable[Invocation], offered: dict[str, float]) -> None:
+    """Threads and processes run on this machine only: refuse a step that asks for a resource
+    (`@step(resources=...)`) the machine does not declare in `FANFLOW_RESOURCES`, or more of it
+    than declared."""
+    for inv in invocations:
+        wanted = inv.step.config.resources
+        for name, amount in wanted.items():
+            if offered.get(name, 0.0) < amount:
+                have = f"{offered[name]:g}" if name in offered else "none"
+                raise ResourceUnavailableError(
+                    f"Step `{inv.id}` asks for resources {dict(wanted)} but this machine "
+                    f"declares {name}={have} (FANFLOW_RESOURCES={_format(offered) or 'unset'}). "
+                    f"Declare it, e.g. FANFLOW_RESOURCES={name}={amount:g}, or run on a Dask "
+                    'cluster whose workers offer it (orchestrator="dask").'
+                )
+
+
+def _format(resources: dict[str, float]) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in resources.items())
+
+
+def register_executor(name: str, path: str) -> None:
+    """Make `orchestrator=name` run on the executor class at `path` (`"module:Class"`)."""
+    EXECUTORS[name] = path
+
+
+def make_executor(mode: str, max_workers: int, settings: Settings | None = None) -> Executor:
     """`local`: a thread pool; `sequential`: inline, one at a time; `processes`: a pool of worker
-    processes (CPU-bound Python steps run truly in parallel; timeouts kill the step)."""
+    processes (CPU-bound Python steps run truly in parallel; timeouts kill the step); a
+    registered name (`dask`): that executor class."""
     if mode == "sequential":
         return InlineExecutor()
     if mode == "local":
@@ -126,6 +167,14 @@ def make_executor(mode: str, max_workers: int) -> Executor:
         from fanflow.execution.process_pool import ProcessExecutor
 
         return ProcessExecutor(max_workers)
+    if mode in EXECUTORS:
+        import pkgutil
+
+        from fanflow.config import load_settings
+
+        cls = pkgutil.resolve_name(EXECUTORS[mode])
+        return cls(max_workers, settings or load_settings())  # type: ignore[no-any-return]
     raise ValueError(
-        f"Unknown orchestrator mode {mode!r}; expected 'local', 'sequential' or 'processes'."
+        f"Unknown orchestrator mode {mode!r}; expected 'local', 'sequential', 'processes' or "
+        f"one of {sorted(EXECUTORS)}."
     )
