@@ -1,4 +1,5 @@
-"""Every executor runs the same pipelines to the same results (threads, inline, processes)."""
+"""Every executor runs the same pipelines to the same results (threads, inline, processes, and
+Dask on a local cluster of worker processes)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from fanflow.client import Client
 from fanflow.exceptions import RunFailedError, StepTimeoutError
 from topologies import diamond, fan_out_fan_in
 
-MODES = ["local", "sequential", "processes"]
+MODES = ["local", "sequential", "processes", "dask"]
+
+
+@pytest.fixture(autouse=True)
+def _dask_cluster_for_dask_mode(request):
+    """Runs in `dask` mode use the session's local cluster (started once)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("mode") == "dask":
+        request.getfixturevalue("dask_address")
 
 
 @step(enable_cache=False)

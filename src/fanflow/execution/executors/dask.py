@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from fanflow.exceptions import FanflowError
+from fanflow.exceptions import FanflowError, ResourceUnavailableError
 from fanflow.execution.process_worker import RemoteTaskError, TaskKilledError, WorkerDiedError
 from fanflow.ids import new_id
 
@@ -78,10 +78,21 @@ TARGET_GROUP_S = 0.05
 
 MAX_GROUP_SIZE = 256
 CONNECT_TIMEOUT_S = 10.0
+"""How long to try reaching the scheduler at run start (`FANFLOW_DASK_CONNECT_TIMEOUT`)."""
 LOCAL_WINDOW = 1024
 """Steps handed to the executor at once when the run sets no `max_parallelism`."""
 
 _PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+def _connect_timeout() -> float:
+    raw = os.environ.get("FANFLOW_DASK_CONNECT_TIMEOUT", "").strip()
+    try:
+        return float(raw) if raw else CONNECT_TIMEOUT_S
+    except ValueError:
+        raise ValueError(
+            f"FANFLOW_DASK_CONNECT_TIMEOUT must be a number of seconds, got {raw!r}"
+        ) from None
 
 
 class DaskClusterError(FanflowError, RuntimeError):
@@ -177,6 +188,7 @@ class DaskExecutor:
         self._step_blobs: dict[int, tuple[Any, str, bytes]] = {}  # id -> (step, key, pickle)
         self._blob_by_key: dict[str, bytes] = {}
         self._closed = False
+        self._submitted = 0
         self._dispatch_done = False
         self._keys = itertools.count()
         self._completed = distributed.as_completed(
@@ -196,14 +208,13 @@ class DaskExecutor:
     def _connect(self, settings: Settings) -> Any:
         distributed = self._distributed
         if self._address:
+            timeout = _connect_timeout()
             try:
-                return distributed.Client(
-                    self._address, timeout=CONNECT_TIMEOUT_S, set_as_default=False
-                )
+                return distributed.Client(self._address, timeout=timeout, set_as_default=False)
             except (OSError, TimeoutError) as exc:
                 raise DaskClusterError(
                     f"Cannot reach the Dask scheduler at {self._address} (FANFLOW_DASK_ADDRESS) "
-                    f"within {CONNECT_TIMEOUT_S:g} s: {type(exc).__name__}: {exc}. Start one "
+                    f"within {timeout:g} s: {type(exc).__name__}: {exc}. Start one "
                     "with `dask scheduler` and `dask worker <address>`, or unset "
                     "FANFLOW_DASK_ADDRESS to run on a local cluster."
                 ) from exc
@@ -225,6 +236,11 @@ class DaskExecutor:
         except BaseException:
             self._cluster.close()
             raise
+
+    @property
+    def tasks_submitted(self) -> int:
+        """How many Dask tasks this executor has submitted (a group of steps is one)."""
+        return self._submitted
 
     @property
     def client(self) -> Any:
@@ -445,7 +461,7 @@ class DaskExecutor:
                 for item in batch:
                     _settle(
                         item.future,
-                        DaskClusterError(
+                        ResourceUnavailableError(
                             f"Step `{item.label}` asks for resources {resources} but {problem}"
                         ),
                     )
@@ -468,6 +484,7 @@ class DaskExecutor:
                 _settle(item.future, error)
             return
         with self._lock:
+            self._submitted += 1
             self._batches[future] = batch
             self._completed.add(future)
             self._lock.notify_all()
@@ -798,15 +815,35 @@ def _is_forwarding(stream: Any) -> bool:
     return False
 
 
-def _probe_task(root: str, marker: str, reply: str) -> str | None:
-    """On each worker: can it read what the orchestrator wrote, and write where it can read?"""
+def _publish_token(store: Any, uri: str, token: str) -> None:
+    """Publish a tiny artifact holding `token` through the store's ordinary protocol."""
+    staging = store.staging()
+    try:
+        with open(os.path.join(staging, "token"), "w", encoding="utf-8") as handle:
+            handle.write(token)
+        store.publish(staging, uri)
+    except BaseException:
+        store.discard(staging)
+        raise
+
+
+def _read_token(store: Any, uri: str) -> str | None:
+    if not store.exists(uri):
+        return None
+    with store.local_copy(uri) as path, open(os.path.join(path, "token"), encoding="utf-8") as f:
+        return f.read()
+
+
+def _probe_task(root: str, marker: str, token: str, reply: str) -> str | None:
+    """On a worker: can it read the artifact the orchestrator published, and publish one?"""
     from fanflow.artifacts.store import artifact_store_for
 
     try:
         store = artifact_store_for(root)
-        if not store.exists(marker):
-            return f"cannot see {marker}"
-        store.write_text(reply, "ok")
+        seen = _read_token(store, marker)
+        if seen != token:
+            return f"cannot read {marker}" if seen is None else f"reads other data at {marker}"
+        _publish_token(store, reply, token)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -814,30 +851,37 @@ def _probe_task(root: str, marker: str, reply: str) -> str | None:
 
 def _probe_store(client: Any, root: str, address: str) -> None:
     """Refuse at run start a store the workers cannot share (a local folder on this machine
-    with workers elsewhere): every worker must see a file written here, and write one here."""
+    with workers elsewhere): every worker must read an artifact published here, and publish
+    one this process can read."""
     from fanflow.artifacts.store import artifact_store_for
-    from fanflow.ids import new_id
 
     store = artifact_store_for(root)
     token = new_id()
     marker = store.uri_for("probes", token, "orchestrator")
-    store.write_text(marker, token)
+    _publish_token(store, marker, token)
     problems: list[str] = []
     try:
         workers = list(client.scheduler_info().get("workers", {}))
         replies = {w: store.uri_for("probes", token, f"worker-{i}") for i, w in enumerate(workers)}
-        for worker, reply in replies.items():
-            answer = client.submit(
+        if not workers:
+            problems.append("the cluster has no workers")
+        futures = {
+            worker: client.submit(
                 _probe_task,
                 root,
                 marker,
+                token,
                 reply,
                 workers=[worker],
                 pure=False,
                 allow_other_workers=False,
-            ).result(timeout=60)
-            if answer is None and not store.exists(reply):
-                answer = f"wrote {reply}, which this process cannot see"
+            )
+            for worker, reply in replies.items()
+        }
+        for worker, future in futures.items():
+            answer = future.result(timeout=60)
+            if answer is None and _read_token(store, replies[worker]) != token:
+                answer = f"published {replies[worker]}, which this process cannot read"
             if answer is not None:
                 problems.append(f"{worker}: {answer}")
     finally:
