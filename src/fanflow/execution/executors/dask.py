@@ -311,6 +311,7 @@ class DaskExecutor:
         10,000 branches pickles (and the worker unpickles) its function once, not 10,000 times."""
         entry = self._step_blobs.get(id(step))
         if entry is None or entry[0] is not step:
+            _by_value_if_unimportable(getattr(step, "func", None))
             key = f"{new_id()}-{getattr(step, 'name', '?')}"
             entry = (step, key, cloudpickle.dumps(step, protocol=_PICKLE_PROTOCOL))
             self._step_blobs[id(step)] = entry
@@ -673,6 +674,20 @@ _MAIN_FILE_ATTRS = ("__file__", "__cached__", "__spec__", "__loader__")
 
 
 # --- the worker side ------------------------------------------------------------------------
+
+
+def _by_value_if_unimportable(func: Any) -> None:
+    """A function from a module that workers cannot import by name (a script loaded from its
+    path under a made-up name, as `run.resume()` does for a `__main__` script) must travel by
+    value, like functions from `__main__` do."""
+    name = getattr(func, "__module__", None)
+    module = sys.modules.get(name) if name else None
+    if module is None or name == "__main__":
+        return
+    spec_name = getattr(getattr(module, "__spec__", None), "name", None)
+    if name.startswith("__") or spec_name != name:
+        with contextlib.suppress(Exception):
+            cloudpickle.register_pickle_by_value(module)
 
 
 class _TaskPickler(cloudpickle.Pickler):  # type: ignore[misc]
