@@ -314,3 +314,43 @@ def test_killing_the_orchestrator_mid_map_then_resume(
     assert resumed.steps["combine"].output.load() == sum(i * i for i in range(24))
     reused = {n for n, v in resumed.steps.items() if v.status == "cached"}
     assert finished <= reused
+
+
+def _fanflow_tasks(dask_scheduler=None):
+    return sum(str(key).startswith("fanflow-") for key in dask_scheduler.tasks)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_interrupting_the_orchestrator_cancels_its_outstanding_dask_tasks(
+    dask_cluster, dask_address, tmp_path, signum
+):
+    import signal
+
+    from distributed import Client as DaskClient
+
+    script = Path(__file__).parents[1] / "reliability" / "scripts" / "wide_pipeline.py"
+    ledger = tmp_path / "ledger.txt"
+    env = {
+        **os.environ,
+        "FANFLOW_ORCHESTRATOR": "dask",
+        "LEDGER": str(ledger),
+        "FANFLOW_STOP_GRACE_PERIOD": "0.5",
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(script), "dynamic", "200", "1.0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with DaskClient(dask_cluster.scheduler_address, set_as_default=False) as client:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and client.run_on_scheduler(_fanflow_tasks) < 10:
+            time.sleep(0.05)
+        assert client.run_on_scheduler(_fanflow_tasks) >= 10  # many queued on the cluster
+        process.send_signal(getattr(signal, signum))
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and client.run_on_scheduler(_fanflow_tasks) > 2:
+            time.sleep(0.1)
+        assert client.run_on_scheduler(_fanflow_tasks) <= 2  # at most the running ones finish
