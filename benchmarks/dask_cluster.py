@@ -58,7 +58,7 @@ def main() -> None:
 
     import distributed
 
-    from fanflow import pipeline, step, unmapped
+    from fanflow import pipeline, step
     from fanflow.execution.executors.dask import _nanny_class
 
     logging.getLogger("fanflow").setLevel(logging.WARNING)
