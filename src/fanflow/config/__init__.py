@@ -35,8 +35,8 @@ __all__ = [
     "StepRetryConfig",
     "default_max_parallelism",
     "load_settings",
-    "step_log_settings",
     "parse_resources",
+    "step_log_settings",
 ]
 
 ORCHESTRATOR_MODES = ("local", "sequential", "processes", "dask")

@@ -681,8 +681,8 @@ def _by_value_if_unimportable(func: Any) -> None:
     path under a made-up name, as `run.resume()` does for a `__main__` script) must travel by
     value, like functions from `__main__` do."""
     name = getattr(func, "__module__", None)
-    module = sys.modules.get(name) if name else None
-    if module is None or name == "__main__":
+    module = sys.modules.get(name) if isinstance(name, str) else None
+    if module is None or not isinstance(name, str) or name == "__main__":
         return
     spec_name = getattr(getattr(module, "__spec__", None), "name", None)
     if name.startswith("__") or spec_name != name:
