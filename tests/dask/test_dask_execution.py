@@ -94,6 +94,7 @@ def test_executor_groups_tiny_tasks_and_bounds_nothing_lost(dask_address):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # minutes on a loaded 2-core machine
 def test_map_of_ten_thousand_branches(dask_address):
     run = wide_map(n=10_000)
     assert run.steps["total"].output.load() == sum(range(1, 10_001))

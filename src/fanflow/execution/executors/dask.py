@@ -262,7 +262,7 @@ class DaskExecutor:
             step = inv.step
             if id(step) not in self._shipped:
                 try:
-                    cloudpickle.dumps(step, protocol=_PICKLE_PROTOCOL)
+                    self._step_blob(step)  # pickled once; the tasks then refer to it
                 except Exception as exc:
                     raise StepShippingError(
                         f"Step `{inv.id}` cannot be sent to the Dask workers: its function "
