@@ -355,3 +355,18 @@ def test_interrupting_the_orchestrator_cancels_its_outstanding_dask_tasks(
         while time.monotonic() < deadline and client.run_on_scheduler(_fanflow_tasks) > 2:
             time.sleep(0.1)
         assert client.run_on_scheduler(_fanflow_tasks) <= 2  # at most the running ones finish
+
+
+def test_resources_accept_zenml_resource_settings_shape():
+    class ResourceSettings:  # the attributes ZenML's ResourceSettings has
+        gpu_count = 2
+        cpu_count = None
+        memory = "4GB"
+
+    @step(resources=ResourceSettings())
+    def trains() -> int:
+        return 1
+
+    assert dict(trains.definition.config.resources) == {"GPU": 2.0}
+    with pytest.raises(ValueError, match=r"Step 'bad'.*resources="):
+        step(name="bad", resources=["GPU"])(lambda: None)

@@ -73,6 +73,12 @@ def _checked_resources(resources: Any, step_name: str) -> dict[str, float]:
     worker resources; checked against `FANFLOW_RESOURCES` on this machine)."""
     if resources is None:
         return {}
+    if not isinstance(resources, Mapping) and (
+        hasattr(resources, "gpu_count") or hasattr(resources, "cpu_count")
+    ):  # ZenML's ResourceSettings: its GPU and CPU counts become resources of those names
+        counts = {"GPU": getattr(resources, "gpu_count", None)}
+        counts["CPU"] = getattr(resources, "cpu_count", None)
+        resources = {name: amount for name, amount in counts.items() if amount}
     if not isinstance(resources, Mapping):
         raise ValueError(
             f"Step {step_name!r}: resources= must be a mapping of resource name to amount, "
