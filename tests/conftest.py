@@ -49,3 +49,38 @@ def run_python(
         env=env,
         cwd=str(Path(__file__).parent),
     )
+
+
+# --- Dask: one local cluster (worker processes) for the whole session -------------------------
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A `distributed.LocalCluster` with 2 single-threaded worker processes on 127.0.0.1,
+    started once per session; tests point runs at it with `dask_address`."""
+    import logging
+
+    import distributed
+
+    from fanflow.execution.executors.dask import _nanny_class
+
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+        worker_class=_nanny_class(),
+    )
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def dask_address(dask_cluster, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs in this test use the session's Dask cluster (`orchestrator="dask"` still has to be
+    chosen by the test)."""
+    monkeypatch.setenv("FANFLOW_DASK_ADDRESS", dask_cluster.scheduler_address)
+    return str(dask_cluster.scheduler_address)

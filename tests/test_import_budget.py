@@ -68,3 +68,21 @@ def test_public_names_are_importable():
     assert issubclass(StepExecutionException, RuntimeError)
     assert Client is not None and EntityExistsError is not None and StepInterfaceError
     assert json.dumps(sorted(fanflow.__all__))
+
+
+def test_runs_on_threads_and_processes_never_import_dask(tmp_path):
+    """Dask is imported only when `orchestrator="dask"` is chosen, not by the executor registry
+    or by runs on the other executors."""
+    modules, _ = _loaded_after(
+        "import os\n"
+        f"os.environ['FANFLOW_HOME'] = {str(tmp_path)!r}\n"
+        "from fanflow import step, pipeline\n"
+        "import fanflow.execution.executors\n"
+        "@step\ndef a() -> int:\n    return 1\n"
+        "@pipeline\ndef p():\n    a()\n"
+        "if __name__ == '__main__':\n"
+        "    p()\n"
+        "    p.with_options(orchestrator='processes')()\n"
+    )
+    assert not [m for m in modules if m.split(".")[0] in ("dask", "distributed")]
+    assert "fanflow.execution.executors.dask" not in modules

@@ -205,3 +205,7 @@ class ConfigurationError(FanflowError, ValueError):
 class ParameterConflictError(FanflowError, RuntimeError):
     """A parameter is set both in code and in the run configuration, to different values
     (ZenML raises a RuntimeError here too)."""
+
+
+class ResourceUnavailableError(FanflowError, RuntimeError):
+    """A step declares `resources=` that the machine or cluster running it does not offer."""

@@ -90,6 +90,7 @@ class StepConfig:
     settings: Mapping[str, Any] = field(default_factory=lambda: EMPTY_MAPPING)
     on_start: Callable[..., Any] | None = None
     on_end: Callable[..., Any] | None = None
+    resources: Mapping[str, float] = field(default_factory=lambda: EMPTY_MAPPING)
 
 
 @dataclass(frozen=True, eq=False)

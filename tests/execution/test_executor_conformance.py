@@ -1,5 +1,6 @@
 """Every registered executor honours the seam (`executors/base.py`) and runs the same pipelines
-to the same results. Adding an executor to the registry adds it to every test here."""
+to the same results. Adding an executor to the registry adds it to every test here (`dask`
+runs on the session's local cluster of worker processes)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,15 @@ def test_cancel_withdraws_queued_work_and_kill_matches_can_kill(executor):
 def test_unknown_names_get_a_clear_error():
     with pytest.raises(ValueError, match="Unknown orchestrator 'dusk'; expected one of"):
         executor_class("dusk")
+
+
+@pytest.fixture(autouse=True)
+def _dask_cluster_for_dask_mode(request):
+    """Runs and executors in `dask` mode use the session's local cluster (started once)."""
+    callspec = getattr(request.node, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    if "dask" in (params.get("mode"), params.get("executor")):
+        request.getfixturevalue("dask_address")
 
 
 @step(enable_cache=False)

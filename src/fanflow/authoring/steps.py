@@ -45,7 +45,6 @@ _ACCEPTED_ZENML_OPTIONS = frozenset(
         "heartbeat_healthy_threshold",
         "group",
         "runtime",
-        "resources",
     }
 )
 
@@ -88,6 +87,39 @@ def _checked_success_ratio(
             f"{min_success_ratio!r}."
         )
     return float(min_success_ratio)
+
+
+def _checked_resources(resources: Any, step_name: str) -> dict[str, float]:
+    """`resources={"GPU": 1, "memory": 8e9}`: abstract amounts a step holds while it runs (Dask
+    worker resources; checked against `FANFLOW_RESOURCES` on this machine)."""
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping) and (
+        hasattr(resources, "gpu_count") or hasattr(resources, "cpu_count")
+    ):  # ZenML's ResourceSettings: its GPU and CPU counts become resources of those names
+        counts = {"GPU": getattr(resources, "gpu_count", None)}
+        counts["CPU"] = getattr(resources, "cpu_count", None)
+        resources = {name: amount for name, amount in counts.items() if amount}
+    if not isinstance(resources, Mapping):
+        raise ValueError(
+            f"Step {step_name!r}: resources= must be a mapping of resource name to amount, "
+            f"like {{'GPU': 1}}; got {resources!r}."
+        )
+    checked: dict[str, float] = {}
+    for name, amount in resources.items():
+        if (
+            not isinstance(name, str)
+            or not name
+            or isinstance(amount, bool)
+            or not isinstance(amount, (int, float))
+            or amount <= 0
+        ):
+            raise ValueError(
+                f"Step {step_name!r}: resources= needs a positive number per resource name; "
+                f"got {name!r}: {amount!r}."
+            )
+        checked[name] = float(amount)
+    return checked
 
 
 def _source_of(func: Callable[..., Any]) -> str:
@@ -144,6 +176,7 @@ class Step:
         on_end: Callable[..., Any] | str | None = None,
         allow_failures: bool = False,
         min_success_ratio: float | None = None,
+        resources: Mapping[str, float] | None = None,
         **zenml_options: Any,
     ) -> None:
         step_name = name or func.__name__
@@ -167,6 +200,7 @@ class Step:
             "on_end": on_end,
             "allow_failures": allow_failures,
             "min_success_ratio": min_success_ratio,
+            "resources": resources,
             **zenml_options,
         }
         if zenml_options:
@@ -200,6 +234,7 @@ class Step:
                 settings=frozen_mapping(settings_all),
                 on_start=resolve_hook(on_start, "on_start"),
                 on_end=resolve_hook(on_end, "on_end"),
+                resources=frozen_mapping(_checked_resources(resources, step_name)),
             ),
         )
         self._parameter_defaults = dict(parameters or {})
@@ -365,6 +400,7 @@ def step(
     settings: Mapping[str, Any] | None = None,
     allow_failures: bool = False,
     min_success_ratio: float | None = None,
+    resources: Mapping[str, float] | None = None,
     **zenml_options: Any,
 ) -> Callable[[F], Step]: ...
 

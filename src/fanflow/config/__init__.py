@@ -35,10 +35,11 @@ __all__ = [
     "StepRetryConfig",
     "default_max_parallelism",
     "load_settings",
+    "parse_resources",
     "step_log_settings",
 ]
 
-ORCHESTRATOR_MODES = ("local", "threads", "sequential", "processes")
+ORCHESTRATOR_MODES = ("local", "threads", "sequential", "processes", "dask")
 
 
 def default_max_parallelism() -> int:
@@ -73,6 +74,12 @@ class Settings:
     max_parallelism: int | None
     orchestrator: str
     logging_verbosity: str
+    dask_address: str | None = None
+    """`FANFLOW_DASK_ADDRESS`: the scheduler of an existing Dask cluster (`tcp://host:8786`);
+    unset, `orchestrator="dask"` starts a local cluster for the run."""
+    resources: tuple[tuple[str, float], ...] = ()
+    """`FANFLOW_RESOURCES` (`GPU=1,memory=16e9`): what this machine offers to steps that declare
+    `resources=`; also the resources of each worker of a local Dask cluster."""
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S
     stop_grace_period: float = DEFAULT_STOP_GRACE_S
     step_log: StepLogSettings = StepLogSettings("auto", False, DEFAULT_MAX_STEP_LOG_BYTES)
@@ -148,6 +155,26 @@ def step_log_settings() -> StepLogSettings:
     )
 
 
+def parse_resources(raw: str | None, source: str = "FANFLOW_RESOURCES") -> dict[str, float]:
+    """`"GPU=1,memory=8e9"` -> `{"GPU": 1.0, "memory": 8e9}`."""
+    resources: dict[str, float] = {}
+    for part in (raw or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, amount = part.partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = -1.0
+        if not sep or not name.strip() or value <= 0:
+            raise ValueError(
+                f"{source} must look like 'GPU=1,memory=8e9' (name=positive amount, comma "
+                f"separated); got {raw!r}"
+            )
+        resources[name.strip()] = value
+    return resources
+
+
 def load_settings() -> Settings:
     home = Path(os.environ.get("FANFLOW_HOME") or Path.home() / ".fanflow").expanduser()
     metadata_url = os.environ.get("FANFLOW_METADATA_URL") or f"sqlite:///{home / 'fanflow.db'}"
@@ -178,4 +205,6 @@ def load_settings() -> Settings:
         step_log=step_log_settings(),
         metadata_busy_timeout_s=_env_seconds("FANFLOW_METADATA_BUSY_TIMEOUT", 30.0, 0.0),
         metadata_lock_patience_s=_env_seconds("FANFLOW_METADATA_LOCK_PATIENCE", 300.0, 0.0),
+        dask_address=(os.environ.get("FANFLOW_DASK_ADDRESS") or "").strip() or None,
+        resources=tuple(parse_resources(os.environ.get("FANFLOW_RESOURCES")).items()),
     )

@@ -55,7 +55,7 @@ import time
 import types
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, InvalidStateError
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import BaseContext
@@ -64,6 +64,8 @@ from typing import Any, ClassVar
 
 import cloudpickle
 
+from fanflow.execution.executors.base import local_dispatch_window
+from fanflow.execution.executors.local_resources import check_local_resources, offered_by
 from fanflow.execution.process_worker import (
     EXIT_MESSAGE,
     PICKLE_PROTOCOL,
@@ -74,6 +76,7 @@ from fanflow.execution.process_worker import (
     WorkerDiedError,
     worker_main,
 )
+from fanflow.spec import Invocation
 
 __all__ = [
     "EXIT_GRACE_S",
@@ -683,6 +686,9 @@ class ProcessExecutor:
         context = multiprocessing.get_context(self._start_method)
         self._pool = _Pool(max_workers, context)
         self.max_workers = max_workers
+        self.max_parallelism = max_workers
+        self.dispatch_window = local_dispatch_window(max_workers)
+        self._offered = offered_by(settings)
         # Garbage-collected without shutdown: the workers exit once idle (atexit kills them).
         self._finalizer = weakref.finalize(self, self._pool.close_soon)
         self._finalizer.atexit = False
@@ -706,6 +712,11 @@ class ProcessExecutor:
 
     def watch_starts(self, listener: Callable[[Future[Any]], None]) -> None:
         self._pool.start_listener = listener
+
+    def check_shippable(self, invocations: Sequence[Invocation]) -> None:
+        """Workers are processes on this machine: only `FANFLOW_RESOURCES` is checked (a body
+        that cannot be pickled fails through its future, naming the step)."""
+        check_local_resources(invocations, self._offered)
 
     def cancel(self, future: Future[Any]) -> bool:
         """Withdraw a queued task (True); a task a worker already has is not touched."""

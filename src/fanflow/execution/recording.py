@@ -44,6 +44,8 @@ def step_config(inv: Invocation) -> dict[str, Any]:
         recorded["settings"] = to_plain_json(dict(config.settings))
     if config.min_success_ratio is not None and inv.map_group is not None:
         recorded["min_success_ratio"] = config.min_success_ratio
+    if config.resources:
+        recorded["resources"] = dict(config.resources)
     return recorded
 
 

@@ -99,9 +99,8 @@ class Orchestrator(LiveRunApi):
             list(observers) if observers is not None else default_observers()
         )
         self.record = RunRecord(self.store, description, unlisted, original_run_id)
-        # Handing work to the executor beyond its slots makes each turn (one transaction)
-        # carry more steps when steps are tiny; an executor that runs bodies inline gets one.
-        self.window = self.max_parallelism * 4 if self.max_parallelism > 1 else 1
+        # Replaced by the executor's own dispatch window once it exists (`open`).
+        self.window = max(1, self.max_parallelism)
         self.core = RunScheduler(
             policy, self.window, depth_first=description.dynamic, closed=not description.dynamic
         )
@@ -170,10 +169,18 @@ class Orchestrator(LiveRunApi):
 
     def open(self, step_count: int | None = None) -> None:
         """Record the run as started and start the executor."""
-        self.record.create(self.mode, self.max_parallelism)
-        self.observers.emit("run_started", self.run_name, self.description.name, step_count)
+        # The executor first: it may size itself (a cluster's worker threads) and it sets the
+        # dispatch window; a cluster that cannot be reached fails the call before any record.
         executor = self.executor_cls(self.max_parallelism, self.settings)
+        self.max_parallelism = executor.max_parallelism
+        self.window = self.core.window = executor.dispatch_window
         executor.watch_starts(self._body_started)
+        try:
+            self.record.create(self.mode, self.max_parallelism)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        self.observers.emit("run_started", self.run_name, self.description.name, step_count)
         self._flight = InFlight(executor, self._step_function, self._future_done)
         self.record.start_heartbeat(self.artifact_store)
 
@@ -273,6 +280,8 @@ class Orchestrator(LiveRunApi):
             events = self._execute(self.core.handle(events))
 
     def _add(self, item: Add) -> ev.StepsAdded:
+        assert self._flight is not None
+        self._flight.executor.check_shippable(item.invocations)  # before any of them runs
         self.resolutions.handles.update(item.handles)
         for inv in item.invocations:
             self.invocations[inv.id] = inv

@@ -57,6 +57,11 @@ def register_executor(
         _DEFAULT_PARALLELISM[name] = default_parallelism
 
 
+register_executor(
+    "dask", "fanflow.execution.executors.dask:DaskExecutor", default_parallelism=lambda: 0
+)  # 0: as many as the cluster's worker threads (the executor sizes itself)
+
+
 def check_executor_name(name: str) -> str:
     """`name` if it is registered (nothing is imported); a clear error naming the known ones."""
     if name not in EXECUTORS:

@@ -38,15 +38,29 @@ Capability attributes (class attributes):
 - `can_kill`: `kill` really stops a body (processes), so timeouts and stops free the worker;
 - `is_remote`: workers may run on other hosts: they see none of this machine's paths, only
   what travels in the task (the artifact store's location, never the metadata database).
+
+Sizing (instance attributes, known once the executor exists):
+
+- `max_parallelism`: how many bodies it runs at once. Constructed with `max_parallelism=0`
+  (what the registry's `default_parallelism` gives for a cluster executor), the executor sizes
+  itself (a Dask cluster: its worker threads) and reports the size here;
+- `dispatch_window`: how many tasks the orchestrator may hand over before earlier ones finish
+  (more than `max_parallelism`, so each turn of its loop carries more tiny steps; an executor
+  that groups tasks on its side, like Dask, asks for more).
+
+Before anything of a batch of invocations runs, the orchestrator calls
+`check_shippable(invocations)`: the executor raises a clear error naming the step when it cannot
+run one (a function that cannot be pickled for remote workers, `resources=` nobody offers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, ClassVar, Protocol
 
 from fanflow.config import Settings
+from fanflow.spec import Invocation
 
 StartListener = Callable[[Future[Any]], None]
 
@@ -56,6 +70,8 @@ class Executor(Protocol):
     ships_functions_by_value: ClassVar[bool]
     can_kill: ClassVar[bool]
     is_remote: ClassVar[bool]
+    max_parallelism: int
+    dispatch_window: int
 
     def __init__(self, max_parallelism: int, settings: Settings) -> None: ...
 
@@ -68,3 +84,11 @@ class Executor(Protocol):
     def shutdown(self, wait: bool = True) -> None: ...
 
     def watch_starts(self, listener: StartListener) -> None: ...
+
+    def check_shippable(self, invocations: Sequence[Invocation]) -> None: ...
+
+
+def local_dispatch_window(max_parallelism: int) -> int:
+    """The window of an executor running bodies here: four tasks per slot (one when bodies run
+    one at a time, so the order of submission stays the order of execution)."""
+    return max_parallelism * 4 if max_parallelism > 1 else 1

@@ -8,12 +8,14 @@ orchestrator can give up on it at its deadline (the helper is abandoned, as in t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from fanflow.config import Settings
 from fanflow.execution.executors.base import StartListener
+from fanflow.execution.executors.local_resources import check_local_resources, offered_by
+from fanflow.spec import Invocation
 
 
 def run_into(future: Future[Any], fn: Callable[[Any], Any], task: Any) -> None:
@@ -34,6 +36,12 @@ class SequentialExecutor:
 
     def __init__(self, max_parallelism: int = 1, settings: Settings | None = None) -> None:
         self._listener: StartListener | None = None
+        self.max_parallelism = 1
+        self.dispatch_window = 1
+        self._offered = offered_by(settings)
+
+    def check_shippable(self, invocations: Sequence[Invocation]) -> None:
+        check_local_resources(invocations, self._offered)
 
     def watch_starts(self, listener: StartListener) -> None:
         self._listener = listener

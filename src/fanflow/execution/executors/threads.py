@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from fanflow.config import Settings
-from fanflow.execution.executors.base import StartListener
+from fanflow.execution.executors.base import StartListener, local_dispatch_window
+from fanflow.execution.executors.local_resources import check_local_resources, offered_by
 from fanflow.execution.executors.sequential import run_into
+from fanflow.spec import Invocation
 
 _WorkItem = tuple[Future[Any], Callable[[Any], Any], Any]
 
@@ -37,6 +39,9 @@ class ThreadExecutor:
 
     def __init__(self, max_parallelism: int, settings: Settings | None = None) -> None:
         self._max_workers = max(1, max_parallelism)
+        self.max_parallelism = self._max_workers
+        self.dispatch_window = local_dispatch_window(self._max_workers)
+        self._offered = offered_by(settings)
         self._work: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._threads = 0  # live threads that count against the limit
         self._idle = 0
@@ -50,6 +55,9 @@ class ThreadExecutor:
 
     def watch_starts(self, listener: StartListener) -> None:
         self._listener = listener
+
+    def check_shippable(self, invocations: Sequence[Invocation]) -> None:
+        check_local_resources(invocations, self._offered)
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> Future[Any]:
         future: Future[Any] = Future()
