@@ -146,3 +146,24 @@ def test_federated_averaging_prints_accuracy_after_each_round(fanflow_home):
     run = Client().get_pipeline("fedavg").last_run
     updates = [s for s in run.steps.values() if s.step_name == "local_update"]
     assert len(updates) == 9
+
+
+def test_data_validation_reports_the_failing_sources(fanflow_home):
+    import fanflow
+
+    if "MapResults" not in fanflow.__all__:
+        pytest.skip("partial-failure fan-in (MapResults) is not in this fanflow")
+    output = run_example(
+        "data_validation/validate.py", "--sources", "6", "--bad", "2", "--rows", "500",
+        home=fanflow_home,
+    )
+    lines = output.splitlines()
+    assert lines[0] == (
+        "4 sources passed (2,000 rows), 2 failed: export_001.parquet, export_005.parquet"
+    )
+    assert lines[1] == (
+        "  map:validate:1: ValueError: export_001.parquet: missing column(s) ['country']"
+    )
+    assert lines[2].startswith("  map:validate:5: ValueError: export_005.parquet: ")
+    assert "duplicate order_id" in lines[2]
+    assert lines[3] == "run status: completed, share of sources that passed: {'validate': 0.666667}"
