@@ -4,6 +4,10 @@ branches' weights (weighted by shard size) into the next round's global model. N
 
 python examples/federated_training/fedavg.py                       # 8 shards, 10 rounds
 python examples/federated_training/fedavg.py --shards 2 --rounds 2 # tiny
+python examples/federated_training/fedavg.py --backend torch        # local updates in PyTorch
+
+PyTorch is optional (`pip install -r examples/federated_training/requirements-torch.txt`);
+the weights still travel between steps as NumPy arrays, so the fan-in is the same.
 """
 
 from __future__ import annotations
@@ -36,19 +40,48 @@ def initial_weights() -> Annotated[np.ndarray, "weights"]:
     return np.zeros((65, CLASSES))
 
 
-@step
-def local_update(
-    shard: int, shards: int, weights: np.ndarray, epochs: int, learning_rate: float
-) -> tuple[Annotated[np.ndarray, "weights"], Annotated[int, "samples"]]:
-    """One client: a few epochs of full-batch gradient descent on its own shard only."""
-    x_train, _, y_train, _ = _split()
-    x, y = x_train[shard::shards], y_train[shard::shards]
+def _train_numpy(
+    x: np.ndarray, y: np.ndarray, weights: np.ndarray, epochs: int, learning_rate: float
+) -> np.ndarray:
     targets = np.eye(CLASSES)[y]
     local = weights.copy()
     for _ in range(epochs):
         gradient = x.T @ (_softmax(x @ local) - targets) / len(x)
         local -= learning_rate * gradient
-    return local, len(x)
+    return local
+
+
+def _train_torch(
+    x: np.ndarray, y: np.ndarray, weights: np.ndarray, epochs: int, learning_rate: float
+) -> np.ndarray:
+    import torch  # optional: only this backend needs it
+
+    inputs = torch.from_numpy(x)
+    labels = torch.from_numpy(y).long()
+    local = torch.tensor(weights, requires_grad=True)
+    optimizer = torch.optim.SGD([local], lr=learning_rate)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(inputs @ local, labels)
+        loss.backward()
+        optimizer.step()
+    return local.detach().numpy()
+
+
+@step
+def local_update(
+    shard: int,
+    shards: int,
+    weights: np.ndarray,
+    epochs: int,
+    learning_rate: float,
+    backend: str = "numpy",
+) -> tuple[Annotated[np.ndarray, "weights"], Annotated[int, "samples"]]:
+    """One client: a few epochs of full-batch gradient descent on its own shard only."""
+    x_train, _, y_train, _ = _split()
+    x, y = x_train[shard::shards], y_train[shard::shards]
+    train = _train_torch if backend == "torch" else _train_numpy
+    return train(x, y, weights, epochs, learning_rate), len(x)
 
 
 @step
@@ -66,7 +99,13 @@ def evaluate(weights: np.ndarray) -> Annotated[float, "accuracy"]:
 
 
 @pipeline(dynamic=True)
-def fedavg(shards: int = 8, rounds: int = 10, epochs: int = 20, learning_rate: float = 0.5):
+def fedavg(
+    shards: int = 8,
+    rounds: int = 10,
+    epochs: int = 20,
+    learning_rate: float = 0.5,
+    backend: str = "numpy",
+):
     weights = initial_weights()
     for round_number in range(1, rounds + 1):
         updates = local_update.map(
@@ -75,6 +114,7 @@ def fedavg(shards: int = 8, rounds: int = 10, epochs: int = 20, learning_rate: f
             weights=unmapped(weights),
             epochs=unmapped(epochs),
             learning_rate=unmapped(learning_rate),
+            backend=unmapped(backend),
         )
         local_weights, samples = updates.unpack()
         weights = federated_average(local_weights, samples)
@@ -88,9 +128,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--orchestrator", default="local")
+    parser.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
     args = parser.parse_args()
     fedavg.with_options(orchestrator=args.orchestrator)(
-        shards=args.shards, rounds=args.rounds, epochs=args.epochs
+        shards=args.shards, rounds=args.rounds, epochs=args.epochs, backend=args.backend
     )
 
 

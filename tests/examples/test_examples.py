@@ -167,3 +167,13 @@ def test_data_validation_reports_the_failing_sources(fanflow_home):
     assert lines[2].startswith("  map:validate:5: ValueError: export_005.parquet: ")
     assert "duplicate order_id" in lines[2]
     assert lines[3] == "run status: completed, share of sources that passed: {'validate': 0.666667}"
+
+
+@pytest.mark.slow
+def test_federated_averaging_with_the_optional_torch_backend_matches_numpy(fanflow_home):
+    pytest.importorskip("torch")
+    args = ("federated_training/fedavg.py", "--shards", "2", "--rounds", "2", "--epochs", "3")
+    with_numpy = run_example(*args, home=fanflow_home)
+    with_torch = run_example(*args, "--backend", "torch", home=fanflow_home)
+    assert with_torch == with_numpy
+    assert with_torch.count("test accuracy") == 2
