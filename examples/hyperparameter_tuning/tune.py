@@ -4,6 +4,7 @@ by a fan-in, and a wider second grid that re-uses every branch the first one alr
 python examples/hyperparameter_tuning/tune.py                      # 4 x 4 grid, then 6 x 4
 python examples/hyperparameter_tuning/tune.py --compare            # threads vs processes
 python examples/hyperparameter_tuning/tune.py --samples 300 --c 2 --gamma 2   # tiny (CI)
+python examples/hyperparameter_tuning/tune.py --compare --model mlp   # a GIL-bound model
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
 
 from fanflow import pipeline, step, unmapped
@@ -49,12 +51,22 @@ def train(
     c: float,
     gamma: float,
     repeats: int = 1,
-) -> tuple[Annotated[SVC, "model"], Annotated[float, "score"]]:
-    """One grid point: fit an RBF SVM and score it on the validation split.
+    model_kind: str = "svm",
+) -> tuple[Annotated[SVC | MLPClassifier, "model"], Annotated[float, "score"]]:
+    """One grid point: fit a model and score it on the validation split.
 
-    `repeats` refits the same model to make the step heavier for speed comparisons.
+    "svm" is an RBF SVM (C, gamma); libsvm's fit runs in C. "mlp" is a small neural network
+    trained in minibatches of 16 (alpha = c, learning rate = 10 x gamma): many short NumPy calls,
+    so Python holds the GIL for much of the fit. `repeats` refits the same model to make the
+    step heavier for speed comparisons.
     """
-    model = SVC(C=c, gamma=gamma)
+    if model_kind == "mlp":
+        model = MLPClassifier(
+            hidden_layer_sizes=(32,), alpha=c, learning_rate_init=10 * gamma,
+            batch_size=16, max_iter=15, random_state=0,
+        )
+    else:
+        model = SVC(C=c, gamma=gamma)
     for _ in range(repeats):
         model.fit(x_train, y_train)
     return model, float(model.score(x_valid, y_valid))
@@ -62,17 +74,25 @@ def train(
 
 @step
 def pick_best(
-    models: list[SVC], scores: list[float]
-) -> tuple[Annotated[SVC, "best_model"], Annotated[dict, "best"]]:
+    models: list[SVC | MLPClassifier], scores: list[float]
+) -> tuple[Annotated[SVC | MLPClassifier, "best_model"], Annotated[dict, "best"]]:
     """The fan-in: every branch's model and score, in grid order; keep the best."""
     best = int(np.argmax(scores))
     model = models[best]
-    return model, {"C": model.C, "gamma": model.gamma, "score": scores[best]}
+    if isinstance(model, MLPClassifier):
+        params = {"C": model.alpha, "gamma": model.learning_rate_init / 10}
+    else:
+        params = {"C": model.C, "gamma": model.gamma}
+    return model, {**params, "score": scores[best]}
 
 
 @pipeline(dynamic=True)
 def tuning(
-    c_values: list[float], gamma_values: list[float], samples: int = 1797, repeats: int = 1
+    c_values: list[float],
+    gamma_values: list[float],
+    samples: int = 1797,
+    repeats: int = 1,
+    model_kind: str = "svm",
 ) -> None:
     x_train, y_train, x_valid, y_valid = load_data(samples)
     results = train.product(
@@ -83,6 +103,7 @@ def tuning(
         c=c_values,
         gamma=gamma_values,
         repeats=unmapped(repeats),
+        model_kind=unmapped(model_kind),
     )
     models, scores = results.unpack()
     pick_best(models, scores)
@@ -104,7 +125,7 @@ def search(args: argparse.Namespace) -> None:
     for label, c_values in (("first grid", narrow), ("wider grid", wide)):
         started = time.perf_counter()
         run = tuning.with_options(orchestrator=args.orchestrator)(
-            c_values=c_values, gamma_values=gammas, samples=args.samples
+            c_values=c_values, gamma_values=gammas, samples=args.samples, model_kind=args.model
         )
         seconds = time.perf_counter() - started
         best = run.steps["pick_best"].outputs["best"][0].load()
@@ -129,18 +150,22 @@ def compare(args: argparse.Namespace) -> None:
             orchestrator=orchestrator, enable_cache=False, max_parallelism=args.workers
         )
         started = time.perf_counter()
-        configured(
-            c_values=[1.0], gamma_values=[0.001], samples=60, repeats=1
-        )  # start-up: one tiny fit
+        configured(  # start-up: one tiny fit
+            c_values=[1.0], gamma_values=[0.001], samples=60, repeats=1, model_kind=args.model
+        )
         startup = time.perf_counter() - started
         started = time.perf_counter()
         configured(
-            c_values=c_values, gamma_values=gammas, samples=args.samples, repeats=args.repeats
+            c_values=c_values,
+            gamma_values=gammas,
+            samples=args.samples,
+            repeats=args.repeats,
+            model_kind=args.model,
         )
         timings[orchestrator] = time.perf_counter() - started
         print(
-            f"{orchestrator:>9}: grid of {len(c_values) * len(gammas)} fits x {args.repeats} "
-            f"in {timings[orchestrator]:.2f} s (a one-fit run: {startup:.2f} s)"
+            f"{orchestrator:>9}: {args.model} grid of {len(c_values) * len(gammas)} fits "
+            f"x {args.repeats} in {timings[orchestrator]:.2f} s (a one-fit run: {startup:.2f} s)"
         )
     if "local" in timings:
         for orchestrator, seconds in timings.items():
@@ -154,6 +179,7 @@ def main() -> None:
     parser.add_argument("--c", type=int, default=4, help="values of C in the first grid")
     parser.add_argument("--gamma", type=int, default=4, help="values of gamma")
     parser.add_argument("--orchestrator", default="local", help="local (threads) or processes")
+    parser.add_argument("--model", choices=["svm", "mlp"], default="svm")
     parser.add_argument("--compare", action="store_true", help="time threads against processes")
     parser.add_argument("--orchestrators", default="local,processes")
     parser.add_argument("--repeats", type=int, default=3, help="fits per branch in --compare")

@@ -85,9 +85,19 @@ def test_hyperparameter_tuning_compares_threads_and_processes(fanflow_home):
         "hyperparameter_tuning/tune.py", "--compare", "--samples", "200", "--c", "1",
         "--gamma", "2", "--repeats", "1", home=fanflow_home,
     )
-    assert re.search(r"local: grid of 2 fits x 1 in [\d.]+ s", output)
-    assert re.search(r"processes: grid of 2 fits x 1 in [\d.]+ s", output)
+    assert re.search(r"local: svm grid of 2 fits x 1 in [\d.]+ s", output)
+    assert re.search(r"processes: svm grid of 2 fits x 1 in [\d.]+ s", output)
     assert re.search(r"speed-up of processes over threads: [\d.]+x", output)
+
+
+@pytest.mark.slow
+def test_hyperparameter_tuning_with_the_gil_bound_model(fanflow_home):
+    output = run_example(
+        "hyperparameter_tuning/tune.py", "--model", "mlp", "--samples", "200", "--c", "1",
+        "--gamma", "2", home=fanflow_home,
+    )
+    assert "1 x 2 = 2 fits, train branches {'completed': 2}" in output
+    assert "(MLPClassifier loaded from the store)" in output
 
 
 @pytest.mark.slow
