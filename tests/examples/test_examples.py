@@ -159,10 +159,6 @@ def test_federated_averaging_prints_accuracy_after_each_round(fanflow_home):
 
 
 def test_data_validation_reports_the_failing_sources(fanflow_home):
-    import fanflow
-
-    if "MapResults" not in fanflow.__all__:
-        pytest.skip("partial-failure fan-in (MapResults) is not in this fanflow")
     output = run_example(
         "data_validation/validate.py", "--sources", "6", "--bad", "2", "--rows", "500",
         home=fanflow_home,
