@@ -105,7 +105,9 @@ class Orchestrator:
         self.settings = settings
         self.unlisted = unlisted
         self.store = MetadataStore(settings.metadata_url)
-        self.artifact_store: ArtifactStore = artifact_store_for(settings.artifact_root)
+        self.artifact_store: ArtifactStore = artifact_store_for(
+            settings.artifact_root, settings.artifact_storage_options
+        )
         options = description.options
         self.mode = options.orchestrator or settings.orchestrator
         self.max_parallelism = (
