@@ -330,3 +330,30 @@ def test_opening_a_new_or_current_store_does_not_import_alembic(fanflow_home: Pa
         )
         assert json.loads(result.stdout) == []
     assert migrations.current(store_url()) == revisions.HEAD
+
+
+def test_a_store_from_an_interim_build_with_some_new_tables_is_upgraded() -> None:
+    """Builds between fanflow 0.1 and migrations created new tables and indexes on open but kept
+    schema version 1: the upgrade adds only what such a store lacks."""
+    url = store_url()
+    make_release_0_1_store(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        schema.metadata.tables["artifact_version_tags"].create(conn)
+        conn.execute(
+            text(
+                "CREATE INDEX ix_step_runs_group_index "
+                "ON step_runs (run_id, map_group, map_index)"
+            )
+        )
+    engine.dispose()
+    assert Client().get_pipeline_run("legacy-static-run").status == "completed"
+    assert version_rows(url) == [revisions.HEAD]
+    engine = create_engine(url)
+    try:
+        inspector = inspect(engine)
+        assert inspector.has_table("hook_invocations")
+        names = {index["name"] for index in inspector.get_indexes("step_runs")}
+        assert {"ix_step_runs_group_index", "ix_step_runs_group_times"} <= names
+    finally:
+        engine.dispose()
