@@ -23,10 +23,50 @@ def fanflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "FANFLOW_ARTIFACT_ROOT",
         "FANFLOW_ORCHESTRATOR",
         "FANFLOW_MAX_PARALLELISM",
+        "FANFLOW_ARTIFACT_STORAGE_OPTIONS",
     ):
         monkeypatch.delenv(name, raising=False)
     yield home
     dispose_all()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on 127.0.0.1 (a separate process), shared by the session's tests."""
+    from services import moto_server
+
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A PostgreSQL database of this test session, dropped at its end."""
+    from services import postgres_database
+
+    with postgres_database() as database:
+        yield database
+
+
+@pytest.fixture
+def postgres_url(postgres_database, request):
+    """A metadata URL for a fresh, empty schema of the session's PostgreSQL database."""
+    import uuid
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    postgres_database.execute(f'CREATE SCHEMA "{schema}"')
+    yield postgres_database.url_for(schema)
+    dispose_all()
+    postgres_database.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_backend(request, monkeypatch):
+    """Run the test against SQLite (the default store) and against PostgreSQL."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("FANFLOW_METADATA_URL", url)
+    return request.param
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ from fanflow import pipeline, step
 from fanflow.client import Client
 from fanflow.exceptions import DoesNotExistError
 
+# Every test here runs against SQLite and against PostgreSQL (tests/services.py).
+pytestmark = pytest.mark.usefixtures("metadata_backend")
+
 
 @step(enable_cache=False)
 def make(x: int) -> int:

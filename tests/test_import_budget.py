@@ -18,6 +18,9 @@ HEAVY = (
     "pydantic",
     "cloudpickle",
     "fsspec",
+    "s3fs",
+    "psycopg",
+    "alembic",
 )
 
 
@@ -46,6 +49,17 @@ def test_defining_steps_and_pipelines_needs_no_database_layer():
         "@pipeline\ndef p():\n    a()\n"
     )
     assert not [m for m in modules if m.split(".")[0] in HEAVY]
+
+
+def test_storage_backends_are_loaded_only_when_configured():
+    modules, _ = _loaded_after(
+        "import os, tempfile\n"
+        "os.environ['FANFLOW_HOME'] = tempfile.mkdtemp()\n"
+        "from fanflow.client import Client\n"
+        "Client().list_pipeline_runs()\n"
+    )
+    assert "sqlalchemy" in modules  # the store was opened
+    assert not [m for m in modules if m.split(".")[0] in ("fsspec", "s3fs", "psycopg", "alembic")]
 
 
 def test_public_names_are_importable():

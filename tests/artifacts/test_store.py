@@ -313,12 +313,6 @@ def test_root_is_made_absolute(tmp_path: pathlib.Path, monkeypatch: pytest.Monke
     assert store.root == str(tmp_path / "relative" / "root")
 
 
-@pytest.mark.parametrize("root", ["s3://bucket/artifacts", "gs://bucket/x", "abfs://c/x"])
-def test_artifact_store_for_rejects_remote_uris(root: str) -> None:
-    with pytest.raises(NotImplementedError, match="not supported yet"):
-        artifact_store_for(root)
-
-
 def test_artifact_store_for_local_paths(tmp_path: pathlib.Path) -> None:
     plain = artifact_store_for(str(tmp_path / "a"))
     assert isinstance(plain, LocalArtifactStore)

@@ -54,7 +54,7 @@ def test_store_from_a_newer_fanflow_is_refused(fanflow_home):
     tiny()
     dispose_all()
     with sqlite3.connect(fanflow_home / "fanflow.db") as conn:
-        conn.execute("UPDATE fanflow_schema SET value='999' WHERE key='schema_version'")
+        conn.execute("UPDATE alembic_version SET version_num='0999_from_the_future'")
     with pytest.raises(SchemaVersionError, match="newer fanflow"):
         tiny()
     with sqlite3.connect(fanflow_home / "fanflow.db") as conn:
@@ -104,7 +104,7 @@ CONCURRENT_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_two_processes_run_pipelines_against_one_store(fanflow_home, tmp_path):
+def test_two_processes_run_pipelines_against_one_store(fanflow_home, tmp_path, metadata_backend):
     import os
 
     script = tmp_path / "two_writers.py"

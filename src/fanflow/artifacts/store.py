@@ -1,83 +1,44 @@
-"""Where artifact bytes live.
+"""Where artifact bytes live: the store protocol, and the store for a configured root.
 
 The seam: materializers always read and write a *local directory*; the artifact store decides how
 that directory becomes durable at a URI and how a URI becomes readable locally again. The local
-store (the default, under `FANFLOW_HOME/artifacts`) stages every artifact in a hidden sibling
-directory and publishes it with one `rename`, so a reader never sees a half-written artifact,
-even if the writer is killed mid-way. A remote (fsspec) store can implement the same protocol by
-uploading the staged directory and downloading on read.
+store (`local_store.py`, the default under `FANFLOW_HOME/artifacts`) publishes by one atomic
+rename; remote stores (`fsspec_store.py`: any fsspec URL such as s3://, gs://, memory://) upload
+the staged directory and publish it with a manifest written last.
 
 Invariants:
-- `publish` is atomic for the local store: the final URI either does not exist or is complete;
-- staging directories live under `<root>/.staging` and are never returned as artifact URIs;
-- `publish` never replaces an existing artifact: a URI that exists raises FileExistsError;
-- `uri_for` turns each part into one safe path component (no separators, no leading dot, at most
-  200 bytes: longer parts are shortened and suffixed with a hash of the full text);
-- a store is plain, picklable data (its root), so it travels to worker processes unchanged;
-- the local store also offers ZenML's artifact-store file methods (`open`, `listdir`, `makedirs`,
-  ...) over local paths, for custom materializers written as `self.artifact_store.open(...)`.
+- a store is plain, picklable data (its root URL and storage options), so it travels to worker
+  processes and Dask workers unchanged and is rebuilt there by `artifact_store_for`;
+- fsspec is imported only when a remote root is configured.
 """
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import glob as _glob
-import hashlib
-import os
-import shutil
-import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from fanflow.config.home import make_private_dirs
-from fanflow.exceptions import ArtifactCorruptedError, ArtifactMissingError
-from fanflow.ids import new_id
+from fanflow.artifacts.local_store import (
+    LOCAL_SWEEP_AGE_S,
+    LOGS_DIR,
+    RUNS_DIR,
+    STAGING_DIR,
+    LocalArtifactStore,
+    LocalFileMethods,
+    has_scheme,
+)
 
-STAGING_DIR = ".staging"
-RUNS_DIR = ".runs"  # one empty file per run in progress, named after its process
-LOGS_DIR = "logs"
-LOCAL_SWEEP_AGE_S = 3600.0
-
-
-def owner_tag() -> str:
-    """`host.pid` of this process, the prefix of the staging folders and run marks it makes."""
-    return f"{socket.gethostname()}.{os.getpid()}"
-
-
-def owner_is_gone(name: str) -> bool | None:
-    """For a name made as `host.pid.rest`: True when that process on this host has ended,
-    False when it runs (or cannot be checked), None when the owner is unknown (another host,
-    or a name without an owner)."""
-    parts = name.rsplit(".", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or parts[0] != socket.gethostname():
-        return None
-    return not process_alive(int(parts[1]))
-
-
-def process_alive(pid: int) -> bool:
-    """Is process `pid` on this host running (a zombie nobody reaped is not)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with builtins.open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _subdirs(path: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(path) as entries:
-            return [e for e in entries if e.is_dir(follow_symlinks=False)]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+__all__ = [
+    "LOCAL_SWEEP_AGE_S",
+    "LOGS_DIR",
+    "RUNS_DIR",
+    "STAGING_DIR",
+    "ArtifactStore",
+    "LocalArtifactStore",
+    "LocalFileMethods",
+    "artifact_store_for",
+    "has_scheme",
+]
 
 
 @runtime_checkable
@@ -101,280 +62,31 @@ class ArtifactStore(Protocol):
     def write_text(self, uri: str, text: str) -> None:
         """Write a small text file (a step's log) at `uri`, all at once."""
 
+    def read_text(self, uri: str) -> str:
+        """Read a text file written by `write_text` (FileNotFoundError when it is missing)."""
+
+    def sweep_staging(self, older_than_s: float | None = None) -> int:
+        """Remove what killed writers left unpublished, if older than `older_than_s`."""
+
     @contextmanager
     def local_copy(self, uri: str) -> Iterator[str]:
         """A local directory holding the artifact's files for the duration of the block."""
 
 
-_MAX_COMPONENT_BYTES = 200
+def artifact_store_for(root: str, storage_options: dict[str, Any] | None = None) -> ArtifactStore:
+    """The store for a configured root: a local folder (or `file://` URL), else fsspec.
 
-
-def _safe_component(part: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in str(part))
-    cleaned = cleaned.strip(".") or "_"
-    if len(cleaned.encode("utf-8")) > _MAX_COMPONENT_BYTES:
-        digest = hashlib.sha256(str(part).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        head = cleaned.encode("utf-8")[:120].decode("utf-8", "ignore")
-        cleaned = f"{head}-{digest}"
-    return cleaned
-
-
-class LocalArtifactStore:
-    """Artifacts as directories below one local root folder."""
-
-    __slots__ = ("_known_dirs", "root")
-
-    def __init__(self, root: str) -> None:
-        self.root = os.path.abspath(os.path.expanduser(root))
-        self._known_dirs: set[str] = set()
-
-    def __reduce__(self) -> tuple[type, tuple[str]]:
-        return (LocalArtifactStore, (self.root,))
-
-    def __repr__(self) -> str:
-        return f"LocalArtifactStore({self.root!r})"
-
-    def _ensure_dir(self, path: str, *, recheck: bool = False) -> None:
-        if recheck or path not in self._known_dirs:
-            make_private_dirs(path)
-            self._known_dirs.add(path)
-
-    def uri_for(self, *parts: str) -> str:
-        return os.path.join(self.root, *(_safe_component(p) for p in parts))
-
-    def staging(self) -> str:
-        parent = os.path.join(self.root, STAGING_DIR)
-        self._ensure_dir(parent)
-        path = os.path.join(parent, f"{owner_tag()}.{new_id()}")
+    `root` and `storage_options` are all a store is made of, so a worker on another machine
+    rebuilds the same store from them. fsspec (and the file system's own package, such as s3fs)
+    is imported only for a remote root.
+    """
+    if has_scheme(root) and not root.startswith("file://"):
         try:
-            os.mkdir(path)
-        except FileNotFoundError:  # the root was removed since we created it
-            self._ensure_dir(parent, recheck=True)
-            os.mkdir(path)
-        return path
-
-    def publish(self, staging_dir: str, uri: str) -> None:
-        if os.path.lexists(uri):
-            raise FileExistsError(
-                f"Cannot publish an artifact at {uri!r}: something already exists there."
-            )
-        parent = os.path.dirname(uri)
-        self._ensure_dir(parent)
-        try:
-            os.rename(staging_dir, uri)
-        except FileNotFoundError:
-            if not os.path.isdir(staging_dir):
-                raise
-            self._ensure_dir(parent, recheck=True)  # the parent was removed since we created it
-            os.rename(staging_dir, uri)
-
-    def discard(self, staging_dir: str) -> None:
-        shutil.rmtree(staging_dir, ignore_errors=True)
-
-    def exists(self, uri: str) -> bool:
-        return os.path.isdir(uri)
-
-    def sweep_staging(self, older_than_s: float | None = None) -> int:
-        """Remove staging directories left behind by killed writers; returns how many.
-
-        A staging directory is named after the process writing it (`host.pid.id`): one whose
-        process on this host is gone goes at once; any other (another host's, or an old-style
-        name) only once older than `older_than_s` (an hour by default), since it may belong to a
-        save in progress elsewhere.
-        """
-        parent = os.path.join(self.root, STAGING_DIR)
-        try:
-            entries = list(os.scandir(parent))
-        except FileNotFoundError:
-            return 0
-        cutoff = time.time() - (LOCAL_SWEEP_AGE_S if older_than_s is None else older_than_s)
-        removed = 0
-        for entry in entries:
-            try:
-                owner_gone = owner_is_gone(entry.name)
-                if owner_gone or (
-                    owner_gone is None and entry.stat(follow_symlinks=False).st_mtime < cutoff
-                ):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
-
-    # --- runs in progress, and artifact folders no record points to -------------------------
-
-    def mark_run(self, run_id: str) -> None:
-        """Note that this process runs `run_id`, until `unmark_run` (a crash leaves it)."""
-        folder = os.path.join(self.root, RUNS_DIR)
-        self._ensure_dir(folder)
-        with builtins.open(os.path.join(folder, f"{owner_tag()}.{run_id}"), "w"):
-            pass
-
-    def unmark_run(self, run_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(self.root, RUNS_DIR, f"{owner_tag()}.{run_id}"))
-
-    def run_marks(self) -> tuple[list[str], float | None]:
-        """Marks of runs whose process on this host is gone (crashed), and the earliest start
-        (mtime) of the runs that may still be live, here or on another host."""
-        folder = os.path.join(self.root, RUNS_DIR)
-        try:
-            entries = list(os.scandir(folder))
-        except FileNotFoundError:
-            return [], None
-        crashed: list[str] = []
-        live_since: float | None = None
-        for entry in entries:
-            if owner_is_gone(entry.name):
-                crashed.append(entry.path)
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                started = entry.stat().st_mtime
-                live_since = started if live_since is None else min(live_since, started)
-        return crashed, live_since
-
-    def artifact_folders(self, written_before: float) -> list[str]:
-        """Published artifact folders (`root/<step>/<output>/<id>`, `custom_artifacts` too)
-        last written before `written_before`: candidates for the leftover sweep."""
-        found: list[str] = []
-        for first in _subdirs(self.root):
-            if first.name.startswith(".") or first.name == LOGS_DIR:
-                continue
-            for second in _subdirs(first.path):
-                for third in _subdirs(second.path):
-                    with contextlib.suppress(FileNotFoundError):
-                        if third.stat(follow_symlinks=False).st_mtime < written_before:
-                            found.append(third.path)
-        return found
-
-    def remove_artifact(self, uri: str) -> None:
-        """Delete an artifact folder that no record points to (never one outside the root)."""
-        if _is_within(os.path.abspath(uri), self.root) and not os.path.islink(uri):
-            shutil.rmtree(uri, ignore_errors=True)
-
-    def write_text(self, uri: str, text: str) -> None:
-        self._ensure_dir(os.path.dirname(uri))
-        temporary = f"{uri}.{new_id()}.tmp"
-        with builtins.open(temporary, "w", encoding="utf-8", errors="replace") as handle:
-            handle.write(text)
-        os.replace(temporary, uri)
-
-    # --- ZenML's artifact-store file methods, over local paths --------------------------------
-
-    def open(self, path: str, mode: str = "r", **kwargs: Any) -> IO[Any]:
-        return builtins.open(path, mode, **kwargs)
-
-    def isdir(self, path: str) -> bool:
-        return os.path.isdir(path)
-
-    def listdir(self, path: str) -> list[str]:
-        return os.listdir(path)
-
-    def makedirs(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
-
-    def mkdir(self, path: str) -> None:
-        os.mkdir(path)
-
-    def remove(self, path: str) -> None:
-        os.remove(path)
-
-    def rmtree(self, path: str) -> None:
-        shutil.rmtree(path)
-
-    def rename(self, src: str, dst: str, overwrite: bool = False) -> None:
-        if not overwrite and os.path.lexists(dst):
-            raise FileExistsError(f"{dst!r} already exists")
-        os.replace(src, dst)
-
-    def copyfile(self, src: str, dst: str, overwrite: bool = False) -> None:
-        if not overwrite and os.path.lexists(dst):
-            raise FileExistsError(f"{dst!r} already exists")
-        shutil.copyfile(src, dst)
-
-    def glob(self, pattern: str) -> list[str]:
-        return _glob.glob(pattern)
-
-    def walk(self, top: str, topdown: bool = True) -> Iterator[tuple[str, list[str], list[str]]]:
-        return os.walk(top, topdown=topdown)
-
-    def stat(self, path: str) -> os.stat_result:
-        return os.stat(path)
-
-    def size(self, path: str) -> int:
-        return os.path.getsize(path)
-
-    @contextmanager
-    def local_copy(self, uri: str) -> Iterator[str]:
-        if not os.path.isdir(uri):
-            raise ArtifactMissingError(
-                f"The artifact data at {uri!r} is missing from the artifact store "
-                f"{self.root!r}: it was deleted or moved after it was recorded."
-            )
-        self._refuse_escaping_links(uri)
-        yield uri
-
-    def _refuse_escaping_links(self, uri: str) -> None:
-        """Never read through a symlink that leads outside the artifact root.
-
-        fanflow writes no symlinks, so one inside the store was planted: following it would let
-        whoever can write the store make a load read (or unpickle) any file of this user. An
-        artifact saved at an explicit path outside the root keeps that path, but links within
-        it must stay within it.
-        """
-        path = os.path.abspath(uri)
-        if _is_within(path, self.root):
-            allowed = _real_root(self.root)
-            current = self.root
-            for part in path[len(self.root) :].split(os.sep):
-                if not part:
-                    continue
-                current = os.path.join(current, part)
-                if os.path.islink(current):
-                    target = os.path.realpath(current)
-                    if not _is_within(target, allowed):
-                        raise _escaping_link(current, target, self.root)
-        else:
-            allowed = os.path.realpath(path)
-        pending = [uri]
-        while pending:
-            with os.scandir(pending.pop()) as entries:
-                for entry in entries:
-                    if entry.is_symlink():
-                        target = os.path.realpath(entry.path)
-                        if not _is_within(target, allowed):
-                            raise _escaping_link(entry.path, target, self.root)
-                    elif entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-
-
-_real_roots: dict[str, str] = {}
-
-
-def _real_root(root: str) -> str:
-    """The artifact root with symlinks resolved (cached: a root does not move while in use)."""
-    real = _real_roots.get(root)
-    if real is None:
-        real = _real_roots[root] = os.path.realpath(root)
-    return real
-
-
-def _is_within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def _escaping_link(path: str, target: str, root: str) -> ArtifactCorruptedError:
-    return ArtifactCorruptedError(
-        f"Refusing to load through {path!r}: it is a symlink to {target!r}, outside the artifact "
-        f"store {root!r}. fanflow never writes symlinks; remove it and restore the artifact."
-    )
-
-
-def artifact_store_for(root: str) -> ArtifactStore:
-    """The store for a configured root: a local folder now; fsspec URIs (s3://...) later."""
-    if "://" in root and not root.startswith("file://"):
-        raise NotImplementedError(
-            f"Artifact root {root!r}: remote artifact stores (fsspec URIs) are not supported yet; "
-            "use a local folder (FANFLOW_ARTIFACT_ROOT) for now."
-        )
+            from fanflow.artifacts.fsspec_store import FsspecArtifactStore
+        except ImportError as exc:  # fsspec itself is missing
+            raise ImportError(
+                f"The artifact root {root!r} is a URL, which needs fsspec: "
+                'pip install "fanflow[s3]" (or fsspec plus the file system\'s package).'
+            ) from exc
+        return FsspecArtifactStore(root, storage_options or {})
     return LocalArtifactStore(root.removeprefix("file://"))

@@ -37,7 +37,7 @@ def save_manual_artifact(
 ) -> ArtifactVersionView:
     """Save `value` as a new version of artifact `name` and record it (outside any run)."""
     settings = settings or load_settings()
-    store = artifact_store_for(settings.artifact_root)
+    store = artifact_store_for(settings.artifact_root, settings.artifact_storage_options)
     artifact_id = new_id()
     target = uri or store.uri_for("custom_artifacts", name, artifact_id)
     if uri is not None and os.path.exists(uri):

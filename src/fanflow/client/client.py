@@ -60,7 +60,9 @@ class Client:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings or load_settings()
         self._store = MetadataStore(self._settings.metadata_url)
-        self._artifact_store: ArtifactStore = artifact_store_for(self._settings.artifact_root)
+        self._artifact_store: ArtifactStore = artifact_store_for(
+            self._settings.artifact_root, self._settings.artifact_storage_options
+        )
 
     # --- pipelines -------------------------------------------------------------------------
 

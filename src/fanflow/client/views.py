@@ -126,10 +126,11 @@ class StepLogs:
     nothing (no log file was kept, `uri` is None).
     """
 
-    __slots__ = ("uri",)
+    __slots__ = ("_store", "uri")
 
-    def __init__(self, uri: str | None) -> None:
+    def __init__(self, uri: str | None, store: Any = None) -> None:
         self.uri = uri
+        self._store = store  # the artifact store the log was written to (it may be remote)
 
     def read(self) -> str:
         from fanflow.exceptions import ArtifactMissingError
@@ -137,6 +138,8 @@ class StepLogs:
         if self.uri is None:
             return ""
         try:
+            if self._store is not None:
+                return str(self._store.read_text(self.uri))
             with open(self.uri, encoding="utf-8", errors="replace") as handle:
                 return handle.read()
         except FileNotFoundError as exc:
@@ -354,7 +357,7 @@ class StepRunView:
     @property
     def logs(self) -> StepLogs:
         """What the step printed and logged (`.read()` is "" when it wrote nothing)."""
-        return StepLogs(self._record.logs_uri or None)
+        return StepLogs(self._record.logs_uri or None, self._client._artifact_store)
 
     @property
     def attempts(self) -> list[dict[str, Any]]:

@@ -3,8 +3,9 @@
 | variable | meaning | default |
 |---|---|---|
 | `FANFLOW_HOME` | where the store and artifacts live | `~/.fanflow` |
-| `FANFLOW_METADATA_URL` | SQLAlchemy URL of the metadata store | SQLite file in the home |
-| `FANFLOW_ARTIFACT_ROOT` | artifact folder | `<home>/artifacts` |
+| `FANFLOW_METADATA_URL` | metadata store URL: SQLite or PostgreSQL | SQLite file in the home |
+| `FANFLOW_ARTIFACT_ROOT` | artifact folder or fsspec URL (`s3://...`) | `<home>/artifacts` |
+| `FANFLOW_ARTIFACT_STORAGE_OPTIONS` | fsspec options: a JSON object or a JSON file | none |
 | `FANFLOW_ORCHESTRATOR` | `local` (= `threads`), `sequential` or `processes` | `local` |
 | `FANFLOW_MAX_PARALLELISM` | steps running at once (positive integer) | by CPU count |
 | `FANFLOW_LOGGING_VERBOSITY` | engine log level (DEBUG, INFO, WARNING, ERROR, CRITICAL) | INFO |
@@ -22,9 +23,11 @@ fallback to the default.
 from __future__ import annotations
 
 import functools
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fanflow.config.retry_config import StepRetryConfig
 
@@ -37,6 +40,7 @@ __all__ = [
     "load_settings",
     "parse_resources",
     "step_log_settings",
+    "storage_options_from",
 ]
 
 ORCHESTRATOR_MODES = ("local", "threads", "sequential", "processes", "dask")
@@ -87,6 +91,8 @@ class Settings:
     # then how much longer fanflow keeps retrying, with backoff, before giving up on a write.
     metadata_busy_timeout_s: float = 30.0
     metadata_lock_patience_s: float = 300.0
+    # Options for the artifact store's file system (fsspec), e.g. S3 credentials or endpoint.
+    artifact_storage_options: dict[str, Any] = field(default_factory=dict)
 
 
 def _blank(raw: str | None) -> bool:
@@ -175,6 +181,39 @@ def parse_resources(raw: str | None, source: str = "FANFLOW_RESOURCES") -> dict[
     return resources
 
 
+def storage_options_from(raw: str | None) -> dict[str, Any]:
+    """`FANFLOW_ARTIFACT_STORAGE_OPTIONS`: a JSON object, or the path of a JSON file holding one.
+
+    A file keeps credentials out of the environment and shell history; either way the result
+    must be a JSON object (fsspec's keyword arguments for the store's file system).
+    """
+    name = "FANFLOW_ARTIFACT_STORAGE_OPTIONS"
+    if raw is None or not raw.strip():
+        return {}
+    text = raw.strip()
+    source = "its value"
+    if not text.startswith(("{", "[")):
+        path = Path(text).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(
+                f"{name} must be a JSON object or the path of a JSON file; "
+                f"cannot read {str(path)!r}: {exc.strerror or exc}"
+            ) from None
+        source = f"the file {str(path)!r}"
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name}: {source} is not valid JSON ({exc})") from None
+    if not isinstance(options, dict):
+        raise ValueError(
+            f"{name}: {source} must hold a JSON object of storage options, "
+            f"got {type(options).__name__}"
+        )
+    return options
+
+
 def load_settings() -> Settings:
     home = Path(os.environ.get("FANFLOW_HOME") or Path.home() / ".fanflow").expanduser()
     metadata_url = os.environ.get("FANFLOW_METADATA_URL") or f"sqlite:///{home / 'fanflow.db'}"
@@ -207,4 +246,7 @@ def load_settings() -> Settings:
         metadata_lock_patience_s=_env_seconds("FANFLOW_METADATA_LOCK_PATIENCE", 300.0, 0.0),
         dask_address=(os.environ.get("FANFLOW_DASK_ADDRESS") or "").strip() or None,
         resources=tuple(parse_resources(os.environ.get("FANFLOW_RESOURCES")).items()),
+        artifact_storage_options=storage_options_from(
+            os.environ.get("FANFLOW_ARTIFACT_STORAGE_OPTIONS")
+        ),
     )

@@ -86,7 +86,9 @@ class Orchestrator(LiveRunApi):
         self.description = description
         self.settings = settings
         self.store = MetadataStore(settings.metadata_url)
-        self.artifact_store: ArtifactStore = artifact_store_for(settings.artifact_root)
+        self.artifact_store: ArtifactStore = artifact_store_for(
+            settings.artifact_root, settings.artifact_storage_options
+        )
         self.mode = description.options.orchestrator or settings.orchestrator
         self.executor_cls: type[Executor] = executor_class(self.mode)
         self.max_parallelism = (
@@ -108,7 +110,7 @@ class Orchestrator(LiveRunApi):
         self.builder = TaskBuilder(
             self.store,
             self.artifact_store,
-            StoreLocation(settings.artifact_root),
+            StoreLocation.of(settings.artifact_root, settings.artifact_storage_options),
             description,
             reuse or {},
             self.invocations,

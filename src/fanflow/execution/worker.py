@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import os
 import time
@@ -60,14 +61,20 @@ class StoreLocation:
     may be on another host (no metadata URL, no local paths besides the store's own root)."""
 
     root: str
+    # fsspec storage options as JSON text ("" for none): hashable, so opened stores are reused
+    storage_options: str = ""
+
+    @classmethod
+    def of(cls, root: str, storage_options: dict[str, Any] | None) -> StoreLocation:
+        return cls(root, json.dumps(storage_options, sort_keys=True) if storage_options else "")
 
     def open(self) -> ArtifactStore:
-        return _open_store(self.root)
+        return _open_store(self.root, self.storage_options)
 
 
 @functools.lru_cache(maxsize=8)
-def _open_store(root: str) -> ArtifactStore:
-    return artifact_store_for(root)
+def _open_store(root: str, storage_options: str) -> ArtifactStore:
+    return artifact_store_for(root, json.loads(storage_options) if storage_options else None)
 
 
 @dataclass(slots=True)

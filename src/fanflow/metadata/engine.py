@@ -4,9 +4,13 @@ Invariants:
 - one engine per database URL per process (engines are cached; a forked child makes its own);
 - SQLite runs in WAL mode with `synchronous=NORMAL` and a 30 s busy timeout; write transactions
   start with `BEGIN IMMEDIATE`, so two writers queue instead of failing on a lock upgrade;
-- a store is checked once per process: a newer schema version is refused, a database holding
-  other tables but no fanflow schema is refused, and a file that is not a database is refused,
-  each with a message saying which file and what to do;
+- a store is checked once per process, by one query for its migration revision: a store at
+  `revisions.HEAD` is used as is (no Alembic import); an empty database gets the current schema
+  and is stamped HEAD; an older store is upgraded by `migrations.upgrade` under a lock; a newer
+  store, a database holding other tables but no fanflow schema, and a file that is not a
+  database are refused, each with a message saying which store and what to do;
+- schema creation and upgrades hold `schema_lock` (PostgreSQL advisory lock, SQLite write lock),
+  so processes opening a new or old store at once do it once;
 - per-dialect code lives here and in `insert_ignore`; everything else is dialect-neutral Core.
 """
 
@@ -18,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy import and_, create_engine, event, func, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -28,11 +32,19 @@ from fanflow.exceptions import (
     MetadataStoreBusyError,
     MetadataStoreError,
     MetadataStoreUnavailableError,
-    SchemaVersionError,
 )
-from fanflow.metadata import jsonio, schema
+from fanflow.metadata import jsonio, revisions, schema
+from fanflow.metadata.store_state import (
+    SQLITE_BUSY_TIMEOUT_S,
+    check_revision,
+    describe,
+    newer,
+    read_legacy_version,
+    read_revision,
+    schema_lock,
+    sqlite_path,
+)
 
-SQLITE_BUSY_TIMEOUT_S = 30.0
 WRITE_OPTION = "fanflow_write"
 
 logger = logging.getLogger("fanflow")
@@ -43,16 +55,9 @@ _engine_pid = os.getpid()
 _exit_hook_registered = False
 
 
-def _sqlite_path(url: str) -> str | None:
-    if not url.startswith("sqlite"):
-        return None
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    return path or None
-
-
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = _sqlite_path(url)
+        path = sqlite_path(url)
         if path and path != ":memory:":
             _make_store_dir(path)
         settings = load_settings()
@@ -74,14 +79,20 @@ def _make_engine(url: str) -> Engine:
         event.listen(engine, "begin", waiter)
         event.listen(engine, "handle_error", _explain_storage_error(url, waiter))
         return engine
-    return create_engine(
-        url,
-        pool_size=8,
-        max_overflow=32,
-        pool_pre_ping=True,
-        json_serializer=jsonio.dumps,
-        json_deserializer=jsonio.loads,
-    )
+    try:
+        return create_engine(
+            url,
+            pool_size=8,
+            max_overflow=32,
+            pool_pre_ping=True,
+            json_serializer=jsonio.dumps,
+            json_deserializer=jsonio.loads,
+        )
+    except ImportError as exc:  # the database driver is not installed
+        hint = ' pip install "fanflow[postgres]".' if url.startswith("postgresql") else ""
+        raise MetadataStoreError(
+            f"Cannot use {describe(url)}: its database driver is not installed ({exc}).{hint}"
+        ) from exc
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -179,7 +190,7 @@ class WriteLockWaiter:
                 waited = time.monotonic() - started
                 if waited >= self.busy_timeout_s + self.patience_s:
                     raise MetadataStoreBusyError(
-                        f"{_describe(self.url)} stayed locked by another process for about "
+                        f"{describe(self.url)} stayed locked by another process for about "
                         f"{waited:.0f} s, so this write could not be recorded. Find the process "
                         "holding it (a long transaction, a database browser), or raise "
                         "FANFLOW_METADATA_LOCK_PATIENCE."
@@ -232,7 +243,7 @@ def storage_failure(url: str, exc: BaseException) -> MetadataStoreUnavailableErr
     for fragment, meaning in _STORAGE_FAILURES:
         if fragment in text:
             return MetadataStoreUnavailableError(
-                f"Cannot write to {_describe(url)}: {meaning} ({getattr(exc, 'orig', exc)}). "
+                f"Cannot write to {describe(url)}: {meaning} ({getattr(exc, 'orig', exc)}). "
                 "Nothing more can be recorded there; fix that (or point FANFLOW_HOME / "
                 "FANFLOW_METADATA_URL elsewhere) and run again."
             )
@@ -329,90 +340,102 @@ def write_connection(engine: Engine) -> Connection:
     return engine.connect().execution_options(**{WRITE_OPTION: True})
 
 
-def _describe(url: str) -> str:
-    path = _sqlite_path(url)
-    return f"the SQLite file {path}" if path else f"the database {url}"
-
-
 def _ensure_schema(engine: Engine, url: str) -> None:
+    """Fast path: one query for the store's revision. Anything but HEAD goes to `_prepare`."""
     try:
         with engine.connect() as conn:
-            version = _read_version(conn)
+            revision = read_revision(conn)
     except DBAPIError as exc:
         if "locked" in str(exc.orig):
             raise MetadataStoreBusyError(
-                f"{_describe(url)} stayed locked by another process for more than "
+                f"{describe(url)} stayed locked by another process for more than "
                 f"{SQLITE_BUSY_TIMEOUT_S:.0f} s; try again when it is done."
             ) from exc
         unavailable = storage_failure(url, exc)
         if unavailable is not None:
             raise unavailable from exc
+        if not sqlite_path(url):
+            raise MetadataStoreError(
+                f"Cannot connect to {describe(url)}: {exc.orig}. Check that the server is "
+                "running and reachable, and that FANFLOW_METADATA_URL names it correctly."
+            ) from exc
         raise MetadataStoreError(
-            f"Cannot open {_describe(url)} as a fanflow metadata store: {exc.orig}. The file may "
+            f"Cannot open {describe(url)} as a fanflow metadata store: {exc.orig}. The file may "
             "be corrupted or not a database at all; move it away (or point FANFLOW_HOME / "
             "FANFLOW_METADATA_URL elsewhere) and run again to start a fresh store."
         ) from exc
-    if version is None:
-        _create_schema(engine, url)
+    if revision == revisions.HEAD:
         return
-    _check_version(version, url)
-    _add_missing_indexes(engine)
+    if revision is not None:
+        check_revision(revision, url)
+    _prepare(engine, url)
 
 
-def _add_missing_indexes(engine: Engine) -> None:
-    """Indexes added after a store was created (they change no table, so no schema version):
-    created when missing, a no-op read when present."""
-    from sqlalchemy.schema import CreateIndex
-
-    with engine.connect() as conn:
-        for index in schema.ADDED_INDEXES:
-            conn.execute(CreateIndex(index, if_not_exists=True))
-        conn.commit()
-
-
-def _read_version(conn: Connection) -> int | None:
-    if not conn.dialect.has_table(conn, schema.schema_info.name):
-        return None
-    raw = conn.execute(
-        select(schema.schema_info.c.value).where(schema.schema_info.c.key == "schema_version")
-    ).scalar()
-    return int(raw) if raw is not None else None
-
-
-def _check_version(version: int, url: str) -> None:
-    if version > schema.SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{_describe(url)} was written by a newer fanflow (schema version {version}; this "
-            f"fanflow understands up to {schema.SCHEMA_VERSION}). Upgrade fanflow to use it; it "
-            "was not modified."
-        )
-
-
-def _create_schema(engine: Engine, url: str) -> None:
+def _prepare(engine: Engine, url: str) -> None:
+    """Create a new store, or hand an older one to the migrations; refuse anything else."""
     try:
         with write_connection(engine) as conn:
-            version = _read_version(conn)
-            if version is not None:  # another process created it meanwhile
-                _check_version(version, url)
+            schema_lock(conn)
+            revision = read_revision(conn)
+            if revision == revisions.HEAD:  # another process finished it meanwhile
                 conn.rollback()
                 return
-            existing = inspect(conn).get_table_names()
-            if existing:
-                raise MetadataStoreError(
-                    f"{_describe(url)} holds tables ({', '.join(sorted(existing)[:5])}) but no "
-                    "fanflow schema: it belongs to something else. Refusing to write to it; "
-                    "point FANFLOW_HOME or FANFLOW_METADATA_URL at a fanflow store."
-                )
-            schema.metadata.create_all(conn, checkfirst=False)  # the database is empty
-            conn.execute(
-                schema.schema_info.insert(),
-                [{"key": "schema_version", "value": str(schema.SCHEMA_VERSION)}],
-            )
-            conn.commit()
-    except OperationalError as exc:
+            if revision is None:
+                legacy = read_legacy_version(conn)
+                if legacy is None:
+                    _create_schema(conn, url)
+                    conn.commit()
+                    return
+                if legacy > 1:
+                    raise newer(url, f"schema version {legacy}")
+            else:
+                check_revision(revision, url)
+            conn.rollback()
+    except DBAPIError as exc:  # e.g. no right to create tables
+        unavailable = storage_failure(url, exc)
+        if unavailable is not None:
+            raise unavailable from exc
         raise MetadataStoreError(
-            f"Cannot create the fanflow schema in {_describe(url)}: {exc.orig}"
+            f"Cannot create the fanflow schema in {describe(url)}: {exc.orig}"
         ) from exc
+    from fanflow.metadata import migrations  # imports Alembic: only for stores that need it
+
+    migrations.upgrade(url)
+
+
+def _create_schema(conn: Connection, url: str) -> None:
+    """A new store: the current tables at once, stamped with the newest revision.
+
+    This is what running every migration from an empty database produces (a test compares the
+    two), without loading Alembic on the first run of every new store.
+    """
+    existing = inspect(conn).get_table_names()
+    if existing:
+        raise MetadataStoreError(
+            f"{describe(url)} holds tables ({', '.join(sorted(existing)[:5])}) but no "
+            "fanflow schema: it belongs to something else. Refusing to write to it; "
+            "point FANFLOW_HOME or FANFLOW_METADATA_URL at a fanflow store."
+        )
+    schema.metadata.create_all(conn, checkfirst=False)  # the database is empty
+    revisions.version_table.create(conn)
+    conn.execute(
+        schema.schema_info.insert(),
+        [{"key": "schema_version", "value": str(schema.SCHEMA_VERSION)}],
+    )
+    conn.execute(revisions.version_table.insert(), [{"version_num": revisions.HEAD}])
+
+
+def starts_with(column: Any, prefix: str) -> Any:
+    """`column` starts with `prefix`, case-sensitively and literally on every database.
+
+    SQLite's LIKE ignores ASCII case while PostgreSQL's does not, so LIKE alone would make
+    `get_run("abc")` find "ABC-run" on one database and not on the other. The LIKE (with `%` and
+    `_` escaped) narrows the rows and can use an index; the `substr` comparison decides.
+    """
+    return and_(
+        column.startswith(prefix, autoescape=True),
+        func.substr(column, 1, len(prefix)) == prefix,
+    )
 
 
 def insert_ignore(

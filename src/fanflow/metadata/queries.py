@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from fanflow.exceptions import AmbiguousIdentifierError, DoesNotExistError
 from fanflow.ids import normalize_id
 from fanflow.metadata import schema as t
+from fanflow.metadata.engine import starts_with
 from fanflow.metadata.records import (
     ArtifactVersionRecord,
     HookInvocationRecord,
@@ -233,8 +234,8 @@ class StoreQueries:
                 rows = conn.execute(
                     select(t.pipelines).where(
                         or_(
-                            t.pipelines.c.name.startswith(name_or_id, autoescape=True),
-                            t.pipelines.c.id.startswith(normalize_id(name_or_id), autoescape=True),
+                            starts_with(t.pipelines.c.name, name_or_id),
+                            starts_with(t.pipelines.c.id, normalize_id(name_or_id)),
                         )
                     )
                 ).all()
@@ -259,8 +260,8 @@ class StoreQueries:
                 rows = conn.execute(
                     query.where(
                         or_(
-                            t.pipeline_runs.c.name.startswith(ident, autoescape=True),
-                            t.pipeline_runs.c.id.startswith(normalize_id(ident), autoescape=True),
+                            starts_with(t.pipeline_runs.c.name, ident),
+                            starts_with(t.pipeline_runs.c.id, normalize_id(ident)),
                         )
                     ).limit(11)
                 ).all()
@@ -450,9 +451,7 @@ class StoreQueries:
             if row is None:
                 rows = conn.execute(
                     base.where(
-                        t.artifact_versions.c.id.startswith(
-                            normalize_id(name_or_id), autoescape=True
-                        )
+                        starts_with(t.artifact_versions.c.id, normalize_id(name_or_id))
                     ).limit(11)
                 ).all()
                 if len(rows) > 1:

@@ -6,8 +6,8 @@ transaction; the per-step ones take lists so that steps finishing together are r
 
 Invariants:
 - artifact versions are numbered "1", "2", ... per artifact name inside the writing transaction
-  (under SQLite's write lock, or a row lock on PostgreSQL), so concurrent processes never
-  hand out the same number;
+  (under SQLite's write lock, or row locks on the artifacts taken in name order on PostgreSQL),
+  so concurrent processes never hand out the same number, nor deadlock on each other;
 - a step run's outputs and its final status are recorded in the same transaction, so a reader
   that sees `completed` also sees the outputs;
 - reads (mixed in from `StoreQueries`) return frozen records from `records.py`, never live rows.
@@ -167,10 +167,13 @@ class MetadataStore(StoreQueries):
         if not (finishes or artifact_versions or starts):
             return
         with write_connection(self.engine) as conn:
+            # All new versions at once: their artifacts are locked (PostgreSQL) in one sorted
+            # pass, so concurrent orchestrators cannot deadlock on each other's artifacts.
+            self._insert_artifact_versions(
+                conn, [av for f in finishes for av in f.outputs] + list(artifact_versions)
+            )
             if finishes:
                 self._finish_steps(conn, finishes)
-            if artifact_versions:
-                self._insert_artifact_versions(conn, artifact_versions)
             if starts:
                 self._start_steps(conn, starts)
             conn.commit()
@@ -226,8 +229,7 @@ class MetadataStore(StoreQueries):
             conn.execute(t.step_run_outputs.insert(), output_rows)
 
     def _finish_steps(self, conn: Connection, finishes: Sequence[StepFinish]) -> None:
-        new_versions = [av for f in finishes for av in f.outputs]
-        self._insert_artifact_versions(conn, new_versions)
+        """Output links and final status of finished steps (their versions are inserted)."""
         output_rows = [
             {"step_run_id": f.step_run_id, "name": av.output_name, "artifact_version_id": av.id}
             for f in finishes
@@ -314,17 +316,19 @@ class MetadataStore(StoreQueries):
             ["name"],
         )
         artifact_ids: dict[str, str] = {}
+        lock = conn.dialect.name == "postgresql"
         for chunk in chunks(names):
-            for row in conn.execute(
-                select(t.artifacts.c.id, t.artifacts.c.name).where(t.artifacts.c.name.in_(chunk))
-            ):
+            query = select(t.artifacts.c.id, t.artifacts.c.name).where(
+                t.artifacts.c.name.in_(chunk)
+            )
+            if lock:
+                # Row locks on the artifacts, taken in name order by every writer, serialise
+                # the numbering of each artifact's versions between processes (SQLite: the
+                # write lock does).
+                query = query.order_by(t.artifacts.c.name).with_for_update()
+            for row in conn.execute(query):
                 artifact_ids[row.name] = row.id
-        ids = list(artifact_ids.values())
-        if conn.dialect.name == "postgresql":
-            for chunk in chunks(ids):
-                conn.execute(
-                    select(t.artifacts.c.id).where(t.artifacts.c.id.in_(chunk)).with_for_update()
-                )
+        ids = sorted(artifact_ids.values())
         highest: dict[str, int] = {}
         for chunk in chunks(ids):
             for row in conn.execute(

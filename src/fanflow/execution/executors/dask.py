@@ -190,7 +190,12 @@ class DaskExecutor:
             self._client.subscribe_topic(self._topic, self._on_event)
             self._nthreads = max(1, sum(self._client.nthreads().values()))
             if self._address:
-                _probe_store(self._client, settings.artifact_root, self._address)
+                _probe_store(
+                    self._client,
+                    settings.artifact_root,
+                    settings.artifact_storage_options,
+                    self._address,
+                )
         except BaseException:
             self._close_cluster()
             raise
@@ -754,13 +759,15 @@ class _TaskPickler(cloudpickle.Pickler):  # type: ignore[misc]
         return None
 
 
-def _probe_store(client: Any, root: str, address: str) -> None:
+def _probe_store(
+    client: Any, root: str, storage_options: dict[str, Any], address: str
+) -> None:
     """Refuse at run start a store the workers cannot share (a local folder on this machine
     with workers elsewhere): every worker must read an artifact published here, and publish
     one this process can read."""
     from fanflow.artifacts.store import artifact_store_for
 
-    store = artifact_store_for(root)
+    store = artifact_store_for(root, storage_options)
     token = new_id()
     marker = store.uri_for("probes", token, "orchestrator")
     _publish_token(store, marker, token)
@@ -774,6 +781,7 @@ def _probe_store(client: Any, root: str, address: str) -> None:
             worker: client.submit(
                 _probe_task,
                 root,
+                storage_options,
                 marker,
                 token,
                 reply,

@@ -186,12 +186,14 @@ def _read_token(store: Any, uri: str) -> str | None:
         return f.read()
 
 
-def _probe_task(root: str, marker: str, token: str, reply: str) -> str | None:
+def _probe_task(
+    root: str, storage_options: dict[str, Any], marker: str, token: str, reply: str
+) -> str | None:
     """On a worker: can it read the artifact the orchestrator published, and publish one?"""
     from fanflow.artifacts.store import artifact_store_for
 
     try:
-        store = artifact_store_for(root)
+        store = artifact_store_for(root, storage_options)
         seen = _read_token(store, marker)
         if seen != token:
             return f"cannot read {marker}" if seen is None else f"reads other data at {marker}"

@@ -1,0 +1,149 @@
+"""Whole pipelines with metadata in PostgreSQL and artifacts in S3 (moto on loopback), read back
+by a Client in another process that knows only the URLs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fanflow import pipeline, step
+
+pytestmark = pytest.mark.slow
+
+
+@step(enable_cache=False)
+def load_rows(count: int) -> list[int]:
+    return list(range(count))
+
+
+@step(enable_cache=False)
+def score(row: int) -> dict[str, int]:
+    print(f"scoring row {row}")
+    return {"row": row, "score": row * row}
+
+
+@step(enable_cache=False)
+def summarize(scores: list[dict[str, int]]) -> int:
+    return sum(item["score"] for item in scores)
+
+
+@pipeline(enable_cache=False, name="remote_static")
+def remote_static() -> None:
+    summarize([score(i, id=f"score_{i}") for i in range(4)])
+
+
+@pipeline(enable_cache=False, name="remote_dynamic", dynamic=True)
+def remote_dynamic() -> None:
+    summarize(score.map(load_rows(6)))
+
+
+READER = textwrap.dedent(
+    """
+    import json, sys
+    from fanflow.client import Client
+
+    client = Client()
+    found = {}
+    for name in sys.argv[1:]:
+        run = client.get_pipeline_run(name)
+        found[name] = {
+            "status": run.status,
+            "outputs": {
+                step_name: view.output.load()
+                for step_name, view in run.steps.items()
+            },
+            "logs": {
+                step_name: str(view.logs)
+                for step_name, view in run.steps.items()
+                if view.logs is not None
+            },
+        }
+    print(json.dumps(found, sort_keys=True))
+    """
+)
+
+
+@pytest.fixture
+def remote_setup(
+    s3_server: Any, postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> dict[str, str]:
+    root = f"s3://fanflow-test/{uuid.uuid4().hex}/artifacts"
+    options_file = tmp_path / "storage-options.json"
+    options_file.write_text(s3_server.storage_options_json())
+    env = {
+        "FANFLOW_METADATA_URL": postgres_url,
+        "FANFLOW_ARTIFACT_ROOT": root,
+        "FANFLOW_ARTIFACT_STORAGE_OPTIONS": s3_server.storage_options_json(),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # the reader gets the options from a file, the other documented form
+    return {**env, "FANFLOW_ARTIFACT_STORAGE_OPTIONS": str(options_file)}
+
+
+@pytest.mark.parametrize("orchestrator", ["local", "processes"])
+def test_pipelines_on_postgres_and_s3_read_back_elsewhere(
+    remote_setup: dict[str, str],
+    orchestrator: str,
+    fanflow_home: Path,
+    tmp_path: Path,
+    s3_server: Any,
+) -> None:
+    static = remote_static.with_options(orchestrator=orchestrator)()
+    dynamic = remote_dynamic.with_options(orchestrator=orchestrator)()
+    assert static.status == dynamic.status == "completed"
+    assert static.steps["summarize"].output.load() == sum(i * i for i in range(4))
+    uris = [view.output.uri for view in static.steps.values()]
+    assert all(uri.startswith(remote_setup["FANFLOW_ARTIFACT_ROOT"]) for uri in uris)
+    assert not (fanflow_home / "artifacts").exists()
+
+    elsewhere = tmp_path / "another-machine"
+    elsewhere.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "FANFLOW_HOME": str(elsewhere / "home"),
+        **remote_setup,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", READER, static.name, dynamic.name],
+        env=env,
+        cwd=str(elsewhere),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+
+    static_found = found[static.name]
+    assert static_found["status"] == "completed"
+    assert static_found["outputs"] == {
+        **{f"score_{i}": {"row": i, "score": i * i} for i in range(4)},
+        "summarize": 14,
+    }
+    assert static_found["logs"]["score_2"].strip().endswith("scoring row 2")
+
+    dynamic_found = found[dynamic.name]
+    assert dynamic_found["status"] == "completed"
+    outputs = dynamic_found["outputs"]
+    assert outputs.pop("load_rows") == list(range(6))
+    assert outputs.pop("summarize") == sum(i * i for i in range(6))
+    assert sorted(outputs.values(), key=lambda item: item["row"]) == [
+        {"row": i, "score": i * i} for i in range(6)
+    ]
+    assert not (elsewhere / "home" / "artifacts").exists()
+
+    # every recorded artifact is published in S3 with its manifest
+    fs = s3_server.filesystem()
+    manifests = fs.glob(
+        remote_setup["FANFLOW_ARTIFACT_ROOT"].removeprefix("s3://") + "/**/.fanflow-manifest.json"
+    )
+    assert len(manifests) >= 4 + 1 + 1 + 6 + 1
