@@ -147,3 +147,68 @@ def test_pipelines_on_postgres_and_s3_read_back_elsewhere(
         remote_setup["FANFLOW_ARTIFACT_ROOT"].removeprefix("s3://") + "/**/.fanflow-manifest.json"
     )
     assert len(manifests) >= 4 + 1 + 1 + 6 + 1
+
+
+@pipeline(enable_cache=False, name="team_map", dynamic=True, orchestrator="dask")
+def team_map(count: int = 1000) -> None:
+    summarize(score.map(load_rows(count)))
+
+
+BRANCH_READER = textwrap.dedent(
+    """
+    import json, sys
+    from fanflow.client import Client
+
+    run = Client().get_pipeline_run(sys.argv[1])
+    branches = {
+        name: view.output.load()
+        for name, view in run.steps.items()
+        if name.startswith("map:")
+    }
+    print(json.dumps({
+        "status": run.status,
+        "branches": branches,
+        "total": run.steps["summarize"].output.load(),
+    }))
+    """
+)
+
+
+def test_team_setup_dask_postgres_and_s3_with_a_thousand_branch_map(
+    remote_setup: dict[str, str],
+    dask_address: str,
+    fanflow_home: Path,
+    tmp_path: Path,
+) -> None:
+    """The team setup end to end: steps on a Dask cluster (reached by its address, so the
+    store probe runs), metadata in PostgreSQL, artifacts in S3; another process that has only
+    the URLs reads every branch's output."""
+    run = team_map()
+    assert run.status == "completed"
+    assert run.config.orchestrator == "dask"
+    assert not (fanflow_home / "artifacts").exists()  # nothing was written locally
+
+    elsewhere = tmp_path / "teammate"
+    elsewhere.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "FANFLOW_HOME": str(elsewhere / "home"),
+        **remote_setup,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", BRANCH_READER, run.name],
+        env=env,
+        cwd=str(elsewhere),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["status"] == "completed"
+    assert found["total"] == sum(i * i for i in range(1000))
+    branches = found["branches"]
+    assert len(branches) == 1000
+    assert {name: value["score"] for name, value in branches.items()} == {
+        f"map:score:{i}": i * i for i in range(1000)
+    }
