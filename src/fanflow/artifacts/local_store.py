@@ -35,6 +35,7 @@ from typing import IO, Any
 from fanflow.config.home import make_private_dirs
 from fanflow.exceptions import ArtifactCorruptedError, ArtifactMissingError
 from fanflow.ids import new_id
+from fanflow.processes import process_alive
 
 STAGING_DIR = ".staging"
 RUNS_DIR = ".runs"  # one empty file per run in progress, named after its process
@@ -55,21 +56,6 @@ def owner_is_gone(name: str) -> bool | None:
     if len(parts) != 3 or not parts[1].isdigit() or parts[0] != socket.gethostname():
         return None
     return not process_alive(int(parts[1]))
-
-
-def process_alive(pid: int) -> bool:
-    """Is process `pid` on this host running (a zombie nobody reaped is not)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with builtins.open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _subdirs(path: str) -> list[os.DirEntry[str]]:

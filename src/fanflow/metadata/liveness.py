@@ -12,7 +12,6 @@ at least a minute (any host).
 from __future__ import annotations
 
 import dataclasses
-import os
 import socket
 import uuid
 from datetime import datetime, timedelta
@@ -20,23 +19,9 @@ from datetime import datetime, timedelta
 from fanflow.config import DEFAULT_HEARTBEAT_INTERVAL_S
 from fanflow.ids import utcnow
 from fanflow.metadata.records import RunRecord, StepRunRecord
+from fanflow.processes import process_alive
 
 MIN_HEARTBEAT_SILENCE_S = 60.0
-
-
-def process_alive(pid: int) -> bool:
-    """Is process `pid` on this host running (a zombie nobody reaped yet is not)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def orchestrator_is_dead(
