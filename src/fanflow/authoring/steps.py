@@ -306,15 +306,7 @@ class Step:
             )
         dynamic = active_dynamic_run()
         if dynamic is not None:
-            return dynamic.launch(
-                self.definition,
-                args,
-                kwargs,
-                custom_id=id,
-                after=after,
-                parameter_defaults=self._parameter_defaults,
-                wait=True,
-            )
+            return self._launch(dynamic, args, kwargs, id, after, wait=True)
         if active_step() is not None:
             return self._func(*args, **kwargs)
         from fanflow.authoring.single_step import run_single_step
@@ -331,14 +323,28 @@ class Step:
             )
         if id is not None:
             check_explicit_id(self.name, id)
+        return self._launch(dynamic, args, kwargs, id, after, wait=False)
+
+    def _launch(
+        self,
+        dynamic: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        custom_id: str | None,
+        after: Any,
+        *,
+        wait: bool,
+    ) -> Any:
+        """One call of this step in a running dynamic pipeline (`wait`: a plain call blocks for
+        its outputs, `.submit` returns a future)."""
         return dynamic.launch(
             self.definition,
             args,
             kwargs,
-            custom_id=id,
+            custom_id=custom_id,
             after=after,
             parameter_defaults=self._parameter_defaults,
-            wait=False,
+            wait=wait,
         )
 
     def map(self, *args: Any, after: Any = None, **kwargs: Any) -> Any:
