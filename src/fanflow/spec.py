@@ -91,6 +91,10 @@ class StepConfig:
     on_start: Callable[..., Any] | None = None
     on_end: Callable[..., Any] | None = None
     resources: Mapping[str, float] = field(default_factory=lambda: EMPTY_MAPPING)
+    # True when `resources` came from ZenML's `settings["resources"]` rather than `resources=`:
+    # this machine's executors then check them only against a declared `FANFLOW_RESOURCES`
+    # (ZenML's local orchestrator ignores resource settings; a program must still run).
+    resources_from_settings: bool = False
 
 
 @dataclass(frozen=True, eq=False)

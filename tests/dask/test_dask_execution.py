@@ -162,6 +162,28 @@ def test_a_resource_no_worker_offers_fails_clearly(dask_address):
     assert "needs_gpu" in str(cause) and "GPU" in str(cause)
 
 
+def test_resource_settings_become_dask_resource_restrictions(dask_address):
+    from fanflow.config import ResourceSettings
+
+    @step(enable_cache=False)
+    def trains() -> int:
+        return 1
+
+    @pipeline(
+        orchestrator="dask",
+        enable_cache=False,
+        settings={"resources": ResourceSettings(gpu_count=1)},
+    )
+    def gpu_by_settings():
+        trains()
+
+    with pytest.raises(RunFailedError) as info:
+        gpu_by_settings()
+    cause = info.value.__cause__
+    assert isinstance(cause, ResourceUnavailableError)
+    assert "trains" in str(cause) and "GPU" in str(cause)
+
+
 def test_local_modes_refuse_undeclared_resources_and_accept_declared_ones(monkeypatch):
     @step(enable_cache=False, resources={"GPU": 1})
     def on_gpu() -> int:
@@ -367,7 +389,7 @@ def test_resources_accept_zenml_resource_settings_shape():
     def trains() -> int:
         return 1
 
-    assert dict(trains.definition.config.resources) == {"GPU": 2.0}
+    assert dict(trains.definition.config.resources) == {"GPU": 2.0, "memory": 4e9}
     with pytest.raises(ValueError, match=r"Step 'bad'.*resources="):
         step(name="bad", resources=["GPU"])(lambda: None)
 

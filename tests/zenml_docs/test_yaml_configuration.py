@@ -11,6 +11,7 @@ import pytest
 
 from fanflow import get_step_context, pipeline, step
 from fanflow.client import Client
+from fanflow.config import step_settings
 from fanflow.exceptions import ConfigurationError
 
 
@@ -80,12 +81,19 @@ settings:
     cpu_count: 2
 """,
     )
+    step_settings._reported.clear()
     with caplog.at_level(logging.INFO, logger="fanflow"):
         configured = simple_ml_pipeline.with_options(config_path=config)
-    assert "enable_step_logs" in caplog.text and "settings.docker" in caplog.text
-    assert configured.configuration.parameters == {"dataset_name": "my_dataset"}
-    assert configured.configuration.enable_cache is False
-    run = configured()
+        assert "enable_step_logs" in caplog.text
+        assert configured.configuration.parameters == {"dataset_name": "my_dataset"}
+        assert configured.configuration.enable_cache is False
+        run = configured()
+    assert "settings 'docker' have no effect" in caplog.text
+    # the file's pipeline settings reach every step (resources acted on, docker kept)
+    assert run.steps["load_data"].config.settings["resources"] == {"cpu_count": 2}
+    assert run.steps["train_model"].config.settings["docker"] == {
+        "parent_image": "zenml-io/zenml-cuda:latest"
+    }
     assert run.steps["train_model"].outputs["output"][0].load() == 0.001
     assert run.steps["train_model"].config.parameters == {"learning_rate": 0.001}
     second = configured()

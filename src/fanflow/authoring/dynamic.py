@@ -93,6 +93,8 @@ class DynamicRun:
         self._positions = itertools.count()
         # Configured values per invocation id (`steps:` of a run configuration).
         self.step_overrides: Mapping[str, StepOverrides] = {}
+        # The pipeline's merged `settings` (every step's lowest settings layer).
+        self.pipeline_settings: Mapping[str, Any] = {}
 
     @property
     def client(self) -> Client:
@@ -265,7 +267,12 @@ class DynamicRun:
         invocation_id = self.ids.allocate(custom_id or step.name, custom_id is not None)
         bound = bind_arguments(step, args, kwargs)
         step, parameter_defaults = apply_step_overrides(
-            step, invocation_id, bound, parameter_defaults, self.step_overrides
+            step,
+            invocation_id,
+            bound,
+            parameter_defaults,
+            self.step_overrides,
+            self.pipeline_settings,
         )
         bound = self._raw_values_as_artifacts(step, invocation_id, bound)
         invocation = self._invocation(
@@ -367,6 +374,7 @@ def run_dynamic(
     max_fan_out: int | None,
     resume: Any = None,
     step_overrides: Mapping[str, StepOverrides] | None = None,
+    pipeline_settings: Mapping[str, Any] | None = None,
 ) -> PipelineRunView:
     """Run a dynamic pipeline function to the end; returns the run or raises RunFailedError.
 
@@ -377,6 +385,7 @@ def run_dynamic(
         orchestrator, settings, max_fan_out or DEFAULT_MAX_FAN_OUT, description.options.enable_cache
     )
     run.step_overrides = step_overrides or {}
+    run.pipeline_settings = pipeline_settings or {}
     thread = orchestrator.start_dynamic()
     cause: BaseException | None = None
     options = description.options

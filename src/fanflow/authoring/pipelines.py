@@ -29,6 +29,7 @@ from fanflow.authoring.run_config import (
 from fanflow.authoring.signature import parse_inputs
 from fanflow.authoring.tracing import active_trace, tracing
 from fanflow.config.retry_config import StepRetryConfig
+from fanflow.config.step_settings import merge_settings, report_ignored_settings
 from fanflow.enums import ExecutionMode
 from fanflow.exceptions import ConfigurationError, ParameterConflictError, PipelineInterfaceError
 from fanflow.execution.step_hooks import resolve_hook
@@ -103,6 +104,8 @@ class Pipeline:
         self.dynamic = dynamic
         self.unlisted = unlisted
         self.zenml_options = dict(zenml_options)
+        if zenml_options.get("settings") is not None:
+            self.zenml_options["settings"] = merge_settings(zenml_options["settings"])
         self.options = _validated(
             RunOptions(
                 run_name=run_name,
@@ -282,7 +285,12 @@ class Pipeline:
                 clone._step_overrides.update(step_overrides(raw, f"{self.name}: steps"))
         if unlisted is not None:
             clone.unlisted = unlisted
-        clone.zenml_options = {**self.zenml_options, **zenml_options}
+        code_settings = zenml_options.pop("settings", None)
+        clone.zenml_options = {**clone.zenml_options, **zenml_options}
+        if code_settings is not None:  # merged per key over the decorator's and the file's
+            clone.zenml_options["settings"] = merge_settings(
+                clone.zenml_options.get("settings"), code_settings
+            )
         return clone
 
     def configure(self, **changes: Any) -> Pipeline:
@@ -317,6 +325,11 @@ class Pipeline:
             )
         self._config_parameters.update(config.parameters)
         self._step_overrides.update(config.steps)
+        if "settings" in values:
+            self.zenml_options = {
+                **self.zenml_options,
+                "settings": merge_settings(self.zenml_options.get("settings"), values["settings"]),
+            }
         self._from_file.update(values)
         if config.parameters:
             self._from_file["parameters"] = dict(config.parameters)
@@ -416,6 +429,11 @@ class Pipeline:
     def _run_in_context(
         self, parameters: dict[str, Any], description: Any, settings: Any, resume: Any
     ) -> Any:
+        from fanflow.execution.observers import ensure_console_logging
+
+        ensure_console_logging(settings.logging_verbosity)
+        pipeline_settings = dict(self.zenml_options.get("settings") or {})
+        report_ignored_settings(pipeline_settings, f"Pipeline {self.name!r}")
         if self.dynamic:
             from fanflow.authoring.dynamic import run_dynamic
 
@@ -428,10 +446,12 @@ class Pipeline:
                 max_fan_out=self.options.max_fan_out,
                 resume=resume,
                 step_overrides=self._step_overrides,
+                pipeline_settings=pipeline_settings,
             )
         with tracing(self.name) as trace:
             trace.max_fan_out = self.options.max_fan_out
             trace.step_overrides = self._step_overrides
+            trace.pipeline_settings = pipeline_settings
             self._func(**parameters)
         unused = sorted(set(self._step_overrides) - set(trace.drafts))
         if unused:

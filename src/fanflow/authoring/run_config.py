@@ -8,8 +8,10 @@ Invariants:
 - `${VAR}` in any string is replaced by the environment variable `VAR` when the file is read; a
   variable that is not set is an error in `parameters` and `extra` (the values a run uses) and is
   left as written elsewhere (settings for stack components fanflow does not have);
-- keys fanflow does not act on (Docker, resources, stack components, model, schedule, logging
-  switches) are accepted and reported once per process, never silently dropped;
+- keys fanflow does not act on (stack components, model, schedule, logging switches) are
+  accepted and reported once per process, never silently dropped; `settings:` (pipeline and
+  per step) are merged with the code's settings and acted on or reported where the run starts
+  (`fanflow.config.step_settings`);
 - anything malformed is a `ConfigurationError` naming the file and the key.
 """
 
@@ -44,9 +46,6 @@ PIPELINE_KEYS = frozenset(
 )
 # Step-level keys with an effect in fanflow.
 STEP_KEYS = frozenset({"parameters", "enable_cache", "extra", "settings", "substitutions"})
-# Settings keys fanflow understands (the rest are accepted and reported).
-UNDERSTOOD_SETTINGS: frozenset[str] = frozenset()
-
 _reported: set[str] = set()
 
 
@@ -131,9 +130,6 @@ def step_overrides(raw: Mapping[str, Any] | None, where: str) -> dict[str, StepO
         data = _mapping(body, here)
         ignored.extend(f"steps.{step_id}.{key}" for key in data if key not in STEP_KEYS)
         settings = _mapping(data.get("settings"), f"{here}.settings")
-        ignored.extend(
-            f"steps.{step_id}.settings.{key}" for key in settings if key not in UNDERSTOOD_SETTINGS
-        )
         found[step_id] = StepOverrides(
             parameters=expand_env(
                 _mapping(data.get("parameters"), f"{here}.parameters"),
@@ -153,9 +149,11 @@ def parse_run_config(data: Any, source: str) -> RunConfig:
     """A `RunConfig` from an already-loaded mapping (`source` names it in errors)."""
     raw = _mapping(data, source)
     ignored = [key for key in raw if key not in PIPELINE_KEYS]
-    settings = _mapping(raw.get("settings"), f"{source}: settings")
-    ignored.extend(f"settings.{key}" for key in settings if key not in UNDERSTOOD_SETTINGS)
     values: dict[str, Any] = {}
+    if raw.get("settings") is not None:
+        values["settings"] = expand_env(
+            _mapping(raw["settings"], f"{source}: settings"), strict=False, where=source
+        )
     if "run_name" in raw:
         if not isinstance(raw["run_name"], str) or not raw["run_name"].strip():
             raise ConfigurationError(f"{source}: run_name must be a non-empty string.")

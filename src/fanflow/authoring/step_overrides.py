@@ -3,8 +3,10 @@ to one step call while a pipeline is traced.
 
 ZenML's rules: a configured parameter fills in an input the call leaves out; a call that passes
 the same input with a different value (or an artifact) is a conflict and raises a RuntimeError
-naming the step; configured `enable_cache`, `extra` and `settings` replace or extend the step's
-own options for this invocation only.
+naming the step; configured `enable_cache` and `extra` replace or extend the step's own options
+for this invocation only. Settings merge per key as ZenML does (`fanflow.config.step_settings`):
+the pipeline's, under the step's own, under the file's `steps.<id>.settings`; the merged
+`resources` become the step's resource requests unless the step sets `resources=` itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from fanflow.authoring.run_config import StepOverrides, expand_env
+from fanflow.config.step_settings import (
+    merge_settings,
+    report_ignored_settings,
+    resources_from_settings,
+)
 from fanflow.exceptions import ConfigurationError, ParameterConflictError
 from fanflow.spec import StepDefinition, frozen_mapping
 
@@ -50,18 +57,47 @@ def _with_expanded_extra(step: StepDefinition) -> StepDefinition:
     )
 
 
+def _with_settings(
+    step: StepDefinition,
+    pipeline_settings: Mapping[str, Any],
+    step_file_settings: Mapping[str, Any],
+    substitutions: Mapping[str, str],
+) -> StepDefinition:
+    """The step with pipeline < step < file settings merged, and resources taken from them."""
+    config = step.config
+    settings = merge_settings(pipeline_settings, config.settings, step_file_settings)
+    if substitutions:
+        settings["substitutions"] = {
+            **dict(config.settings.get("substitutions") or {}),
+            **substitutions,
+        }
+    changes: dict[str, Any] = {"settings": frozen_mapping(settings)}
+    explicit = bool(config.resources) and not config.resources_from_settings
+    if not explicit and settings.get("resources") is not None:
+        changes["resources"] = frozen_mapping(
+            resources_from_settings(settings["resources"], f"Step {step.name!r}")
+        )
+        changes["resources_from_settings"] = True
+    return dataclasses.replace(step, config=dataclasses.replace(config, **changes))
+
+
 def apply_step_overrides(
     step: StepDefinition,
     invocation_id: str,
     bound: Mapping[str, Any],
     parameter_defaults: Mapping[str, Any],
     overrides: Mapping[str, StepOverrides],
+    pipeline_settings: Mapping[str, Any] | None = None,
 ) -> tuple[StepDefinition, dict[str, Any]]:
     """The step definition and configured parameters this invocation runs with."""
     check_conflicts(invocation_id, bound, parameter_defaults)
     step = _with_expanded_extra(step)
     found = overrides.get(invocation_id)
     if found is None:
+        if pipeline_settings:
+            step = _with_settings(step, pipeline_settings, {}, {})
+        if step.config.settings:
+            report_ignored_settings(step.config.settings, f"Step {step.name!r}")
         return step, dict(parameter_defaults)
     inputs = {signature.name for signature in step.inputs}
     unknown = sorted(set(found.parameters) - inputs)
@@ -77,14 +113,12 @@ def apply_step_overrides(
         changes["enable_cache"] = found.enable_cache
     if found.extra:
         changes["extra"] = frozen_mapping({**config.extra, **found.extra})
-    if found.settings or found.substitutions:
-        settings = {**config.settings, **found.settings}
-        if found.substitutions:
-            settings["substitutions"] = {
-                **dict(config.settings.get("substitutions") or {}),
-                **found.substitutions,
-            }
-        changes["settings"] = frozen_mapping(settings)
     if changes:
         step = dataclasses.replace(step, config=dataclasses.replace(config, **changes))
+    if pipeline_settings or found.settings or found.substitutions:
+        step = _with_settings(
+            step, pipeline_settings or {}, found.settings, found.substitutions
+        )
+    if step.config.settings:
+        report_ignored_settings(step.config.settings, f"Step {step.name!r}")
     return step, {**parameter_defaults, **found.parameters}

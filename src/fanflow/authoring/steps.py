@@ -19,7 +19,13 @@ from typing import Any, TypeVar, overload
 
 from fanflow.authoring.signature import attach_materializers, parse_inputs, parse_outputs
 from fanflow.authoring.tracing import active_dynamic_run, active_trace, check_explicit_id
+from fanflow.config.resource_settings import ResourceSettings
 from fanflow.config.retry_config import StepRetryConfig
+from fanflow.config.step_settings import (
+    STEP_OPTIONS,
+    merge_settings,
+    resources_from_settings,
+)
 from fanflow.execution.runtime import active_step
 from fanflow.execution.step_hooks import resolve_hook
 from fanflow.spec import StepConfig, StepDefinition, frozen_mapping
@@ -28,25 +34,8 @@ logger = logging.getLogger("fanflow")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Options ZenML steps accept that have no effect here (stacks, trackers, visualizations); they
-# are kept in the step's settings so a ZenML program still runs, and announced once.
-_ACCEPTED_ZENML_OPTIONS = frozenset(
-    {
-        "experiment_tracker",
-        "step_operator",
-        "enable_artifact_metadata",
-        "enable_artifact_visualization",
-        "enable_step_logs",
-        "model",
-        "substitutions",
-        "cache_policy",
-        "environment",
-        "secrets",
-        "heartbeat_healthy_threshold",
-        "group",
-        "runtime",
-    }
-)
+# Options ZenML steps accept that have no effect here (kept in the step's settings).
+_ACCEPTED_ZENML_OPTIONS = STEP_OPTIONS
 
 
 def _checked_retry(retry: Any, step_name: str) -> StepRetryConfig | None:
@@ -94,12 +83,14 @@ def _checked_resources(resources: Any, step_name: str) -> dict[str, float]:
     worker resources; checked against `FANFLOW_RESOURCES` on this machine)."""
     if resources is None:
         return {}
-    if not isinstance(resources, Mapping) and (
-        hasattr(resources, "gpu_count") or hasattr(resources, "cpu_count")
-    ):  # ZenML's ResourceSettings: its GPU and CPU counts become resources of those names
-        counts = {"GPU": getattr(resources, "gpu_count", None)}
-        counts["CPU"] = getattr(resources, "cpu_count", None)
-        resources = {name: amount for name, amount in counts.items() if amount}
+    if isinstance(resources, ResourceSettings) or (
+        not isinstance(resources, Mapping)
+        and (hasattr(resources, "gpu_count") or hasattr(resources, "cpu_count"))
+    ):  # ZenML's ResourceSettings (or its shape): CPU, GPU and memory (bytes) requests
+        fields = ("cpu_count", "gpu_count", "memory")
+        return resources_from_settings(
+            {name: getattr(resources, name, None) for name in fields}, f"Step {step_name!r}"
+        )
     if not isinstance(resources, Mapping):
         raise ValueError(
             f"Step {step_name!r}: resources= must be a mapping of resource name to amount, "
@@ -209,7 +200,12 @@ class Step:
             )
         outputs, returns_tuple = parse_outputs(func, step_name)
         outputs = attach_materializers(outputs, output_materializers, step_name)
-        settings_all = dict(settings or {})
+        settings_all = merge_settings(settings)
+        settings_resources = (
+            resources_from_settings(settings_all["resources"], f"Step {step_name!r}")
+            if resources is None and settings_all.get("resources") is not None
+            else None
+        )
         settings_all.update(
             {key: value for key, value in zenml_options.items() if value is not None}
         )
@@ -234,7 +230,12 @@ class Step:
                 settings=frozen_mapping(settings_all),
                 on_start=resolve_hook(on_start, "on_start"),
                 on_end=resolve_hook(on_end, "on_end"),
-                resources=frozen_mapping(_checked_resources(resources, step_name)),
+                resources=frozen_mapping(
+                    settings_resources
+                    if settings_resources is not None
+                    else _checked_resources(resources, step_name)
+                ),
+                resources_from_settings=settings_resources is not None,
             ),
         )
         self._parameter_defaults = dict(parameters or {})

@@ -214,6 +214,8 @@ class Trace:
         self.max_fan_out: int | None = None
         # Configured values per invocation id (`steps:` of a run configuration).
         self.step_overrides: Mapping[str, StepOverrides] = {}
+        # The pipeline's merged `settings` (every step's lowest settings layer).
+        self.pipeline_settings: Mapping[str, Any] = {}
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -237,7 +239,12 @@ class Trace:
         invocation_id = self.allocate_id(custom_id or step.name, custom_id is not None)
         bound = bind_arguments(step, args, kwargs)
         step, configured = apply_step_overrides(
-            step, invocation_id, bound, parameter_defaults or {}, self.step_overrides
+            step,
+            invocation_id,
+            bound,
+            parameter_defaults or {},
+            self.step_overrides,
+            self.pipeline_settings,
         )
         inputs, parameters, upstream = self.classify_arguments(
             step, invocation_id, bound, configured

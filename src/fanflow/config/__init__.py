@@ -29,10 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fanflow.config.docker_settings import DockerSettings
+from fanflow.config.resource_settings import ResourceSettings
 from fanflow.config.retry_config import StepRetryConfig
 
 __all__ = [
     "ORCHESTRATOR_MODES",
+    "DockerSettings",
+    "ResourceSettings",
     "Settings",
     "StepLogSettings",
     "StepRetryConfig",

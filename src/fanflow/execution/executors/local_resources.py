@@ -3,15 +3,22 @@ check before a run starts.
 
 A step's `resources={"GPU": 1}` is a promise that it runs where that much is available. Here
 that means `FANFLOW_RESOURCES` declares it; a cluster executor checks its workers instead.
+Requests that come from ZenML's `settings={"resources": ResourceSettings(...)}` are checked
+only when `FANFLOW_RESOURCES` is set: ZenML's local orchestrator ignores them, so a ZenML
+program keeps running here unchanged (a one-time log line says they were not enforced).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 
 from fanflow.config import Settings
 from fanflow.exceptions import ResourceUnavailableError
 from fanflow.spec import Invocation
+
+logger = logging.getLogger("fanflow")
+_announced: set[str] = set()
 
 
 def offered_by(settings: Settings | None) -> dict[str, float]:
@@ -24,6 +31,16 @@ def check_local_resources(invocations: Iterable[Invocation], offered: Mapping[st
     `FANFLOW_RESOURCES`, or more of it than declared, before anything runs."""
     for inv in invocations:
         wanted = inv.step.config.resources
+        if wanted and inv.step.config.resources_from_settings and not offered:
+            if inv.step.name not in _announced:
+                _announced.add(inv.step.name)
+                logger.info(
+                    "Step %s: resource settings %s are not enforced on this machine "
+                    "(FANFLOW_RESOURCES is not set); they apply on a Dask cluster.",
+                    inv.step.name,
+                    dict(wanted),
+                )
+            continue
         for name, amount in wanted.items():
             if offered.get(name, 0.0) < amount:
                 have = f"{offered[name]:g}" if name in offered else "none"

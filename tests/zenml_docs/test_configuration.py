@@ -1,0 +1,158 @@
+"""Examples of ZenML's "Configuration" page (steps & pipelines), run with `zenml` -> `fanflow`:
+settings and how they merge (pipeline < step < YAML per key, fields merged), what fanflow acts
+on (`resources`) and what it accepts and reports (`docker`, stack-component keys)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from fanflow import pipeline, step
+from fanflow.config import DockerSettings, ResourceSettings, step_settings
+from fanflow.config.docker_settings import DockerSettings as DockerSettingsByPath
+from fanflow.config.resource_settings import ResourceSettings as ResourceSettingsByPath
+from fanflow.exceptions import ResourceUnavailableError
+
+
+@step
+def load_data(parameter: int) -> dict:
+    return {"parameter": parameter}
+
+
+@step(settings={"resources": ResourceSettings(gpu_count=1, memory="2GB")})
+def train_model(data: dict) -> None:
+    return None
+
+
+@pipeline(settings={"resources": ResourceSettings(cpu_count=2, memory="1GB")})
+def simple_ml_pipeline(parameter: int):
+    dataset = load_data(parameter=parameter)
+    train_model(dataset)
+
+
+def test_settings_classes_import_from_zenml_paths():
+    assert DockerSettingsByPath is DockerSettings
+    assert ResourceSettingsByPath is ResourceSettings
+    settings = ResourceSettings(cpu_count=2, memory="1GB")
+    assert settings.get_memory("MB") == 1000 and not settings.empty
+    assert ResourceSettings().empty
+    assert DockerSettings(parent_image="zenml-io/zenml-cuda:latest").parent_image.endswith("latest")
+
+
+def test_step_settings_override_pipeline_settings_field_by_field():
+    # "ZenML merges the two configurations and uses the step configuration to override values
+    # defined on the pipeline level" -> cpu_count: 2, gpu_count=1, memory="2GB"
+    run = simple_ml_pipeline(parameter=1)
+    assert run.steps["train_model"].config.settings["resources"] == {
+        "cpu_count": 2,
+        "gpu_count": 1,
+        "memory": "2GB",
+    }
+    assert run.steps["load_data"].config.settings["resources"] == {
+        "cpu_count": 2,
+        "memory": "1GB",
+    }
+    assert simple_ml_pipeline.configuration.settings["resources"] == {
+        "cpu_count": 2,
+        "memory": "1GB",
+    }
+
+
+def test_resource_settings_become_the_steps_resource_requests(monkeypatch):
+    # acted on: this machine must offer what the merged settings ask for once it declares
+    # FANFLOW_RESOURCES (unset, they are not enforced, as ZenML's local orchestrator does)
+    monkeypatch.setenv("FANFLOW_RESOURCES", "CPU=4,GPU=1,memory=8e9")
+    assert simple_ml_pipeline(parameter=2).status == "completed"
+    monkeypatch.setenv("FANFLOW_RESOURCES", "CPU=4,memory=8e9")
+    with pytest.raises(ResourceUnavailableError, match=r"Step `train_model`.*GPU=none"):
+        simple_ml_pipeline(parameter=3)
+
+
+def test_resource_settings_are_not_enforced_without_declared_resources(caplog):
+    from fanflow.execution.executors import local_resources
+
+    local_resources._announced.clear()
+    with caplog.at_level(logging.INFO, logger="fanflow"):
+        run = simple_ml_pipeline(parameter=4)
+    assert run.status == "completed"
+    assert "Step train_model: resource settings" in caplog.text
+    assert "not enforced on this machine" in caplog.text
+
+
+def test_yaml_step_settings_override_code_and_code_after_the_file_wins(tmp_path: Path):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "settings:\n  resources:\n    cpu_count: 3\n"
+        "steps:\n  train_model:\n    settings:\n      resources:\n        gpu_count: 2\n"
+    )
+    run = simple_ml_pipeline.with_options(config_path=str(config))(parameter=5)
+    assert run.steps["train_model"].config.settings["resources"] == {
+        "cpu_count": 3,
+        "gpu_count": 2,
+        "memory": "2GB",
+    }
+    assert run.steps["load_data"].config.settings["resources"] == {
+        "cpu_count": 3,
+        "memory": "1GB",
+    }
+    coded = simple_ml_pipeline.with_options(
+        config_path=str(config), settings={"resources": {"memory": "4GB"}}
+    )(parameter=6)
+    assert coded.steps["load_data"].config.settings["resources"] == {
+        "cpu_count": 3,
+        "memory": "4GB",
+    }
+
+
+def test_explicit_resources_win_over_settings(monkeypatch):
+    @step(resources={"GPU": 1}, settings={"resources": ResourceSettings(cpu_count=64)})
+    def gpu_only() -> int:
+        return 1
+
+    @pipeline(enable_cache=False)
+    def explicit():
+        gpu_only()
+
+    assert dict(gpu_only.definition.config.resources) == {"GPU": 1.0}
+    monkeypatch.setenv("FANFLOW_RESOURCES", "GPU=1")
+    assert explicit().steps["gpu_only"].output.load() == 1
+
+
+def test_docker_and_stack_component_settings_are_kept_and_reported_once(caplog):
+    step_settings._reported.clear()
+
+    @step(settings={"experiment_tracker.mlflow": {"experiment_name": "custom_experiment"}})
+    def tracked() -> int:
+        return 1
+
+    @pipeline(
+        enable_cache=False,
+        settings={"docker": DockerSettings(parent_image="zenml-io/zenml-cuda:latest")},
+    )
+    def containerised():
+        tracked()
+
+    with caplog.at_level(logging.INFO, logger="fanflow"):
+        run = containerised()
+        containerised()
+    assert run.steps["tracked"].config.settings["docker"] == {
+        "parent_image": "zenml-io/zenml-cuda:latest"
+    }
+    assert run.steps["tracked"].config.settings["experiment_tracker.mlflow"] == {
+        "experiment_name": "custom_experiment"
+    }
+    assert caplog.text.count("settings 'docker' have no effect") == 1
+    assert caplog.text.count("'experiment_tracker.mlflow' have no effect") == 1
+
+
+def test_bad_resource_settings_name_the_step():
+    with pytest.raises(ValueError, match="memory"):
+        ResourceSettings(memory="lots")
+
+    with pytest.raises(ValueError, match=r"Step 'odd'.*unknown field"):
+
+        @step(settings={"resources": {"cpu_count": 1, "gpus": 1}})
+        def odd() -> None:
+            return None
