@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from fanflow.client.resuming import register_resumer
+from fanflow.client.writing import register_metadata_writer
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ _EXPORTS = {
     "add_tags": "fanflow.authoring.artifact_api",
     "run_hook": "fanflow.authoring.hooks_api",
     "log_metadata": "fanflow.authoring.artifact_api",
+    "bulk_log_metadata": "fanflow.authoring.artifact_api",
     "save_artifact": "fanflow.authoring.artifact_api",
     "load_artifact": "fanflow.authoring.artifact_api",
     "unmapped": "fanflow.authoring.binding",
@@ -43,7 +45,13 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from fanflow.artifacts.artifact_config import ArtifactConfig
     from fanflow.artifacts.external_artifact import ExternalArtifact
-    from fanflow.authoring.artifact_api import add_tags, load_artifact, log_metadata, save_artifact
+    from fanflow.authoring.artifact_api import (
+        add_tags,
+        bulk_log_metadata,
+        load_artifact,
+        log_metadata,
+        save_artifact,
+    )
     from fanflow.authoring.binding import unmapped
     from fanflow.authoring.context import (
         PipelineContext,
@@ -67,6 +75,17 @@ def _resume_run(run: PipelineRunView) -> PipelineRunView:
 
 
 register_resumer(_resume_run)
+
+
+def _write_metadata(changes: Any, metadata_url: str) -> None:
+    """What `Client().create_run_metadata` writes through: only the authoring layer knows
+    whether a step is running (its changes then travel with the step's result)."""
+    from fanflow.authoring.artifact_api import route_metadata
+
+    route_metadata(changes, metadata_url)
+
+
+register_metadata_writer(_write_metadata)
 
 
 def __getattr__(name: str) -> Any:

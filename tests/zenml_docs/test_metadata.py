@@ -214,3 +214,159 @@ def test_accessing_context_during_pipeline_composition():
     )
     with pytest.raises(RuntimeError):
         get_pipeline_context()
+
+
+def _produce_pipeline():
+    @step
+    def produce(x: int) -> int:
+        return x * 2
+
+    @step
+    def consume(y: int) -> int:
+        return y + 1
+
+    @pipeline(enable_cache=False)
+    def produce_and_consume(x: int = 1):
+        consume(produce(x))
+
+    return produce_and_consume
+
+
+def test_bulk_log_metadata_to_runs_steps_and_artifacts_by_id_and_name():
+    from fanflow import bulk_log_metadata
+    from fanflow.models import (
+        ArtifactVersionIdentifier,
+        PipelineRunIdentifier,
+        StepRunIdentifier,
+    )
+
+    produce_and_consume = _produce_pipeline()
+    first = produce_and_consume(x=1)
+    second = produce_and_consume(x=2)
+    output = first.steps["produce"].outputs["output"][0]
+    bulk_log_metadata(
+        metadata={"experiment": "exp-1", "size": StorageSize(10), "source": Uri("s3://b/k")},
+        pipeline_runs=[PipelineRunIdentifier(id=first.id), PipelineRunIdentifier(name=second.name)],
+        step_runs=[
+            StepRunIdentifier(id=first.steps["consume"].id),
+            StepRunIdentifier(name="produce", run=PipelineRunIdentifier(name=second.name)),
+        ],
+        artifact_versions=[
+            ArtifactVersionIdentifier(id=output.id),
+            ArtifactVersionIdentifier(
+                name=second.steps["consume"].outputs["output"][0].name,
+                version=second.steps["consume"].outputs["output"][0].version,
+            ),
+        ],
+    )
+    client = Client()
+    for run_id in (first.id, second.id):
+        assert client.get_pipeline_run(run_id).run_metadata["experiment"] == "exp-1"
+    assert client.get_pipeline_run(first.id).steps["consume"].run_metadata["size"] == 10
+    assert client.get_pipeline_run(second.id).steps["produce"].run_metadata["source"] == (
+        "s3://b/k"
+    )
+    assert "experiment" not in client.get_pipeline_run(first.id).steps["produce"].run_metadata
+    assert client.get_artifact_version(output.id).run_metadata["experiment"] == "exp-1"
+    consumed = client.get_pipeline_run(second.id).steps["consume"].outputs["output"][0]
+    assert consumed.run_metadata["experiment"] == "exp-1"
+
+
+def test_bulk_log_metadata_inside_a_step_and_its_errors():
+    from fanflow import bulk_log_metadata
+    from fanflow.models import PipelineRunIdentifier, StepRunIdentifier
+
+    @step
+    def tagged() -> tuple[int, int]:
+        run = get_step_context().pipeline_run
+        bulk_log_metadata(
+            metadata={"stage": "train"},
+            pipeline_runs=[PipelineRunIdentifier(id=run.id)],
+            step_runs=[StepRunIdentifier(id=get_step_context().step_run.id)],
+            infer_artifacts=True,
+        )
+        return 1, 2
+
+    @pipeline(enable_cache=False)
+    def inside():
+        tagged()
+
+    run = inside()
+    assert run.run_metadata["stage"] == "train"
+    assert run.steps["tagged"].run_metadata["stage"] == "train"
+    for name in ("output_0", "output_1"):
+        assert run.steps["tagged"].outputs[name][0].run_metadata["stage"] == "train"
+    with pytest.raises(ValueError, match="must provide metadata"):
+        bulk_log_metadata(metadata={}, pipeline_runs=[PipelineRunIdentifier(id=run.id)])
+    with pytest.raises(ValueError, match="at least one entity"):
+        bulk_log_metadata(metadata={"a": 1})
+    with pytest.raises(ValueError, match="only within a step"):
+        bulk_log_metadata(metadata={"a": 1}, infer_artifacts=True)
+    with pytest.raises(ValueError, match="exactly one"):
+        PipelineRunIdentifier(id=run.id, name=run.name)
+    with pytest.raises(ValueError, match="run="):
+        StepRunIdentifier(name="tagged")
+
+
+def test_client_create_run_metadata_on_each_resource_type():
+    from fanflow.enums import MetadataResourceTypes
+    from fanflow.models import RunMetadataResource
+
+    produce_and_consume = _produce_pipeline()
+    run = produce_and_consume(x=3)
+    step_run = run.steps["produce"]
+    artifact = step_run.outputs["output"][0]
+    client = Client()
+    client.create_run_metadata(
+        metadata={"reviewed": True, "path": Path("/scripts/check.py"), "dtype": DType("int")},
+        resources=[
+            RunMetadataResource(id=run.id, type=MetadataResourceTypes.PIPELINE_RUN),
+            RunMetadataResource(id=step_run.id, type=MetadataResourceTypes.STEP_RUN),
+            RunMetadataResource(id=artifact.id, type=MetadataResourceTypes.ARTIFACT_VERSION),
+        ],
+    )
+    client.create_run_metadata(
+        metadata={"second": 2},
+        resources=[RunMetadataResource(id=run.id, type="pipeline_run")],
+    )
+    fetched = client.get_pipeline_run(run.id)
+    assert fetched.run_metadata["reviewed"] is True and fetched.run_metadata["second"] == 2
+    assert fetched.steps["produce"].run_metadata["path"] == "/scripts/check.py"
+    assert client.get_artifact_version(artifact.id).run_metadata["dtype"] == "int"
+    with pytest.raises(ValueError, match="not supported"):
+        client.create_run_metadata(
+            metadata={"a": 1},
+            resources=[RunMetadataResource(id=run.id, type=MetadataResourceTypes.MODEL_VERSION)],
+        )
+    with pytest.raises(ValueError, match="cannot be recorded"):
+        client.create_run_metadata(
+            metadata={"a": object()},
+            resources=[RunMetadataResource(id=run.id, type=MetadataResourceTypes.PIPELINE_RUN)],
+        )
+
+
+def test_client_create_run_metadata_inside_a_step_travels_with_the_step():
+    from fanflow.enums import MetadataResourceTypes
+    from fanflow.models import RunMetadataResource
+
+    @step
+    def annotate() -> int:
+        context = get_step_context()
+        Client().create_run_metadata(
+            metadata={"from_step": 1},
+            resources=[
+                RunMetadataResource(
+                    id=context.pipeline_run.id, type=MetadataResourceTypes.PIPELINE_RUN
+                ),
+                RunMetadataResource(id=context.step_run.id, type=MetadataResourceTypes.STEP_RUN),
+            ],
+        )
+        return 1
+
+    @pipeline(enable_cache=False)
+    def annotated():
+        annotate()
+
+    run = annotated()
+    assert run.run_metadata["from_step"] == 1
+    assert run.steps["annotate"].run_metadata["from_step"] == 1

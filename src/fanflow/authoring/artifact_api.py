@@ -1,4 +1,5 @@
-"""`save_artifact`, `load_artifact` and `log_metadata`, inside steps and outside.
+"""`save_artifact`, `load_artifact`, `log_metadata` and `bulk_log_metadata`, inside steps and
+outside.
 
 Inside a running step these never write to the metadata store: what they ask for is collected in
 the step's runtime and recorded by the orchestrator with the step's result. Outside steps they
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +19,17 @@ from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
 from fanflow.authoring.manual_artifacts import save_manual_artifact
 from fanflow.client import ArtifactVersionView, Client
 from fanflow.config import load_settings
-from fanflow.enums import ArtifactType
+from fanflow.enums import ArtifactType, MetadataResourceTypes
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, active_step
 from fanflow.ids import new_id, normalize_id
 from fanflow.metadata.records import MetadataUpdate
 from fanflow.metadata.store import MetadataStore
+from fanflow.models import (
+    ArtifactVersionIdentifier,
+    PipelineRunIdentifier,
+    RunMetadataResource,
+    StepRunIdentifier,
+)
 
 
 @dataclass(frozen=True)
@@ -229,3 +237,67 @@ def add_tags(
         runtime.metadata_updates.append(change)
         return
     MetadataStore(load_settings().metadata_url).merge_metadata(change)
+
+
+def route_metadata(changes: Sequence[MetadataUpdate], metadata_url: str) -> None:
+    """Where `Client().create_run_metadata` writes: inside a running step, into the step's
+    result (its own step run's metadata directly); elsewhere, to the store in one transaction."""
+    runtime = active_step()
+    if runtime is None:
+        MetadataStore(metadata_url).merge_metadata_many(changes)
+        return
+    for change in changes:
+        if change.target == "step" and change.key == runtime.step_run_id:
+            runtime.run_metadata.update(change.metadata)
+        else:
+            runtime.metadata_updates.append(change)
+
+
+def bulk_log_metadata(
+    metadata: dict[str, Any],
+    pipeline_runs: list[PipelineRunIdentifier] | None = None,
+    step_runs: list[StepRunIdentifier] | None = None,
+    artifact_versions: list[ArtifactVersionIdentifier] | None = None,
+    model_versions: list[Any] | None = None,
+    infer_models: bool = False,
+    infer_artifacts: bool = False,
+) -> None:
+    """Log the same metadata to several runs, step runs and artifact versions at once (ZenML's
+    `bulk_log_metadata`); `infer_artifacts=True` inside a step adds it to every output."""
+    if not metadata:
+        raise ValueError("You must provide metadata to log.")
+    if not any(
+        (pipeline_runs, step_runs, artifact_versions, model_versions, infer_models, infer_artifacts)
+    ):
+        raise ValueError("You must select at least one entity to log metadata to.")
+    if model_versions or infer_models:
+        raise ValueError("bulk_log_metadata: model versions are not supported by fanflow.")
+    plain = _recordable(metadata, "metadata")
+    runtime = active_step()
+    if infer_artifacts and runtime is None:
+        raise ValueError("Infer options can be used only within a step function code.")
+    client = Client()
+    resources: dict[tuple[str, str], RunMetadataResource] = {}
+
+    def add(identifier: uuid.UUID, kind: MetadataResourceTypes) -> None:
+        resources.setdefault((kind.value, identifier.hex), RunMetadataResource(identifier, kind))
+
+    for run in pipeline_runs or []:
+        if not run.id:
+            run.id = client.get_pipeline_run(run.value).id
+        add(run.id, MetadataResourceTypes.PIPELINE_RUN)
+    for step_run in step_runs or []:
+        if not step_run.id and step_run.name and step_run.run:
+            step_run.id = client.get_pipeline_run(step_run.run.value).steps[step_run.name].id
+        assert step_run.id is not None
+        add(step_run.id, MetadataResourceTypes.STEP_RUN)
+    for version in artifact_versions or []:
+        if not version.id and version.name and version.version:
+            version.id = client.get_artifact_version(version.name, version.version).id
+        assert version.id is not None
+        add(version.id, MetadataResourceTypes.ARTIFACT_VERSION)
+    if infer_artifacts and runtime is not None:
+        for name in runtime.output_names:
+            runtime.output_metadata.setdefault(name, {}).update(plain)
+    if resources:
+        client.create_run_metadata(metadata=plain, resources=list(resources.values()))

@@ -4,7 +4,8 @@ Works from any process and from inside a running step (a step may read its own r
 name, id or unique prefix follow ZenML: an exact id, then an exact name, then a prefix of either;
 no match raises `KeyError`, several raise `KeyError` asking for more characters.
 
-Invariant: the Client never writes and never starts work. A run whose orchestrator died is shown
+Invariant: the Client never writes and never starts work, except ZenML's one write call,
+`create_run_metadata`, which goes through the seam in `writing.py`. A run whose orchestrator died is shown
 as failed by the rule in `fanflow.metadata.liveness`, and listings filter on that same shown
 status; recording the repair is left to writers (`fanflow.metadata.maintenance`).
 """
@@ -18,6 +19,7 @@ from typing import Any
 from fanflow.artifacts.io import load_value
 from fanflow.artifacts.items import ITEM_MATERIALIZER, load_item, source_from_metadata
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
+from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
 from fanflow.client.filters import check_filters
 from fanflow.client.views import (
     ArtifactVersionView,
@@ -28,11 +30,14 @@ from fanflow.client.views import (
     PipelineView,
     StepRunView,
 )
+from fanflow.client.writing import write_metadata
 from fanflow.config import Settings, load_settings
+from fanflow.enums import MetadataResourceTypes
 from fanflow.ids import normalize_id
 from fanflow.metadata.liveness import as_seen, run_is_orphaned, step_as_seen
-from fanflow.metadata.records import ArtifactVersionRecord, StepRunRecord
+from fanflow.metadata.records import ArtifactVersionRecord, MetadataUpdate, StepRunRecord
 from fanflow.metadata.store import MetadataStore
+from fanflow.models import RunMetadataResource
 
 RUN_FILTERS = (
     "sort_by",
@@ -230,6 +235,54 @@ class Client:
         start = max(page - 1, 0) * size
         items = [HookInvocationView(r) for r in records[start : start + size]]
         return Page(items, len(records), page, size)
+
+    # --- metadata --------------------------------------------------------------------------------
+
+    def create_run_metadata(
+        self,
+        metadata: dict[str, Any],
+        resources: Sequence[RunMetadataResource],
+        stack_component_id: str | uuid.UUID | None = None,
+        publisher_step_id: str | uuid.UUID | None = None,
+    ) -> None:
+        """Attach `metadata` to each of `resources` (pipeline runs, step runs, artifact
+        versions), merging with what they hold, in one transaction; ZenML's signature.
+        `stack_component_id` and `publisher_step_id` are accepted and have no effect."""
+        if not isinstance(metadata, dict):
+            raise ValueError(
+                f"create_run_metadata: metadata must be a dict, got {type(metadata).__name__}."
+            )
+        plain: dict[str, Any] = {}
+        for key, value in metadata.items():
+            try:
+                plain[str(key)] = to_plain_json(value, strict=True)
+            except NotRecordable as exc:
+                raise ValueError(
+                    f"create_run_metadata: metadata {key!r} of type {type(value).__qualname__} "
+                    "cannot be recorded; use JSON-compatible values or fanflow.metadata."
+                    "metadata_types."
+                ) from exc
+        targets = {
+            MetadataResourceTypes.PIPELINE_RUN: "run",
+            MetadataResourceTypes.STEP_RUN: "step",
+            MetadataResourceTypes.ARTIFACT_VERSION: "artifact_version",
+        }
+        changes = []
+        for resource in resources:
+            if not isinstance(resource, RunMetadataResource):
+                raise ValueError(
+                    "create_run_metadata: resources must be RunMetadataResource(id=..., type=...)"
+                    f" objects (from fanflow.models), got {resource!r}."
+                )
+            target = targets.get(resource.type)
+            if target is None:
+                raise ValueError(
+                    f"create_run_metadata: metadata on {resource.type.value} is not supported "
+                    "by fanflow (no model control plane)."
+                )
+            changes.append(MetadataUpdate(target, resource.id.hex, plain))
+        if changes:
+            write_metadata(changes, self._settings.metadata_url)
 
     def _load_artifact(self, record: ArtifactVersionRecord) -> Any:
         if record.materializer == ITEM_MATERIALIZER:

@@ -394,8 +394,13 @@ class MetadataStore(StoreQueries):
         return self.get_artifact_version_by_id(new.id)
 
     def merge_metadata(self, change: MetadataUpdate) -> None:
+        self.merge_metadata_many([change])
+
+    def merge_metadata_many(self, changes: Sequence[MetadataUpdate]) -> None:
+        """Merge several metadata changes in one transaction: all land, or none."""
         with write_connection(self.engine) as conn:
-            self._merge_metadata(conn, change)
+            for change in changes:
+                self._merge_metadata(conn, change)
             conn.commit()
 
     def _merge_metadata(self, conn: Connection, change: MetadataUpdate) -> None:
