@@ -5,8 +5,8 @@ name, id or unique prefix follow ZenML: an exact id, then an exact name, then a 
 no match raises `KeyError`, several raise `KeyError` asking for more characters.
 
 Invariant: the Client never writes and never starts work, except ZenML's one write call,
-`create_run_metadata`, which goes through the seam in `writing.py`. A run whose orchestrator died is shown
-as failed by the rule in `fanflow.metadata.liveness`, and listings filter on that same shown
+`create_run_metadata`, which goes through the seam in `writing.py`. A run whose orchestrator
+died is shown as failed by the rule in `fanflow.metadata.liveness`, and listings filter on that same shown
 status; recording the repair is left to writers (`fanflow.metadata.maintenance`).
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 
 from fanflow.artifacts.io import load_value
 from fanflow.artifacts.items import ITEM_MATERIALIZER, load_item, source_from_metadata
-from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
+from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.client.filters import check_filters
 from fanflow.client.views import (
     ArtifactVersionView,
