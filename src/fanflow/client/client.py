@@ -6,8 +6,8 @@ no match raises `KeyError`, several raise `KeyError` asking for more characters.
 
 Invariant: the Client never writes and never starts work, except ZenML's one write call,
 `create_run_metadata`, which goes through the seam in `writing.py`. A run whose orchestrator
-died is shown as failed by the rule in `fanflow.metadata.liveness`, and listings filter on that same shown
-status; recording the repair is left to writers (`fanflow.metadata.maintenance`).
+died is shown as failed by the rule in `fanflow.metadata.liveness`, and listings filter on that
+same shown status; recording the repair is left to writers (`fanflow.metadata.maintenance`).
 """
 
 from __future__ import annotations
