@@ -5,6 +5,8 @@ failures swallowed), `run_hook`, and listing invocations from the Client."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Annotated, Tuple
 
 import pytest
 
@@ -205,5 +207,100 @@ def test_run_hook_records_a_custom_invocation():
     assert [(i.name.rsplit(".", 1)[-1], i.status) for i in invocations.items] == [
         ("call_tool", "completed")
     ]
-    with pytest.raises(RuntimeError, match="inside a step"):
-        run_hook(call_tool, "x")
+
+
+
+def test_run_hook_outside_a_run_still_calls_and_logs_that_it_cannot_record(caplog):
+    def call_tool(name: str) -> str:
+        return f"result of {name}"
+
+    with caplog.at_level(logging.ERROR, logger="fanflow"):
+        assert run_hook(call_tool, "x") == "result of x"
+    assert "Failed to record `custom` hook invocation" in caplog.text
+    assert "inside a step or a dynamic pipeline" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="fanflow"):
+        assert run_hook(call_tool, "y", track=False) == "result of y"
+    assert caplog.text == ""
+
+
+def test_run_hook_store_return_materializes_the_return_value():
+    def call_tool(name: str) -> str:
+        return f"result of {name}"
+
+    def scores(values: list) -> Tuple[Annotated[int, "best"], Annotated[float, "mean"]]:
+        return max(values), sum(values) / len(values)
+
+    @step
+    def agent_step() -> str:
+        result = run_hook(call_tool, "search", store_return=True)
+        run_hook(scores, kwargs={"values": [1, 2, 3]}, name="scoring", store_return=True)
+        run_hook(call_tool, "plain")  # not stored
+        return result
+
+    @pipeline(enable_cache=False)
+    def agent_pipeline():
+        agent_step()
+
+    run = agent_pipeline()
+    assert run.steps["agent_step"].output.load() == "result of search"
+    assert list(run.steps["agent_step"].outputs) == ["output"]  # hook outputs are not step outputs
+    stored, scoring, plain = Client().list_hook_invocations(
+        pipeline_run_id=run.id, hook_type=HookType.CUSTOM
+    ).items
+    assert list(stored.outputs) == ["output"]
+    assert stored.outputs["output"][0].load() == "result of search"
+    assert stored.step_run_id == run.steps["agent_step"].id
+    assert scoring.name == "scoring"
+    assert scoring.outputs["best"][0].load() == 3
+    assert scoring.outputs["mean"][0].load() == 2.0
+    assert plain.outputs == {}
+    # as in ZenML, each output is a manually saved artifact named after the output
+    assert Client().get_artifact_version("best").load() == 3
+
+
+def test_run_hook_store_return_of_a_failing_or_mismatched_hook():
+    def pair() -> Tuple[int, int]:
+        return 1, 2, 3  # type: ignore[return-value]
+
+    def boom() -> int:
+        raise ValueError("tool broke")
+
+    @step
+    def agent_step() -> int:
+        with pytest.raises(ValueError, match="returned 3 values"):
+            run_hook(pair, store_return=True)
+        with pytest.raises(ValueError, match="tool broke"):
+            run_hook(boom, store_return=True)
+        return 1
+
+    @pipeline(enable_cache=False)
+    def agent_pipeline():
+        agent_step()
+
+    run = agent_pipeline()
+    mismatched, failed = Client().list_hook_invocations(pipeline_run_id=run.id).items
+    assert mismatched.status == "completed" and mismatched.outputs == {}
+    assert failed.status == "failed" and "tool broke" in failed.exception and not failed.outputs
+
+
+def test_run_hook_in_a_dynamic_pipeline_function_records_with_the_run():
+    def decide(n: int) -> int:
+        return n * 10
+
+    @step
+    def echo(x: int) -> int:
+        return x
+
+    @pipeline(dynamic=True, enable_cache=False)
+    def agent_run():
+        value = run_hook(decide, 4, store_return=True)
+        echo(value)
+
+    run = agent_run()
+    assert run.steps["echo"].output.load() == 40
+    (invocation,) = Client().list_hook_invocations(
+        pipeline_run_id=run.id, hook_type=HookType.CUSTOM
+    ).items
+    assert invocation.step_run_id is None
+    assert invocation.outputs["output"][0].load() == 40

@@ -1,49 +1,134 @@
-"""`run_hook(func, *args, **kwargs)`: call a function and record the call as a hook invocation.
+"""`run_hook(func, *args, kwargs=None, name=None, hook_type=CUSTOM, store_return=False,
+track=True)`: call a function and record the call as a hook invocation (ZenML 0.98).
 
-ZenML's way to instrument callbacks (an agent's tool calls, say) inside a step: the function's
-return value flows through, and one `custom` hook invocation is recorded with the step (its
-exception too, when it raises; the exception is then re-raised).
+ZenML's way to instrument callbacks (an agent's tool calls, say) inside a step or a dynamic
+pipeline function: the function's return value flows through, and one invocation is recorded
+with the step (or, in a dynamic pipeline's function, with the run), its exception too when it
+raises (the exception is then re-raised).
+
+`store_return=True` also saves the return value as artifact versions, the invocation's
+`outputs`: an unannotated (or single) return is one output named `output` (or its `Annotated`
+name), an annotated tuple one output per element. As in ZenML, each output is an artifact named
+after the output, and reading them back goes through `Client().list_hook_invocations(...)`:
+`invocation.outputs["output"][0].load()`.
+
+Outside a step and a dynamic pipeline the function still runs and its value is returned; the
+call cannot be recorded, which is logged as an error (ZenML does the same); `track=False` skips
+recording silently.
 """
 
 from __future__ import annotations
 
+import logging
+import pkgutil
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from fanflow.execution.runtime import active_step
+from fanflow.artifacts.io import save_value
+from fanflow.authoring.manual_artifacts import save_manual_artifact
+from fanflow.authoring.signature import parse_outputs
+from fanflow.authoring.tracing import active_dynamic_run
+from fanflow.enums import HookType
+from fanflow.execution.recording import hook_records
+from fanflow.execution.runtime import ExtraArtifact, StepRuntime, active_step
 from fanflow.execution.step_hooks import HookCall, finish_awaitable, hook_name
-from fanflow.ids import utcnow
+from fanflow.ids import new_id, utcnow
+from fanflow.metadata.store import MetadataStore
+
+logger = logging.getLogger("fanflow")
+
+
+def _named_outputs(func: Callable[..., Any], result: Any) -> dict[str, Any]:
+    """The return value by output name, read from the function's return annotation."""
+    label = f"hook {getattr(func, '__name__', func)!r}"
+    outputs, returns_tuple = parse_outputs(func, label)
+    if not outputs:
+        return {}
+    if len(outputs) == 1:
+        return {outputs[0].name: result}
+    names = [output.name for output in outputs]
+    if not isinstance(result, (list, tuple)):
+        raise ValueError(
+            f"Hook function with multiple outputs ({names}) must return a tuple or list, got "
+            f"{type(result).__name__}."
+        )
+    if len(result) != len(names):
+        raise ValueError(
+            f"Hook function returned {len(result)} values but its annotation declares "
+            f"{len(names)} outputs."
+        )
+    return dict(zip(names, result, strict=True))
+
+
+def _save_in_step(runtime: StepRuntime, values: dict[str, Any]) -> dict[str, list[str]]:
+    """Save outputs with the running step's artifacts (recorded with its result, not as its
+    outputs)."""
+    saved_ids: dict[str, list[str]] = {}
+    store = runtime.artifact_store
+    for output_name, value in values.items():
+        artifact_id = new_id()
+        saved = save_value(
+            value, store, store.uri_for("hook_outputs", output_name, artifact_id), None, artifact_id
+        )
+        runtime.extra_artifacts.append(
+            ExtraArtifact(output_name, None, saved, {}, link_output=False)
+        )
+        saved_ids[output_name] = [saved.id]
+    return saved_ids
+
+
+def _save_outside(values: dict[str, Any], settings: Any) -> dict[str, list[str]]:
+    return {
+        output_name: [save_manual_artifact(value, output_name, settings=settings).id.hex]
+        for output_name, value in values.items()
+    }
 
 
 def run_hook(
-    func: Callable[..., Any], *args: Any, store_return: bool = False, **kwargs: Any
+    func: Callable[..., Any] | str,
+    *args: Any,
+    kwargs: dict[str, Any] | None = None,
+    name: str | None = None,
+    hook_type: HookType | str = HookType.CUSTOM,
+    store_return: bool = False,
+    track: bool = True,
 ) -> Any:
-    """Call `func(*args, **kwargs)` (awaiting it if async) inside a step and record the call."""
+    """Call `func(*args, **kwargs)` (awaiting it if async) and record the call."""
+    loaded = pkgutil.resolve_name(func) if isinstance(func, str) else func
+    kind = HookType(hook_type).value
     runtime = active_step()
-    if runtime is None:
-        raise RuntimeError(
-            "run_hook() records its call with the running step, so it works only inside a step."
-        )
-    if store_return:
-        raise NotImplementedError(
-            "run_hook(store_return=True) is not supported by fanflow; save the value with "
-            "save_artifact(...) instead."
-        )
+    dynamic = active_dynamic_run() if runtime is None else None
     started = utcnow()
+    status, error, outputs = "completed", None, None
     try:
-        result = finish_awaitable(func(*args, **kwargs))
-    except Exception as exc:
-        runtime.hook_calls.append(
-            HookCall(
-                "custom",
-                hook_name(func),
-                "failed",
-                started,
-                utcnow(),
-                "".join(traceback.format_exception(exc)),
-            )
-        )
-        raise
-    runtime.hook_calls.append(HookCall("custom", hook_name(func), "completed", started, utcnow()))
-    return result
+        try:
+            result = finish_awaitable(loaded(*args, **(kwargs or {})))
+        except BaseException as exc:
+            status, error = "failed", "".join(traceback.format_exception(exc))
+            raise
+        if store_return:  # after the call succeeded: a bad return does not fail the record
+            outputs = _named_outputs(loaded, result)
+        return result
+    finally:
+        if track:
+            call = HookCall(kind, name or hook_name(loaded), status, started, utcnow(), error)
+            try:
+                if runtime is not None:
+                    if outputs:
+                        call.outputs = _save_in_step(runtime, outputs)
+                    runtime.hook_calls.append(call)
+                elif dynamic is not None:
+                    settings = dynamic.settings
+                    if outputs:
+                        call.outputs = _save_outside(outputs, settings)
+                    MetadataStore(settings.metadata_url).record_hook_invocations(
+                        hook_records([call], dynamic.orchestrator.run_id, None)
+                    )
+                else:
+                    raise RuntimeError(
+                        "Recording a hook invocation requires an active pipeline run context. "
+                        "It can only be called from inside a step or a dynamic pipeline."
+                    )
+            except Exception as exc:
+                logger.error("Failed to record `%s` hook invocation: %s", kind, exc)

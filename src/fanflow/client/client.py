@@ -233,7 +233,7 @@ class Client:
             hook_type=None if hook_type is None else str(hook_type),
         )
         start = max(page - 1, 0) * size
-        items = [HookInvocationView(r) for r in records[start : start + size]]
+        items = [HookInvocationView(r, self) for r in records[start : start + size]]
         return Page(items, len(records), page, size)
 
     # --- metadata --------------------------------------------------------------------------------

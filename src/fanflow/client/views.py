@@ -171,12 +171,14 @@ class ArtifactVersionList(list):  # type: ignore[type-arg]
 
 
 class HookInvocationView:
-    """One recorded hook call (ZenML's `HookInvocation`): `name`, `hook_type`, `status`, ..."""
+    """One recorded hook call (ZenML's `HookInvocation`): `name`, `hook_type`, `status`,
+    `outputs` (the artifact versions `run_hook(..., store_return=True)` stored), ..."""
 
-    __slots__ = ("_record",)
+    __slots__ = ("_client", "_record")
 
-    def __init__(self, record: HookInvocationRecord) -> None:
+    def __init__(self, record: HookInvocationRecord, client: Any = None) -> None:
         self._record = record
+        self._client = client
 
     id = property(lambda self: uuid.UUID(self._record.id))
     name = property(lambda self: self._record.name)
@@ -188,6 +190,22 @@ class HookInvocationView:
     end_time = property(lambda self: self._record.end_time)
     exception = property(lambda self: self._record.exception)
     attempt = property(lambda self: self._record.attempt)
+
+    @property
+    def duration(self) -> Any:
+        return self._record.end_time - self._record.start_time
+
+    @property
+    def outputs(self) -> dict[str, list[ArtifactVersionView]]:
+        """Output name -> the artifact versions stored for it (empty unless `store_return`)."""
+        if not self._record.outputs:
+            return {}
+        if self._client is None:
+            raise RuntimeError("This hook invocation was read without a Client.")
+        return {
+            name: [self._client.get_artifact_version(av_id) for av_id in ids]
+            for name, ids in self._record.outputs.items()
+        }
 
     def __repr__(self) -> str:
         return (

@@ -104,7 +104,7 @@ def finish_record(result: StepResult, run_id: str) -> StepFinish:
             {**extra.saved.metadata, **extra.metadata},
             step_run_id=result.step_run_id,
             run_id=run_id,
-            output_name=extra.name,
+            output_name=extra.name if extra.link_output else None,
             version=extra.version,
             tags=extra.tags,
         )
@@ -144,6 +144,7 @@ def hook_records(
             end_time=call.end_time,
             exception=call.exception,
             attempt=call.attempt,
+            outputs=dict(call.outputs or {}),
         )
         for call in calls
     ]

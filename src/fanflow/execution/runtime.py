@@ -29,6 +29,8 @@ class ExtraArtifact:
     saved: SavedArtifact
     metadata: dict[str, Any]
     tags: list[str] = field(default_factory=list)
+    # False for artifacts that are not the step's outputs (a hook call's stored return value).
+    link_output: bool = True
 
 
 @dataclass(slots=True)

@@ -80,6 +80,8 @@ class HookCall:
     end_time: datetime
     exception: str | None = None
     attempt: int | None = None
+    # Output name -> artifact version ids stored by `run_hook(..., store_return=True)`.
+    outputs: dict[str, list[str]] | None = None
 
 
 def hook_name(hook: Hook) -> str:

@@ -130,6 +130,16 @@ def delete_runs(
         if dry_run:
             conn.rollback()
             return result
+        hooks = t.hook_invocations
+        for chunk in chunks(result.run_ids):  # hook calls (and their stored outputs) go first
+            conn.execute(
+                delete(t.hook_invocation_outputs).where(
+                    t.hook_invocation_outputs.c.hook_invocation_id.in_(
+                        select(hooks.c.id).where(hooks.c.run_id.in_(chunk))
+                    )
+                )
+            )
+            conn.execute(delete(hooks).where(hooks.c.run_id.in_(chunk)))
         for chunk in chunks(step_ids):
             conn.execute(
                 delete(t.step_run_inputs).where(t.step_run_inputs.c.step_run_id.in_(chunk))

@@ -6,6 +6,7 @@ and returns frozen records; `IN (...)` lists are chunked so any number of ids ca
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -482,7 +483,25 @@ class StoreQueries:
             query = query.where(t.hook_invocations.c.hook_type == hook_type)
         query = query.order_by(t.hook_invocations.c.start_time, t.hook_invocations.c.id)
         with self.engine.connect() as conn:
-            return [HookInvocationRecord(**dict(row._mapping)) for row in conn.execute(query)]
+            records = [HookInvocationRecord(**dict(row._mapping)) for row in conn.execute(query)]
+            outputs: dict[str, dict[str, list[str]]] = {}
+            ids = [record.id for record in records]
+            for chunk in chunks(ids):
+                for row in conn.execute(
+                    select(t.hook_invocation_outputs)
+                    .where(t.hook_invocation_outputs.c.hook_invocation_id.in_(chunk))
+                    .order_by(t.hook_invocation_outputs.c.name)
+                ):
+                    found = outputs.setdefault(row.hook_invocation_id, {})
+                    found.setdefault(row.name, []).append(row.artifact_version_id)
+        if not outputs:
+            return records
+        return [
+            dataclasses.replace(record, outputs=outputs[record.id])
+            if record.id in outputs
+            else record
+            for record in records
+        ]
 
     def artifact_version_tags(self, artifact_version_id: str) -> list[str]:
         with self.engine.connect() as conn:

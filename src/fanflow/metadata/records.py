@@ -164,6 +164,8 @@ class HookInvocationRecord:
     end_time: datetime
     exception: str | None = None
     attempt: int | None = None
+    # Output name -> artifact version ids the call stored (`run_hook(..., store_return=True)`).
+    outputs: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -197,5 +197,15 @@ hook_invocations = Table(
 )
 Index("ix_hook_invocations_run", hook_invocations.c.run_id, hook_invocations.c.start_time)
 
+# Return values a hook call stored as artifact versions (`run_hook(..., store_return=True)`),
+# by output name (ZenML's `HookInvocation.outputs`).
+hook_invocation_outputs = Table(
+    "hook_invocation_outputs",
+    metadata,
+    Column("hook_invocation_id", ID, ForeignKey("hook_invocations.id"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("artifact_version_id", ID, ForeignKey("artifact_versions.id"), primary_key=True),
+)
+
 # The consumers of an artifact version (lineage.py), without scanning every input link.
 ADDED_INDEXES.append(Index("ix_step_run_inputs_artifact", step_run_inputs.c.artifact_version_id))

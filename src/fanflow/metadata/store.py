@@ -293,6 +293,14 @@ class MetadataStore(StoreQueries):
                 for c in calls
             ],
         )
+        output_rows = [
+            {"hook_invocation_id": c.id, "name": name, "artifact_version_id": av_id}
+            for c in calls
+            for name, ids in c.outputs.items()
+            for av_id in ids
+        ]
+        if output_rows:
+            conn.execute(t.hook_invocation_outputs.insert(), output_rows)
 
     def record_hook_invocations(self, calls: Sequence[HookInvocationRecord]) -> None:
         """Record hook calls made outside any step (run-level hooks of dynamic pipelines)."""
