@@ -42,7 +42,7 @@ logger = logging.getLogger("fanflow")
 def _named_outputs(func: Callable[..., Any], result: Any) -> dict[str, Any]:
     """The return value by output name, read from the function's return annotation."""
     label = f"hook {getattr(func, '__name__', func)!r}"
-    outputs, returns_tuple = parse_outputs(func, label)
+    outputs, _ = parse_outputs(func, label)
     if not outputs:
         return {}
     if len(outputs) == 1:
