@@ -156,3 +156,81 @@ def test_bad_resource_settings_name_the_step():
         @step(settings={"resources": {"cpu_count": 1, "gpus": 1}})
         def odd() -> None:
             return None
+
+
+def test_write_run_configuration_template_round_trip(tmp_path: Path):
+    import yaml
+
+    @step
+    def load(parameter: int) -> dict:
+        return {"parameter": parameter}
+
+    @step
+    def train(data: dict, learning_rate: float = 0.1) -> float:
+        return learning_rate * data["parameter"]
+
+    @pipeline(enable_cache=True)  # set cache behavior at step level
+    def templated(parameter: int = 1):
+        dataset = load(parameter=parameter)
+        train(dataset)
+
+    path = tmp_path / "template.yaml"
+    templated.write_run_configuration_template(path=str(path))
+    text = path.read_text()
+    # as in ZenML: every line commented out, so the file as written configures nothing
+    assert all(line.startswith("#") for line in text.splitlines())
+    assert yaml.safe_load(text) is None
+    assert templated.with_options(config_path=str(path))().status == "completed"
+
+    options = yaml.safe_load("\n".join(line[2:] for line in text.splitlines() if line[:2] == "# "))
+    assert set(options) == {
+        "run_name",
+        "enable_cache",
+        "execution_mode",
+        "extra",
+        "tags",
+        "substitutions",
+        "parameters",
+        "settings",
+        "steps",
+    }
+    assert options["parameters"] == {"parameter": "int"}
+    assert set(options["steps"]) == {"load", "train"}
+    assert options["steps"]["train"]["parameters"] == {"learning_rate": "float"}
+    assert set(options["settings"]["resources"]) == {"cpu_count", "gpu_count", "memory"}
+
+    # edit: uncomment some lines and put values in place of the types, then use the file
+    edited, step_id = [], None
+    for line in text.splitlines():
+        body = line[2:]
+        if body.startswith("  ") and not body.startswith("   "):
+            step_id = body.strip(" :")
+        if body.startswith("enable_cache:"):
+            edited.append("enable_cache: false")
+        elif body.startswith("run_name:"):
+            edited.append("run_name: edited_{date}")
+        elif body in ("parameters:", "steps:", "  train:") or (
+            step_id == "train" and body == "    parameters:"
+        ):
+            edited.append(body)
+        elif body == "  parameter: int":
+            edited.append("  parameter: 4")
+        elif body == "      learning_rate: float":
+            edited.append("      learning_rate: 0.5")
+        else:
+            edited.append(line)
+    path.write_text("\n".join(edited) + "\n")
+    run = templated.with_options(config_path=str(path))()
+    assert run.name.startswith("edited_")
+    assert run.steps["train"].output.load() == 2.0
+    assert run.steps["train"].config.parameters == {"learning_rate": 0.5}
+
+
+def test_template_of_a_pipeline_with_required_parameters_has_no_steps(tmp_path: Path):
+    import yaml
+
+    path = tmp_path / "template.yaml"
+    simple_ml_pipeline.write_run_configuration_template(str(path), stack=None)
+    text = path.read_text()
+    options = yaml.safe_load("\n".join(line[2:] for line in text.splitlines() if line[:2] == "# "))
+    assert options["parameters"] == {"parameter": "int"} and options["steps"] == {}
