@@ -12,7 +12,7 @@ import pytest
 from fanflow import get_step_context, pipeline, step
 from fanflow.client import Client
 from fanflow.config import step_settings
-from fanflow.exceptions import ConfigurationError
+from fanflow.exceptions import ConfigurationError, ResourceUnavailableError
 
 
 def _write(tmp_path: Path, text: str) -> str:
@@ -297,3 +297,55 @@ def test_configure_with_settings_for_stack_components_is_accepted():
     assert my_pipeline.configuration.settings == {
         "docker": {"parent_image": "zenml-io/zenml-cuda:latest"}
     }
+
+
+def test_resource_docker_and_component_settings_from_the_page(tmp_path, monkeypatch, caplog):
+    config = _write(
+        tmp_path,
+        """
+settings:
+  docker:
+    apt_packages: ["curl", "git", "libgomp1"]
+    copy_files: True
+    environment:
+      ZENML_LOGGING_VERBOSITY: DEBUG
+      PYTHONUNBUFFERED: "1"
+    parent_image: "zenml-io/zenml-cuda:latest"
+    requirements: ["torch==1.10.0", "transformers>=4.0.0", "pandas"]
+  resources:
+    cpu_count: 2
+    gpu_count: 1
+    memory: "4Gb"
+
+steps:
+  train_model:
+    experiment_tracker: "mlflow_tracker"
+    step_operator: "vertex_gpu"
+    settings:
+      resources:
+        cpu_count: 4
+        gpu_count: 2
+        memory: "16Gb"
+      experiment_tracker.mlflow:
+        experiment_name: "image_classification"
+        nested: True
+""",
+    )
+    monkeypatch.setenv("FANFLOW_RESOURCES", "CPU=4,GPU=2,memory=16e9")
+    step_settings._reported.clear()
+    with caplog.at_level(logging.INFO, logger="fanflow"):
+        run = simple_ml_pipeline.with_options(config_path=config)(dataset_name="x")
+    train = run.steps["train_model"].config.settings
+    assert train["resources"] == {"cpu_count": 4, "gpu_count": 2, "memory": "16Gb"}
+    assert train["experiment_tracker.mlflow"] == {
+        "experiment_name": "image_classification",
+        "nested": True,
+    }
+    assert train["docker"]["parent_image"] == "zenml-io/zenml-cuda:latest"
+    assert run.steps["load_data"].config.settings["resources"]["memory"] == "4Gb"
+    assert "steps.train_model.experiment_tracker" in caplog.text
+    assert "'experiment_tracker.mlflow' have no effect" in caplog.text
+    # the resources are acted on: a machine offering less refuses the step that needs more
+    monkeypatch.setenv("FANFLOW_RESOURCES", "CPU=4,GPU=1,memory=16e9")
+    with pytest.raises(ResourceUnavailableError, match=r"Step `train_model`.*GPU"):
+        simple_ml_pipeline.with_options(config_path=config)(dataset_name="y")

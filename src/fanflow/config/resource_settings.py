@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
-_MEMORY = re.compile(r"^([0-9]+)(KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)$")
+# ZenML's units; the letter case of the unit is not significant ("4Gb", as ZenML's YAML page
+# writes it, is 4 GB).
+_MEMORY = re.compile(r"^([0-9]+)\s*([KMGTP])(i?)B$", re.IGNORECASE)
 _UNITS = {
     "KB": 10**3,
     "KiB": 2**10,
@@ -29,14 +31,15 @@ _UNITS = {
 
 
 def memory_bytes(memory: str) -> int:
-    """`"2GB"` -> 2_000_000_000; ZenML's units (KB, KiB, ... PiB)."""
-    match = _MEMORY.match(memory)
+    """`"2GB"` -> 2_000_000_000, `"1GiB"` -> 1_073_741_824; ZenML's units (KB, KiB, ... PiB)."""
+    match = _MEMORY.match(memory) if isinstance(memory, str) else None
     if match is None:
         raise ValueError(
             f"ResourceSettings: memory must be a whole number with a unit like '2GB' or "
             f"'512MiB' (KB, KiB, MB, MiB, GB, GiB, TB, TiB, PB, PiB), got {memory!r}."
         )
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    unit = match.group(2).upper() + ("iB" if match.group(3) else "B")
+    return int(match.group(1)) * _UNITS[unit]
 
 
 @dataclass
