@@ -234,3 +234,43 @@ def test_template_of_a_pipeline_with_required_parameters_has_no_steps(tmp_path: 
     text = path.read_text()
     options = yaml.safe_load("\n".join(line[2:] for line in text.splitlines() if line[:2] == "# "))
     assert options["parameters"] == {"parameter": "int"} and options["steps"] == {}
+
+
+def test_component_options_and_their_settings_from_the_page():
+    @step(
+        settings={
+            "output_materializers": {"output": "my_module.MyMaterializer"},
+            "experiment_tracker.mlflow": {"experiment_name": "custom_experiment"},
+        }
+    )
+    def train_model() -> int:
+        return 1
+
+    @step(experiment_tracker=True, step_operator=True)
+    def uses_components() -> None: ...
+
+    @step(
+        step_operator="nameofstepoperator",
+        settings={"step_operator": {"estimator_args": {"instance_type": "m7g.medium"}}},
+    )
+    def my_step() -> None: ...
+
+    @pipeline
+    def my_pipeline():
+        train_model()
+        uses_components()
+        my_step()
+
+    my_pipeline.configure(
+        enable_cache=False,
+        enable_artifact_metadata=True,
+        settings={"docker": {"parent_image": "zenml-io/zenml-cuda:latest"}},
+    )
+    run = my_pipeline()
+    assert run.status == "completed"
+    settings = run.steps["my_step"].config.settings
+    assert settings["step_operator"] == {"estimator_args": {"instance_type": "m7g.medium"}}
+    assert settings["docker"] == {"parent_image": "zenml-io/zenml-cuda:latest"}
+    assert run.steps["train_model"].config.settings["experiment_tracker.mlflow"] == {
+        "experiment_name": "custom_experiment"
+    }

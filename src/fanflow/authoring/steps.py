@@ -206,8 +206,12 @@ class Step:
             if resources is None and settings_all.get("resources") is not None
             else None
         )
-        settings_all.update(
-            {key: value for key, value in zenml_options.items() if value is not None}
+        settings_all.update(  # a component option never replaces that component's settings
+            {
+                key: value
+                for key, value in zenml_options.items()
+                if value is not None and key not in settings_all
+            }
         )
         self.definition = StepDefinition(
             name=step_name,
