@@ -274,3 +274,24 @@ def test_component_options_and_their_settings_from_the_page():
     assert run.steps["train_model"].config.settings["experiment_tracker.mlflow"] == {
         "experiment_name": "custom_experiment"
     }
+
+
+def test_dynamic_pipeline_settings_reach_called_and_mapped_steps():
+    @step
+    def numbers() -> list[int]:
+        return [1, 2]
+
+    @step(settings={"resources": ResourceSettings(gpu_count=1)})
+    def double(x: int) -> int:
+        return 2 * x
+
+    @pipeline(dynamic=True, enable_cache=False, settings={"resources": {"cpu_count": 2}})
+    def dynamic_resources():
+        double.map(numbers())
+
+    run = dynamic_resources()
+    assert run.steps["numbers"].config.settings["resources"] == {"cpu_count": 2}
+    assert run.steps["map:double:1"].config.settings["resources"] == {
+        "cpu_count": 2,
+        "gpu_count": 1,
+    }

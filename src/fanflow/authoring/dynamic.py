@@ -42,7 +42,7 @@ from fanflow.authoring.futures import (
 from fanflow.authoring.launch import finished_run, orchestrator_for, stopped_error
 from fanflow.authoring.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments
 from fanflow.authoring.run_config import StepOverrides
-from fanflow.authoring.step_overrides import apply_step_overrides
+from fanflow.authoring.step_overrides import apply_step_overrides, with_pipeline_settings
 from fanflow.authoring.tracing import IdAllocator, StepArtifact, dynamic_context, map_branch_id
 from fanflow.client.views import ArtifactVersionView
 from fanflow.config import Settings
@@ -298,6 +298,7 @@ class DynamicRun:
             step, args, kwargs, as_sequence=lambda name, value: self._as_sequence(step, name, value)
         )
         branches = expand(step, mapped, fixed, product=product, max_fan_out=self.max_fan_out)
+        step = with_pipeline_settings(step, self.pipeline_settings)
         group = self.ids.map_group(step.name)
         after_ids = self._after_ids(after)
         invocations = []

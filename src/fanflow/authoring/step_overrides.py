@@ -81,6 +81,18 @@ def _with_settings(
     return dataclasses.replace(step, config=dataclasses.replace(config, **changes))
 
 
+def with_pipeline_settings(
+    step: StepDefinition, pipeline_settings: Mapping[str, Any] | None
+) -> StepDefinition:
+    """The step with the pipeline's settings merged under its own (for calls that have no
+    invocation-level configuration, such as a dynamic pipeline's map branches)."""
+    if pipeline_settings:
+        step = _with_settings(step, pipeline_settings, {}, {})
+    if step.config.settings:
+        report_ignored_settings(step.config.settings, f"Step {step.name!r}")
+    return step
+
+
 def apply_step_overrides(
     step: StepDefinition,
     invocation_id: str,
