@@ -338,31 +338,13 @@ class Pipeline:
         """Write a YAML template of this pipeline's run configuration, every line commented
         out (ZenML's method; `stack` is accepted and has no effect). Steps are listed when the
         pipeline can be traced with its configured and default parameters, as ZenML does."""
-        from fanflow.authoring.run_template import template_for, write_template
+        from fanflow.authoring.run_template import write_pipeline_template
 
-        steps: dict[str, dict[str, str]] = {}
-        if not self.dynamic:
-            try:
-                parameters = self._bind((), {})
-            except PipelineInterfaceError:
-                parameters = None
-            if parameters is not None:
-                context = PipelineContext(
-                    name=self.name,
-                    extra=dict(self.options.extra),
-                    enable_cache=self.options.enable_cache,
-                    run_name=self.options.run_name,
-                    parameters=dict(parameters),
-                    tags=list(self.options.tags),
-                )
-                with pipeline_context(context), tracing(self.name) as trace:
-                    trace.step_overrides = self._step_overrides
-                    self._func(**parameters)
-                for step_id, draft in trace.drafts.items():
-                    types = {i.name: describe(i.annotation) for i in draft.step.inputs}
-                    steps[step_id] = {name: types[name] for name in draft.parameters}
-        pipeline_parameters = {i.name: describe(i.annotation) for i in self._inputs}
-        write_template(path, template_for(pipeline_parameters, steps), self.name)
+        try:
+            parameters: dict[str, Any] | None = None if self.dynamic else self._bind((), {})
+        except PipelineInterfaceError:
+            parameters = None
+        write_pipeline_template(self, path, parameters, self._inputs, self._step_overrides)
 
     @property
     def configuration(self) -> PipelineConfiguration:

@@ -12,10 +12,14 @@ step invocation with the inputs that can be configured as parameters. `settings:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fanflow.authoring.context import PipelineContext, pipeline_context
+from fanflow.authoring.tracing import tracing
 from fanflow.enums import ExecutionMode
+from fanflow.spec import InputSignature
+from fanflow.typecheck import describe
 
 RESOURCES_TEMPLATE = {
     "cpu_count": "Optional[PositiveFloat]",
@@ -87,3 +91,34 @@ def write_template(
     commented += "".join(f"# {line}\n" for line in text.splitlines())
     with open(os.fspath(path), "w", encoding="utf-8") as handle:
         handle.write(commented)
+
+
+def write_pipeline_template(
+    pipeline: Any,
+    path: str | os.PathLike[str],
+    parameters: Mapping[str, Any] | None,
+    inputs: Sequence[InputSignature],
+    step_overrides: Mapping[str, Any],
+) -> None:
+    """Trace `pipeline` with `parameters` (its configured and default values; None when some
+    are missing, or for a dynamic pipeline: then no steps are listed, as ZenML does) and write
+    its template."""
+    steps: dict[str, dict[str, str]] = {}
+    if parameters is not None:
+        options = pipeline.options
+        context = PipelineContext(
+            name=pipeline.name,
+            extra=dict(options.extra),
+            enable_cache=options.enable_cache,
+            run_name=options.run_name,
+            parameters=dict(parameters),
+            tags=list(options.tags),
+        )
+        with pipeline_context(context), tracing(pipeline.name) as trace:
+            trace.step_overrides = step_overrides
+            pipeline.entrypoint(**parameters)
+        for step_id, draft in trace.drafts.items():
+            types = {i.name: describe(i.annotation) for i in draft.step.inputs}
+            steps[step_id] = {name: types[name] for name in draft.parameters}
+    pipeline_parameters = {i.name: describe(i.annotation) for i in inputs}
+    write_template(path, template_for(pipeline_parameters, steps), pipeline.name)
