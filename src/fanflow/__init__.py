@@ -31,6 +31,7 @@ _EXPORTS = {
     "log_metadata": "fanflow.authoring.artifact_api",
     "save_artifact": "fanflow.authoring.artifact_api",
     "load_artifact": "fanflow.authoring.artifact_api",
+    "register_artifact": "fanflow.authoring.artifact_api",
     "unmapped": "fanflow.authoring.binding",
     "MapResults": "fanflow.execution.map_results",
     "ExecutionStatus": "fanflow.enums",
@@ -43,7 +44,13 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from fanflow.artifacts.artifact_config import ArtifactConfig
     from fanflow.artifacts.external_artifact import ExternalArtifact
-    from fanflow.authoring.artifact_api import add_tags, load_artifact, log_metadata, save_artifact
+    from fanflow.authoring.artifact_api import (
+        add_tags,
+        load_artifact,
+        log_metadata,
+        register_artifact,
+        save_artifact,
+    )
     from fanflow.authoring.binding import unmapped
     from fanflow.authoring.context import (
         PipelineContext,

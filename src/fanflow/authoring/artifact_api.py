@@ -17,7 +17,8 @@ from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
 from fanflow.authoring.manual_artifacts import save_manual_artifact
 from fanflow.client import ArtifactVersionView, Client
 from fanflow.config import load_settings
-from fanflow.enums import ArtifactType
+from fanflow.enums import ArtifactSaveType, ArtifactType
+from fanflow.execution.recording import version_record
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, active_step
 from fanflow.ids import new_id, normalize_id
 from fanflow.metadata.records import MetadataUpdate
@@ -86,6 +87,82 @@ def save_artifact(
     return PendingArtifactVersion(
         uuid.UUID(saved.id), name, saved.uri, saved.materializer, saved.data_type, store
     )
+
+
+def register_artifact(
+    folder_or_file_uri: str,
+    name: str,
+    version: str | int | None = None,
+    artifact_type: Any = None,
+    tags: list[str] | None = None,
+    has_custom_name: bool = True,
+    artifact_metadata: dict[str, Any] | None = None,
+    **_ignored: Any,
+) -> ArtifactVersionView | PendingArtifactVersion:
+    """Record a file or folder already in the artifact store as a version of `name`, in place.
+
+    ZenML's `register_artifact`: nothing is copied; loading the version gives a local
+    `pathlib.Path` (a temporary copy). A URI outside the artifact store raises
+    `FileNotFoundError`; one another version already records raises `RuntimeError`. Inside a
+    step, the version is recorded with the step's result, as one of its outputs.
+    """
+    from fanflow.artifacts.io import SavedArtifact
+    from fanflow.artifacts.preexisting_data_materializer import PreexistingDataMaterializer
+    from fanflow.artifacts.registered import describe_registered, registered_location
+    from fanflow.artifacts.store import artifact_store_for
+
+    metadata = _recordable(artifact_metadata or {}, "artifact_metadata")
+    runtime = active_step()
+    settings = load_settings()
+    store = (
+        runtime.artifact_store
+        if runtime is not None
+        else artifact_store_for(settings.artifact_root, settings.artifact_storage_options)
+    )
+    uri = registered_location(store, folder_or_file_uri)
+    taken = Client(settings).list_artifact_versions(uri=uri, size=1)
+    if len(taken):
+        other = taken[0]
+        raise RuntimeError(
+            f"Cannot create new artifact {name} version with URI {uri} because the URI is "
+            f"already used by artifact {other.name} (version {other.version})."
+        )
+    content_hash, size = describe_registered(store, uri)
+    saved = SavedArtifact(
+        id=new_id(),
+        uri=uri,
+        materializer=PreexistingDataMaterializer.NAME,
+        data_type="pathlib.Path",
+        artifact_type=str(ArtifactType(artifact_type or ArtifactType.DATA)),
+        size=size,
+        content_hash=content_hash,
+        metadata={"storage_size": size},
+    )
+    version_text = None if version is None else str(version)
+    if runtime is not None:
+        runtime.extra_artifacts.append(
+            ExtraArtifact(
+                name=name,
+                version=version_text,
+                saved=saved,
+                metadata=metadata,
+                tags=list(tags or ()),
+                save_type=ArtifactSaveType.PREEXISTING.value,
+            )
+        )
+        return PendingArtifactVersion(
+            uuid.UUID(saved.id), name, uri, saved.materializer, saved.data_type, store
+        )
+    record = version_record(
+        saved,
+        name,
+        ArtifactSaveType.PREEXISTING,
+        {**saved.metadata, **metadata},
+        version=version_text,
+        tags=list(tags or ()),
+    )
+    MetadataStore(settings.metadata_url).save_artifact_version(record)
+    return Client(settings).get_artifact_version(saved.id)
 
 
 def load_artifact(name_or_id: str | uuid.UUID, version: str | int | None = None) -> Any:

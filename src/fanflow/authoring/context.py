@@ -130,7 +130,11 @@ class StepContext:
         self._runtime.output_tags[name] = [tag for tag in current if tag not in set(tags)]
 
     def get_output_artifact_uri(self, output_name: str | None = None) -> str:
-        """Where the output's artifact will be stored (reserved now, used when it is saved)."""
+        """Where the output's artifact will be stored (reserved now, used when it is saved).
+
+        The step may write side files into this folder (`os.path.join(uri, "logs")`, ...): they
+        are published with the output's value, as one artifact (see `artifacts/side_files.py`).
+        """
         name = self._output_name(output_name)
         reserved = self._runtime.output_uris.get(name)
         if reserved is None:
@@ -141,6 +145,9 @@ class StepContext:
             uri = runtime.artifact_store.uri_for(
                 runtime.map_group or runtime.invocation_id, name, artifact_id
             )
+            from fanflow.artifacts.side_files import prepare_output_uri
+
+            prepare_output_uri(runtime.artifact_store, uri)
             reserved = runtime.output_uris[name] = (artifact_id, uri)
         return reserved[1]
 

@@ -29,6 +29,7 @@ class ExtraArtifact:
     saved: SavedArtifact
     metadata: dict[str, Any]
     tags: list[str] = field(default_factory=list)
+    save_type: str = "manual"  # "preexisting" for `register_artifact`
 
 
 @dataclass(slots=True)
