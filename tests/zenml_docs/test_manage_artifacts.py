@@ -7,6 +7,7 @@ checks what the page says it does.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import numpy as np
@@ -182,3 +183,55 @@ def test_save_and_load_artifacts_not_produced_by_pipelines():
     # "load_artifact is simply short-hand for ... client.get_artifact(name).load()"
     assert Client().get_artifact("iris_predictions").load().tolist() == [2]
     assert load_artifact("iris_predictions").tolist() == [2]
+
+
+def test_download_files_of_an_artifact_version_as_a_zip(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+
+    @step
+    def training_data_loader() -> Annotated[pd.DataFrame, "iris_dataset"]:
+        return _iris()
+
+    @pipeline
+    def feature_engineering_pipeline():
+        training_data_loader()
+
+    feature_engineering_pipeline()
+    client = Client()
+    artifact = client.get_artifact_version(name_id_or_prefix="iris_dataset")
+    os.makedirs("path/to")
+    artifact.download_files("path/to/save.zip")
+    with zipfile.ZipFile("path/to/save.zip") as archive:
+        (name,) = archive.namelist()
+        stored = archive.read(name)
+    with open(os.path.join(artifact.uri, name), "rb") as handle:
+        assert handle.read() == stored
+    if name.endswith(".parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(stored)), _iris())
+    # "the path must have the `.zip` extension"
+    with pytest.raises(ValueError, match=".zip"):
+        artifact.download_files("path/to/save.tar")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        artifact.download_files("path/to/save.zip")
+    artifact.download_files("path/to/save.zip", overwrite=True)
+    assert os.listdir("path/to") == ["save.zip"]  # no temporary file left behind
+
+
+def test_download_files_of_registered_data(tmp_path):
+    import zipfile
+
+    from fanflow import register_artifact
+
+    prefix = Client().active_stack.artifact_store.path
+    folder = os.path.join(prefix, "checkpoints")
+    os.makedirs(os.path.join(folder, "epoch_1"))
+    with open(os.path.join(folder, "epoch_1", "model.ckpt"), "w") as handle:
+        handle.write("weights")
+    version = register_artifact(folder, name="ckpts")
+    version.download_files(str(tmp_path / "ckpts.zip"))
+    with zipfile.ZipFile(tmp_path / "ckpts.zip") as archive:
+        assert archive.namelist() == ["epoch_1/model.ckpt"]
+        assert archive.read("epoch_1/model.ckpt") == b"weights"
