@@ -32,6 +32,8 @@ _EXPORTS = {
     "save_artifact": "fanflow.authoring.artifact_api",
     "load_artifact": "fanflow.authoring.artifact_api",
     "register_artifact": "fanflow.authoring.artifact_api",
+    "log_artifact_metadata": "fanflow.authoring.artifact_api",
+    "PreexistingArtifactPath": "fanflow.artifacts.preexisting_data_materializer",
     "unmapped": "fanflow.authoring.binding",
     "MapResults": "fanflow.execution.map_results",
     "ExecutionStatus": "fanflow.enums",
@@ -44,9 +46,11 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from fanflow.artifacts.artifact_config import ArtifactConfig
     from fanflow.artifacts.external_artifact import ExternalArtifact
+    from fanflow.artifacts.preexisting_data_materializer import PreexistingArtifactPath
     from fanflow.authoring.artifact_api import (
         add_tags,
         load_artifact,
+        log_artifact_metadata,
         log_metadata,
         register_artifact,
         save_artifact,

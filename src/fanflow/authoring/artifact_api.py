@@ -8,6 +8,7 @@ read and write the store directly.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -234,6 +235,34 @@ def log_metadata(
             runtime.metadata_updates.append(target)
         return
     MetadataStore(load_settings().metadata_url).merge_metadata(target)
+
+
+def log_artifact_metadata(
+    metadata: dict[str, Any],
+    artifact_name: str | None = None,
+    artifact_version: str | None = None,
+) -> None:
+    """ZenML's deprecated `log_artifact_metadata`, kept so older programs run: metadata for a
+    named version, for an output of the running step, or for the newest version of a name."""
+    logging.getLogger("fanflow").warning(
+        "`log_artifact_metadata` is deprecated (as in ZenML); use `log_metadata(metadata={...}, "
+        "infer_artifact=True, ...)` instead."
+    )
+    runtime = active_step()
+    if artifact_name is not None and artifact_version is not None:
+        log_metadata(metadata, artifact_name=artifact_name, artifact_version=artifact_version)
+    elif runtime is not None and (
+        artifact_name in runtime.output_names
+        or (artifact_name is None and len(runtime.output_names) == 1)
+    ):
+        log_metadata(metadata, artifact_name=artifact_name, infer_artifact=True)
+    elif artifact_name is not None:
+        log_metadata(metadata, artifact_name=artifact_name)
+    else:
+        raise ValueError(
+            "You need to call `log_artifact_metadata` either within a step (potentially with an "
+            "artifact name) or outside of a step with an artifact name (and/or version)."
+        )
 
 
 def _log_output_metadata(
