@@ -213,7 +213,7 @@ def test_download_files_of_an_artifact_version_as_a_zip(tmp_path, monkeypatch):
     if name.endswith(".parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(stored)), _iris())
     # "the path must have the `.zip` extension"
-    with pytest.raises(ValueError, match=".zip"):
+    with pytest.raises(ValueError, match=r"\.zip"):
         artifact.download_files("path/to/save.tar")
     with pytest.raises(FileExistsError, match="overwrite"):
         artifact.download_files("path/to/save.zip")

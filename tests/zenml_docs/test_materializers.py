@@ -389,3 +389,78 @@ def test_path_materializer_import_path_and_structured_strings_table():
     assert PathMaterializer.ARCHIVE_NAME == "data.tar.gz"
     for kind in (CSVString, HTMLString, MarkdownString, JSONString):
         assert materializer_registry[kind] is StructuredStringMaterializer
+
+
+class MyClass:
+    """The page's `MyClass` (left undefined there): a name, records and a creation time."""
+
+    def __init__(self, name: str, records: List[int], created_at: str = "2025-01-01T00:00:00"):
+        self.name = name
+        self.records = records
+        self.created_at = created_at
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"name": self.name, "records": self.records, "created_at": self.created_at}
+
+    def to_html(self) -> str:
+        return f"<h3>{self.name}</h3><p>{len(self.records)} records</p>"
+
+
+class MyClassMaterializer(BaseMaterializer):
+    """Materializer for MyClass objects."""
+
+    ASSOCIATED_TYPES = (MyClass,)
+    ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
+
+    def load(self, data_type: Type[Any]) -> MyClass:
+        """Load MyClass from storage."""
+        filepath = os.path.join(self.uri, "data.json")
+        with self.artifact_store.open(filepath, "r") as f:
+            data = json.load(f)
+        return MyClass(**data)
+
+    def save(self, data: MyClass) -> None:
+        """Save MyClass to storage."""
+        filepath = os.path.join(self.uri, "data.json")
+        with self.artifact_store.open(filepath, "w") as f:
+            json.dump(data.to_dict(), f)
+
+    def save_visualizations(self, data: MyClass) -> Dict[str, VisualizationType]:
+        """Generate visualizations for the dashboard."""
+        vis_path = os.path.join(self.uri, "visualization.html")
+        with self.artifact_store.open(vis_path, "w") as f:
+            f.write(data.to_html())
+        return {vis_path: VisualizationType.HTML}
+
+    def extract_metadata(self, data: MyClass) -> Dict[str, MetadataType]:
+        """Extract metadata for tracking."""
+        return {
+            "name": data.name,
+            "created_at": data.created_at,
+            "num_records": len(data.records),
+        }
+
+
+def test_define_and_use_your_custom_materializer(capsys):
+    @step(output_materializers=MyClassMaterializer)
+    def create_my_class() -> MyClass:
+        """Create an instance of MyClass."""
+        return MyClass(name="test", records=[1, 2, 3])
+
+    @step
+    def use_my_class(my_obj: MyClass) -> None:
+        """Use the MyClass instance."""
+        print(f"Name: {my_obj.name}, Records: {my_obj.records}")
+
+    @pipeline
+    def custom_pipeline():
+        data = create_my_class()
+        use_my_class(data)
+
+    run = custom_pipeline()
+    assert "Name: test, Records: [1, 2, 3]" in capsys.readouterr().out
+    artifact = run.steps["create_my_class"].output
+    assert artifact.run_metadata["num_records"] == 3
+    assert [v.type for v in artifact.visualizations] == [VisualizationType.HTML]
+    artifact.visualize()
+    assert "<h3>test</h3><p>3 records</p>" in capsys.readouterr().out

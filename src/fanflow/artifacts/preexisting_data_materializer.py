@@ -25,7 +25,6 @@ from fanflow.artifacts.materializers import BaseMaterializer
 from fanflow.enums import ArtifactType
 from fanflow.exceptions import ArtifactCorruptedError, ArtifactMissingError
 
-
 # Some ZenML releases documented the loaded value's type as `PreexistingArtifactPath`; it is a
 # plain `pathlib.Path` (as in ZenML 0.98), so `isinstance(value, PreexistingArtifactPath)` holds.
 PreexistingArtifactPath = Path

@@ -34,14 +34,14 @@ from fanflow.artifacts.builtin_materializers import (
     JsonMaterializer,
 )
 from fanflow.artifacts.json_codec import is_importable_class
-from fanflow.artifacts.path_materializer import PathMaterializer
-from fanflow.artifacts.preexisting_data_materializer import PreexistingDataMaterializer
-from fanflow.artifacts.structured_strings import StructuredStringMaterializer
 from fanflow.artifacts.materializers import (
     KNOWN_MATERIALIZERS,
     BaseMaterializer,
     install_registrar,
 )
+from fanflow.artifacts.path_materializer import PathMaterializer
+from fanflow.artifacts.preexisting_data_materializer import PreexistingDataMaterializer
+from fanflow.artifacts.structured_strings import StructuredStringMaterializer
 from fanflow.exceptions import MaterializerConflictError, MaterializerError
 
 _SELECT_CACHE_SIZE = 1024

@@ -41,7 +41,7 @@ def record_visualizations(materializer: Any, value: Any, folder: str) -> None:
     """Ask the materializer for its visualizations and index those inside `folder`."""
     try:
         produced = materializer.save_visualizations(value) or {}
-    except Exception as exc:  # noqa: BLE001 - a visualization is never worth a failed step
+    except Exception as exc:  # a visualization is never worth a failed step
         logger.warning("Failed to save artifact visualizations: %s", exc)
         return
     entries = []

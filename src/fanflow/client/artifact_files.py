@@ -15,6 +15,7 @@ image is copied to a temporary file whose path is printed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -94,17 +95,9 @@ def download_files(
                     archive.write(full, arcname=relative)
             os.replace(partial, path)
         except BaseException:
-            with _suppress_missing():
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(partial)
             raise
-
-
-@contextmanager
-def _suppress_missing() -> Iterator[None]:
-    try:
-        yield
-    except FileNotFoundError:
-        pass
 
 
 def visualizations(record: ArtifactVersionRecord, store: ArtifactStore) -> list[Any]:
