@@ -185,3 +185,31 @@ def test_registered_data_removed_later_is_a_clear_error():
     shutil.rmtree(folder)
     with pytest.raises(ArtifactMissingError, match="registered data"):
         version.load()
+
+
+def test_deleting_the_run_that_registered_data_keeps_the_data_and_its_record():
+    from fanflow.config import load_settings
+    from fanflow.metadata.maintenance import delete_runs
+    from fanflow.metadata.store import MetadataStore
+
+    prefix = Client().active_stack.artifact_store.path
+    folder = os.path.join(prefix, "datasets", "v1", "images")
+    os.makedirs(folder)
+    Path(folder, "a.png").write_bytes(b"png")
+
+    @step
+    def register() -> int:
+        register_artifact(folder, name="images")
+        return 1
+
+    @pipeline
+    def p():
+        register()
+
+    run = p()
+    deletion = delete_runs(MetadataStore(load_settings().metadata_url), [run.id.hex])
+    assert folder not in deletion.released_uris
+    assert Path(folder, "a.png").read_bytes() == b"png"
+    version = Client().get_artifact_version("images")
+    assert version.producer_step_run_id is None
+    assert (version.load() / "a.png").read_bytes() == b"png"
