@@ -171,3 +171,26 @@ def test_a_file_written_at_the_uri_itself_fails_the_step_clearly():
 
     with pytest.raises(Exception, match="inside"):
         p()
+
+
+@step(enable_cache=False)
+def tensorboard_like() -> Annotated[list, "trained_model"]:
+    log_dir = os.path.join(get_step_context().get_output_artifact_uri(), "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    with open(os.path.join(log_dir, "events.out"), "w") as handle:
+        handle.write(f"pid {os.getpid()}")
+    return [1, 2, 3]
+
+
+@pipeline(enable_cache=False)
+def side_files_everywhere():
+    tensorboard_like()
+
+
+@pytest.mark.parametrize("orchestrator", ["sequential", "processes"])
+def test_side_files_with_other_executors(orchestrator):
+    run = side_files_everywhere.with_options(orchestrator=orchestrator)()
+    artifact = run.steps["tensorboard_like"].outputs["trained_model"][0]
+    assert artifact.load() == [1, 2, 3]
+    with open(os.path.join(artifact.uri, "logs", "events.out")) as handle:
+        assert handle.read().startswith("pid ")
