@@ -16,8 +16,10 @@ import pytest
 from fanflow import get_step_context, pipeline, register_artifact, step
 from fanflow.artifacts.fsspec_store import MANIFEST_NAME
 from fanflow.client import Client
-from fanflow.exceptions import ArtifactCorruptedError
+from fanflow.enums import VisualizationType
+from fanflow.exceptions import ArtifactCorruptedError, ArtifactMissingError
 from fanflow.io import fileio
+from fanflow.materializers.base_materializer import BaseMaterializer
 from fanflow.types import MarkdownString
 
 
@@ -103,3 +105,50 @@ def test_visualizations_travel_with_the_artifact_on_s3(s3_root: str, capsys: Any
     assert "# Header\nSome text" in capsys.readouterr().out
     assert artifact.load() == "# Header\nSome text"
     assert type(artifact.load()) is MarkdownString
+
+
+class Report:
+    def __init__(self, title: str) -> None:
+        self.title = title
+
+
+class ReportMaterializer(BaseMaterializer):
+    ASSOCIATED_TYPES = (Report,)
+
+    def save(self, data: Report) -> None:
+        with open(os.path.join(self.uri, "model.bin"), "wb") as handle:
+            handle.write(b"\x00" * 4096)
+
+    def load(self, data_type: type) -> Report:
+        with open(os.path.join(self.uri, "model.bin"), "rb") as handle:
+            return Report(str(len(handle.read())))
+
+    def save_visualizations(self, data: Report) -> dict[str, VisualizationType]:
+        path = os.path.join(self.uri, "report.html")
+        with open(path, "w") as handle:
+            handle.write(f"<h1>{data.title}</h1>")
+        return {path: VisualizationType.HTML}
+
+
+def test_visualizing_on_s3_downloads_only_the_visualization_files(
+    s3_root: str, s3_server: Any, capsys: Any
+) -> None:
+    @step
+    def make() -> Report:
+        return Report("quarterly")
+
+    @pipeline
+    def p() -> None:
+        make()
+
+    artifact = p().steps["make"].output
+    fs = s3_server.filesystem()
+    fs.rm_file(f"{artifact.uri.removeprefix('s3://')}/model.bin")  # the big file is gone
+    capsys.readouterr()
+    artifact.visualize()  # still works: only the index and report.html are fetched
+    assert "<h1>quarterly</h1>" in capsys.readouterr().out
+    with pytest.raises(ArtifactMissingError, match=r"model\.bin"):
+        artifact.load()
+    fs.pipe_file(f"{artifact.uri.removeprefix('s3://')}/report.html", b"<h1>changed</h1>")
+    with pytest.raises(ArtifactCorruptedError, match=r"report\.html"):
+        artifact.visualize()

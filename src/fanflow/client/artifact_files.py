@@ -100,11 +100,40 @@ def download_files(
             raise
 
 
+@contextmanager
+def _visualization_files(record: ArtifactVersionRecord, store: ArtifactStore) -> Iterator[str]:
+    """A local folder holding the version's visualization index and files (no other file).
+
+    On an fsspec store only those files are downloaded, each verified against the manifest,
+    so showing a report never downloads the model it describes.
+    """
+    read_manifest = getattr(store, "read_manifest", None)
+    if read_manifest is None or "://" not in record.uri or record.uri.startswith("file://"):
+        with store.local_copy(record.uri) as folder:
+            yield folder
+        return
+    manifest = read_manifest(record.uri)
+    entries = {str(entry["path"]): entry for entry in manifest["files"]}
+    base = str(store._path(record.uri)).rstrip("/")  # type: ignore[attr-defined]
+    folder = tempfile.mkdtemp(prefix="fanflow-visualizations-")
+    try:
+        if INDEX_NAME in entries:
+            fetch = store._download_verified  # type: ignore[attr-defined]
+            fetch(record.uri, f"{base}/{INDEX_NAME}", entries[INDEX_NAME], folder)
+            for visualization in read_index(folder):
+                entry = entries.get(visualization.path)
+                if entry is not None:
+                    fetch(record.uri, f"{base}/{visualization.path}", entry, folder)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def visualizations(record: ArtifactVersionRecord, store: ArtifactStore) -> list[Any]:
     """The version's recorded visualizations (none for registered data or map items)."""
     if record.materializer in (PreexistingDataMaterializer.NAME, ITEM_MATERIALIZER):
         return []
-    with store.local_copy(record.uri) as folder:
+    with _visualization_files(record, store) as folder:
         index = read_index(folder)
     base = record.uri.rstrip("/")
     sep = "/" if "://" in base else os.sep
@@ -115,7 +144,7 @@ def _loaded(record: ArtifactVersionRecord, store: ArtifactStore) -> list[tuple[V
     if record.materializer in (PreexistingDataMaterializer.NAME, ITEM_MATERIALIZER):
         return []
     found = []
-    with store.local_copy(record.uri) as folder:
+    with _visualization_files(record, store) as folder:
         for visualization in read_index(folder):
             file = os.path.join(folder, *visualization.path.split("/"))
             if visualization.type == VisualizationType.IMAGE:
