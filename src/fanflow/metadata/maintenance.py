@@ -85,15 +85,15 @@ def delete_runs(
                 step_ids.append(row.id)
                 if row.logs_uri:
                     result.log_uris.append(row.logs_uri)
-            for row in conn.execute(
+            for version in conn.execute(
                 select(versions.c.id, versions.c.uri, versions.c.save_type).where(
                     versions.c.producer_run_id.in_(chunk)
                 )
             ):
-                if row.save_type == "preexisting":  # `register_artifact`: the user's own data
-                    registered.add(row.id)
+                if version.save_type == "preexisting":  # `register_artifact`: the user's data
+                    registered.add(version.id)
                 else:
-                    produced[row.id] = row.uri
+                    produced[version.id] = version.uri
         doomed_steps = set(step_ids)
         # Outputs of runs deleted earlier (their producer cleared) that only these runs still
         # linked: they go now too. Manually saved artifacts are never removed with a run.
