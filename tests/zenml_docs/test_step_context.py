@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from pathlib import Path
 from typing import Annotated, Tuple
 
 import pytest
@@ -194,3 +195,33 @@ def test_side_files_with_other_executors(orchestrator):
     assert artifact.load() == [1, 2, 3]
     with open(os.path.join(artifact.uri, "logs", "events.out")) as handle:
         assert handle.read().startswith("pid ")
+
+
+def test_get_output_materializer_is_initialized_with_the_output_uri():
+    from fanflow.materializers import JsonMaterializer
+    from fanflow.materializers.path_materializer import PathMaterializer
+
+    seen = {}
+
+    @step
+    def with_extra() -> Annotated[dict, "summary"]:
+        context = get_step_context()
+        materializer = context.get_output_materializer()
+        seen["uri"] = materializer.uri
+        seen["class"] = type(materializer)
+        # a custom class writes its own files next to the value, as side files
+        extra = context.get_output_materializer(custom_materializer_class=JsonMaterializer)
+        os.makedirs(os.path.join(extra.uri, "copy"))
+        JsonMaterializer(os.path.join(extra.uri, "copy")).save({"draft": True})
+        seen["by_type"] = type(context.get_output_materializer(data_type=type(Path("."))))
+        return {"final": True}
+
+    @pipeline
+    def p():
+        with_extra()
+
+    artifact = p().steps["with_extra"].output
+    assert seen["uri"] == artifact.uri and seen["class"] is JsonMaterializer
+    assert seen["by_type"] is PathMaterializer
+    assert artifact.load() == {"final": True}
+    assert JsonMaterializer(os.path.join(artifact.uri, "copy")).load(dict) == {"draft": True}

@@ -151,16 +151,29 @@ class StepContext:
             reserved = runtime.output_uris[name] = (artifact_id, uri)
         return reserved[1]
 
-    def get_output_materializer(self, output_name: str | None = None) -> Any:
+    def get_output_materializer(
+        self,
+        output_name: str | None = None,
+        custom_materializer_class: type | None = None,
+        data_type: type | None = None,
+    ) -> Any:
+        """A materializer *instance* for the output, initialized with its artifact URI (as in
+        ZenML): `custom_materializer_class` replaces the output's own, `data_type` chooses by
+        type (for a `Union` output). Saving with it writes side files into the output's folder,
+        which are published with the value."""
         name = self._output_name(output_name)
         output = next(o for o in self._runtime.step.outputs if o.name == name)
-        if output.materializer is not None:
-            return output.materializer
-        from fanflow.artifacts.registry import materializer_registry
-        from fanflow.typecheck import strip_annotated
+        chosen = custom_materializer_class or output.materializer
+        if chosen is None or data_type is not None:
+            from fanflow.artifacts.registry import materializer_registry
+            from fanflow.typecheck import strip_annotated
 
-        annotation = strip_annotated(output.annotation)
-        return materializer_registry.select(annotation if isinstance(annotation, type) else object)
+            annotation = data_type or strip_annotated(output.annotation)
+            chosen = custom_materializer_class or materializer_registry.select(
+                annotation if isinstance(annotation, type) else object
+            )
+        uri = self.get_output_artifact_uri(name)
+        return chosen(uri, artifact_store=self._runtime.artifact_store)
 
 
 def get_step_context() -> StepContext:
