@@ -33,6 +33,9 @@ _EXPORTS = {
     "bulk_log_metadata": "fanflow.authoring.artifact_api",
     "save_artifact": "fanflow.authoring.artifact_api",
     "load_artifact": "fanflow.authoring.artifact_api",
+    "register_artifact": "fanflow.authoring.artifact_api",
+    "log_artifact_metadata": "fanflow.authoring.artifact_api",
+    "PreexistingArtifactPath": "fanflow.artifacts.preexisting_data_materializer",
     "unmapped": "fanflow.authoring.binding",
     "MapResults": "fanflow.execution.map_results",
     "ExecutionStatus": "fanflow.enums",
@@ -45,11 +48,14 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from fanflow.artifacts.artifact_config import ArtifactConfig
     from fanflow.artifacts.external_artifact import ExternalArtifact
+    from fanflow.artifacts.preexisting_data_materializer import PreexistingArtifactPath
     from fanflow.authoring.artifact_api import (
         add_tags,
         bulk_log_metadata,
         load_artifact,
+        log_artifact_metadata,
         log_metadata,
+        register_artifact,
         save_artifact,
     )
     from fanflow.authoring.binding import unmapped

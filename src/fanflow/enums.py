@@ -60,6 +60,7 @@ class ArtifactSaveType(str, Enum):
 
     STEP_OUTPUT = "step_output"
     MANUAL = "manual"
+    PREEXISTING = "preexisting"  # registered in place with `register_artifact`
 
     def __str__(self) -> str:
         return self.value

@@ -32,6 +32,7 @@ from fanflow.artifacts.builtin_materializers import (
 from fanflow.artifacts.materializers import BaseMaterializer
 from fanflow.artifacts.registry import materializer_registry
 from fanflow.artifacts.store import ArtifactStore
+from fanflow.artifacts.visualizations import record_visualizations
 from fanflow.exceptions import ArtifactCorruptedError, ArtifactMissingError, MaterializerError
 from fanflow.ids import new_id
 
@@ -151,17 +152,34 @@ def _save_one_file(
 
 
 def _write(
-    materializer_cls: type[BaseMaterializer], value: Any, store: ArtifactStore
+    materializer_cls: type[BaseMaterializer],
+    value: Any,
+    store: ArtifactStore,
+    staging: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    staging = store.staging()
+    """Save into a new staging directory, or into `staging` (holding a step's side files)."""
+    before = None if staging is None else _files_below(staging)
+    staging = staging or store.staging()
     try:
         materializer = materializer_cls(staging, artifact_store=store)
         materializer.save(value)
         metadata = materializer.extract_metadata(value) or {}
+        record_visualizations(materializer, value, staging)
+    except UseFallback:
+        if before is None:
+            store.discard(staging)
+        else:  # keep the side files for the fallback, drop what the materializer wrote
+            for path in _files_below(staging) - before:
+                os.remove(path)
+        raise
     except BaseException:
         store.discard(staging)
         raise
     return staging, metadata
+
+
+def _files_below(folder: str) -> set[str]:
+    return {os.path.join(current, name) for current, _, names in os.walk(folder) for name in names}
 
 
 def save_value(
@@ -170,14 +188,17 @@ def save_value(
     uri: str,
     materializer_cls: type[BaseMaterializer] | None = None,
     artifact_id: str | None = None,
+    staging: str | None = None,
 ) -> SavedArtifact:
     """Write `value` to `uri` (atomically) and describe what was written.
 
+    `staging` is a staging directory that already holds files to publish with the value (a
+    step's side files, see `side_files.py`); the value's files are written next to them.
     Raises MaterializerError when no materializer can save the value.
     """
     data_type = type(value)
     chosen = materializer_cls or materializer_registry.select(data_type)
-    if chosen in _ONE_FILE_MATERIALIZERS:
+    if chosen in _ONE_FILE_MATERIALIZERS and staging is None:
         try:
             content_hash, size, metadata = _save_one_file(chosen, value, store, uri)
         except UseFallback as exc:
@@ -194,7 +215,7 @@ def save_value(
             ) from exc
         else:
             return _described(chosen, data_type, uri, artifact_id, content_hash, size, metadata)
-    return _save_general(value, store, uri, materializer_cls, artifact_id, chosen)
+    return _save_general(value, store, uri, materializer_cls, artifact_id, chosen, staging)
 
 
 def _described(
@@ -225,17 +246,20 @@ def _save_general(
     materializer_cls: type[BaseMaterializer] | None,
     artifact_id: str | None,
     chosen: type[BaseMaterializer],
+    given_staging: str | None = None,
 ) -> SavedArtifact:
     """Any materializer: `save` into a staging directory, hash what it wrote, publish."""
     data_type = type(value)
     try:
-        staging, metadata = _write(chosen, value, store)
+        staging, metadata = _write(chosen, value, store, given_staging)
     except UseFallback as exc:
         if materializer_cls is not None:
+            if given_staging is not None:
+                store.discard(given_staging)
             raise MaterializerError(f"{chosen.NAME} cannot save this value: {exc}") from exc
         _announce_fallback(data_type, str(exc))
         chosen = CloudpickleMaterializer
-        staging, metadata = _save_pickle(value, store)
+        staging, metadata = _save_pickle(value, store, given_staging)
     except MaterializerError:
         raise
     except Exception as exc:
@@ -257,9 +281,11 @@ def _save_general(
     return _described(chosen, data_type, uri, artifact_id, content_hash, size, metadata)
 
 
-def _save_pickle(value: Any, store: ArtifactStore) -> tuple[str, dict[str, Any]]:
+def _save_pickle(
+    value: Any, store: ArtifactStore, staging: str | None = None
+) -> tuple[str, dict[str, Any]]:
     try:
-        return _write(CloudpickleMaterializer, value, store)
+        return _write(CloudpickleMaterializer, value, store, staging)
     except Exception as exc:
         raise _unsaveable(type(value), exc) from exc
 
@@ -299,6 +325,10 @@ def load_value(
     """
     materializer_cls = materializer_registry.resolve(materializer_name)
     target_type = data_type or resolve_type(data_type_path)
+    if getattr(materializer_cls, "LOADS_FROM_STORE_URI", False):
+        # Registered data (`register_artifact`): a file or folder fanflow did not write, with
+        # no manifest; the materializer reads it through the store itself.
+        return materializer_cls(uri, artifact_store=store).load(target_type)
     with store.local_copy(uri) as local_dir:
         if expected_hash and getattr(materializer_cls, "VERIFY_HASH_ON_LOAD", False):
             _verify_hash(local_dir, uri, expected_hash, materializer_name)

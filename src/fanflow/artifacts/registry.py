@@ -9,6 +9,9 @@ Invariants:
 - two user materializers claiming the same type is an error unless the newcomer says
   `OVERRIDE = True` (or is a re-definition of the same class, as when a notebook cell reruns);
   a failed registration changes nothing; a user materializer cannot take a builtin's NAME;
+- a concrete `pathlib.Path` goes to `PathMaterializer` and `fanflow.types` strings (HTML,
+  Markdown, CSV, JSON) to `StructuredStringMaterializer`, as in ZenML, unless a user
+  materializer claims the type or one of its bases (a `PurePath` stays a JSON value);
 - when nothing matches, the answer is the cloudpickle fallback, and the caller announces it;
 - `select` answers from a per-type cache (every saved output asks, almost always for the same few
   types); any registration or unregistration empties it, so a cached answer is never stale.
@@ -17,6 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import pkgutil
 import threading
 from typing import Any
@@ -35,6 +39,9 @@ from fanflow.artifacts.materializers import (
     BaseMaterializer,
     install_registrar,
 )
+from fanflow.artifacts.path_materializer import PathMaterializer
+from fanflow.artifacts.preexisting_data_materializer import PreexistingDataMaterializer
+from fanflow.artifacts.structured_strings import StructuredStringMaterializer
 from fanflow.exceptions import MaterializerConflictError, MaterializerError
 
 _SELECT_CACHE_SIZE = 1024
@@ -44,6 +51,8 @@ class MaterializerRegistry:
     def __init__(self) -> None:
         self._by_type: dict[type, type[BaseMaterializer]] = {}
         self._by_name: dict[str, type[BaseMaterializer]] = dict(BUILTIN_MATERIALIZERS)
+        for extra in (PathMaterializer, PreexistingDataMaterializer, StructuredStringMaterializer):
+            self._by_name[extra.NAME] = extra
         self._lock = threading.Lock()
         # type -> chosen materializer; emptied on every (un)registration. Bounded, so a program
         # that creates classes in a loop does not keep them all alive through this cache.
@@ -136,6 +145,11 @@ class MaterializerRegistry:
             if user is not None:
                 return user
             if depth == 0:
+                user_below = any(base in by_type for base in cls.__mro__)
+                if issubclass(cls, pathlib.Path) and not user_below:
+                    return PathMaterializer  # the file or folder it points to, as in ZenML
+                if StructuredStringMaterializer.can_handle_type(cls) and not user_below:
+                    return StructuredStringMaterializer
                 if cls in JSON_EXACT_TYPES:
                     return JsonMaterializer
                 if cls is bytes:

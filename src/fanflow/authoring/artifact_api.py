@@ -9,6 +9,7 @@ read and write the store directly.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
 from fanflow.authoring.manual_artifacts import save_manual_artifact
 from fanflow.client import ArtifactVersionView, Client
 from fanflow.config import load_settings
-from fanflow.enums import ArtifactType, MetadataResourceTypes
+from fanflow.enums import ArtifactSaveType, ArtifactType, MetadataResourceTypes
+from fanflow.execution.recording import version_record
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, active_step
 from fanflow.ids import new_id, normalize_id
 from fanflow.metadata.records import MetadataUpdate
@@ -96,6 +98,82 @@ def save_artifact(
     )
 
 
+def register_artifact(
+    folder_or_file_uri: str,
+    name: str,
+    version: str | int | None = None,
+    artifact_type: Any = None,
+    tags: list[str] | None = None,
+    has_custom_name: bool = True,
+    artifact_metadata: dict[str, Any] | None = None,
+    **_ignored: Any,
+) -> ArtifactVersionView | PendingArtifactVersion:
+    """Record a file or folder already in the artifact store as a version of `name`, in place.
+
+    ZenML's `register_artifact`: nothing is copied; loading the version gives a local
+    `pathlib.Path` (a temporary copy). A URI outside the artifact store raises
+    `FileNotFoundError`; one another version already records raises `RuntimeError`. Inside a
+    step, the version is recorded with the step's result, as one of its outputs.
+    """
+    from fanflow.artifacts.io import SavedArtifact
+    from fanflow.artifacts.preexisting_data_materializer import PreexistingDataMaterializer
+    from fanflow.artifacts.registered import describe_registered, registered_location
+    from fanflow.artifacts.store import artifact_store_for
+
+    metadata = _recordable(artifact_metadata or {}, "artifact_metadata")
+    runtime = active_step()
+    settings = load_settings()
+    store = (
+        runtime.artifact_store
+        if runtime is not None
+        else artifact_store_for(settings.artifact_root, settings.artifact_storage_options)
+    )
+    uri = registered_location(store, folder_or_file_uri)
+    taken = Client(settings).list_artifact_versions(uri=uri, size=1)
+    if len(taken):
+        other = taken[0]
+        raise RuntimeError(
+            f"Cannot create new artifact {name} version with URI {uri} because the URI is "
+            f"already used by artifact {other.name} (version {other.version})."
+        )
+    content_hash, size = describe_registered(store, uri)
+    saved = SavedArtifact(
+        id=new_id(),
+        uri=uri,
+        materializer=PreexistingDataMaterializer.NAME,
+        data_type="pathlib.Path",
+        artifact_type=str(ArtifactType(artifact_type or ArtifactType.DATA)),
+        size=size,
+        content_hash=content_hash,
+        metadata={"storage_size": size},
+    )
+    version_text = None if version is None else str(version)
+    if runtime is not None:
+        runtime.extra_artifacts.append(
+            ExtraArtifact(
+                name=name,
+                version=version_text,
+                saved=saved,
+                metadata=metadata,
+                tags=list(tags or ()),
+                save_type=ArtifactSaveType.PREEXISTING.value,
+            )
+        )
+        return PendingArtifactVersion(
+            uuid.UUID(saved.id), name, uri, saved.materializer, saved.data_type, store
+        )
+    record = version_record(
+        saved,
+        name,
+        ArtifactSaveType.PREEXISTING,
+        {**saved.metadata, **metadata},
+        version=version_text,
+        tags=list(tags or ()),
+    )
+    MetadataStore(settings.metadata_url).save_artifact_version(record)
+    return Client(settings).get_artifact_version(saved.id)
+
+
 def load_artifact(name_or_id: str | uuid.UUID, version: str | int | None = None) -> Any:
     """The value of an artifact version (the newest one of `name` unless `version` is given)."""
     return Client().get_artifact_version(name_or_id, version).load()
@@ -165,6 +243,34 @@ def log_metadata(
             runtime.metadata_updates.append(target)
         return
     MetadataStore(load_settings().metadata_url).merge_metadata(target)
+
+
+def log_artifact_metadata(
+    metadata: dict[str, Any],
+    artifact_name: str | None = None,
+    artifact_version: str | None = None,
+) -> None:
+    """ZenML's deprecated `log_artifact_metadata`, kept so older programs run: metadata for a
+    named version, for an output of the running step, or for the newest version of a name."""
+    logging.getLogger("fanflow").warning(
+        "`log_artifact_metadata` is deprecated (as in ZenML); use `log_metadata(metadata={...}, "
+        "infer_artifact=True, ...)` instead."
+    )
+    runtime = active_step()
+    if artifact_name is not None and artifact_version is not None:
+        log_metadata(metadata, artifact_name=artifact_name, artifact_version=artifact_version)
+    elif runtime is not None and (
+        artifact_name in runtime.output_names
+        or (artifact_name is None and len(runtime.output_names) == 1)
+    ):
+        log_metadata(metadata, artifact_name=artifact_name, infer_artifact=True)
+    elif artifact_name is not None:
+        log_metadata(metadata, artifact_name=artifact_name)
+    else:
+        raise ValueError(
+            "You need to call `log_artifact_metadata` either within a step (potentially with an "
+            "artifact name) or outside of a step with an artifact name (and/or version)."
+        )
 
 
 def _log_output_metadata(

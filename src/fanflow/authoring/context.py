@@ -130,7 +130,11 @@ class StepContext:
         self._runtime.output_tags[name] = [tag for tag in current if tag not in set(tags)]
 
     def get_output_artifact_uri(self, output_name: str | None = None) -> str:
-        """Where the output's artifact will be stored (reserved now, used when it is saved)."""
+        """Where the output's artifact will be stored (reserved now, used when it is saved).
+
+        The step may write side files into this folder (`os.path.join(uri, "logs")`, ...): they
+        are published with the output's value, as one artifact (see `artifacts/side_files.py`).
+        """
         name = self._output_name(output_name)
         reserved = self._runtime.output_uris.get(name)
         if reserved is None:
@@ -141,19 +145,35 @@ class StepContext:
             uri = runtime.artifact_store.uri_for(
                 runtime.map_group or runtime.invocation_id, name, artifact_id
             )
+            from fanflow.artifacts.side_files import prepare_output_uri
+
+            prepare_output_uri(runtime.artifact_store, uri)
             reserved = runtime.output_uris[name] = (artifact_id, uri)
         return reserved[1]
 
-    def get_output_materializer(self, output_name: str | None = None) -> Any:
+    def get_output_materializer(
+        self,
+        output_name: str | None = None,
+        custom_materializer_class: type | None = None,
+        data_type: type | None = None,
+    ) -> Any:
+        """A materializer *instance* for the output, initialized with its artifact URI (as in
+        ZenML): `custom_materializer_class` replaces the output's own, `data_type` chooses by
+        type (for a `Union` output). Saving with it writes side files into the output's folder,
+        which are published with the value."""
         name = self._output_name(output_name)
         output = next(o for o in self._runtime.step.outputs if o.name == name)
-        if output.materializer is not None:
-            return output.materializer
-        from fanflow.artifacts.registry import materializer_registry
-        from fanflow.typecheck import strip_annotated
+        chosen = custom_materializer_class or output.materializer
+        if chosen is None or data_type is not None:
+            from fanflow.artifacts.registry import materializer_registry
+            from fanflow.typecheck import strip_annotated
 
-        annotation = strip_annotated(output.annotation)
-        return materializer_registry.select(annotation if isinstance(annotation, type) else object)
+            annotation = data_type or strip_annotated(output.annotation)
+            chosen = custom_materializer_class or materializer_registry.select(
+                annotation if isinstance(annotation, type) else object
+            )
+        uri = self.get_output_artifact_uri(name)
+        return chosen(uri, artifact_store=self._runtime.artifact_store)
 
 
 def get_step_context() -> StepContext:

@@ -51,6 +51,30 @@ RUN_FILTERS = (
 )
 
 
+class ArtifactStoreView:
+    """The active artifact store under ZenML's names: `.path` is its root (a folder or URL);
+    every other attribute (`open`, `exists`, `listdir`, ...) is the store's own."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self._store = store
+        self.path = store.root
+        self.name = "default"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore(path={self.path!r})"
+
+
+class ActiveStack:
+    """ZenML's stack, reduced to what fanflow has: one artifact store."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.artifact_store = ArtifactStoreView(store)
+        self.name = "default"
+
+
 def _ident(value: str | uuid.UUID) -> str:
     return value.hex if isinstance(value, uuid.UUID) else str(value)
 
@@ -68,6 +92,12 @@ class Client:
         self._artifact_store: ArtifactStore = artifact_store_for(
             self._settings.artifact_root, self._settings.artifact_storage_options
         )
+
+    @property
+    def active_stack(self) -> ActiveStack:
+        """ZenML's `Client().active_stack`, as far as fanflow has one: `.artifact_store`
+        (with `.path`, the artifact root), for code that writes into the store itself."""
+        return ActiveStack(self._artifact_store)
 
     # --- pipelines -------------------------------------------------------------------------
 
@@ -192,11 +222,15 @@ class Client:
         size: int = 20,
         sort_by: str = "asc:created",
         tag: str | None = None,
+        uri: str | None = None,
         **extra: Any,
     ) -> Page[ArtifactVersionView]:
-        """Versions oldest first (as numbered), or newest first with `sort_by="desc:created"`."""
+        """Versions oldest first (as numbered), or newest first with `sort_by="desc:created"`;
+        `uri=` finds the versions stored at one URI."""
         check_filters(
-            "list_artifact_versions", extra, ("name", "artifact", "page", "size", "sort_by", "tag")
+            "list_artifact_versions",
+            extra,
+            ("name", "artifact", "page", "size", "sort_by", "tag", "uri"),
         )
         records, total = self._store.list_artifact_versions(
             name=name or artifact,
@@ -204,6 +238,7 @@ class Client:
             size=size,
             newest_first=sort_by == "desc:created",
             tag=tag,
+            uri=uri,
         )
         return Page([ArtifactVersionView(r, self) for r in records], total, page, size)
 

@@ -310,6 +310,26 @@ class ArtifactVersionView:
 
     read = load
 
+    def download_files(self, path: str, overwrite: bool = False) -> None:
+        """Write the version's files, unmaterialized, into the zip file `path` (must end with
+        `.zip`; an existing file is an error unless `overwrite=True`)."""
+        from fanflow.client.artifact_files import download_files
+
+        download_files(self._record, self._client._artifact_store, path, overwrite)
+
+    @property
+    def visualizations(self) -> list[Any]:
+        """What the materializer's `save_visualizations` recorded: `.type` and `.uri` each."""
+        from fanflow.client.artifact_files import visualizations
+
+        return visualizations(self._record, self._client._artifact_store)
+
+    def visualize(self, title: str | None = None) -> None:
+        """Show the visualizations: displayed in a notebook, printed anywhere else."""
+        from fanflow.client.artifact_files import visualize
+
+        visualize(self._record, self._client._artifact_store, title)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ArtifactVersionView) and other._record.id == self._record.id
 

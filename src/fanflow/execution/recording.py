@@ -100,7 +100,7 @@ def finish_record(result: StepResult, run_id: str) -> StepFinish:
         version_record(
             extra.saved,
             extra.name,
-            ArtifactSaveType.MANUAL,
+            ArtifactSaveType(extra.save_type),
             {**extra.saved.metadata, **extra.metadata},
             step_run_id=result.step_run_id,
             run_id=run_id,

@@ -31,6 +31,7 @@ class ExtraArtifact:
     tags: list[str] = field(default_factory=list)
     # False for artifacts that are not the step's outputs (a hook call's stored return value).
     link_output: bool = True
+    save_type: str = "manual"  # "preexisting" for `register_artifact`
 
 
 @dataclass(slots=True)

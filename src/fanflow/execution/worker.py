@@ -31,6 +31,7 @@ from typing import Any
 
 from fanflow.artifacts.io import SavedArtifact, load_value, resolve_type, save_value
 from fanflow.artifacts.items import SplitResult, describe_items, load_item
+from fanflow.artifacts.side_files import adopt_side_files
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.artifacts.unmaterialized_artifact import UnmaterializedArtifact
 from fanflow.config.retry_config import StepRetryConfig
@@ -267,13 +268,16 @@ def _save_outputs(
     for output_name, value in values:
         output = by_name[output_name]
         reserved = runtime.output_uris.get(output_name)
+        staging = None
         if reserved is not None:
             artifact_id, uri = reserved
         else:
             artifact_id = new_id()
             uri = store.uri_for(task.map_group or task.invocation_id, output_name, artifact_id)
         try:
-            saved = save_value(value, store, uri, output.materializer, artifact_id)
+            if reserved is not None:  # the step may have written side files there
+                staging = adopt_side_files(store, uri, output_name)
+            saved = save_value(value, store, uri, output.materializer, artifact_id, staging)
         except MaterializerError as exc:
             raise MaterializerError(
                 f"Step {task.step.name!r} output {output_name!r}: {exc}"

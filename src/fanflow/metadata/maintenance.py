@@ -77,6 +77,7 @@ def delete_runs(
     with write_connection(store.engine) as conn:
         step_ids: list[str] = []
         produced: dict[str, str] = {}
+        registered: set[str] = set()
         for chunk in chunks(result.run_ids):
             for row in conn.execute(
                 select(steps.c.id, steps.c.logs_uri).where(steps.c.run_id.in_(chunk))
@@ -84,10 +85,15 @@ def delete_runs(
                 step_ids.append(row.id)
                 if row.logs_uri:
                     result.log_uris.append(row.logs_uri)
-            for row in conn.execute(
-                select(versions.c.id, versions.c.uri).where(versions.c.producer_run_id.in_(chunk))
+            for version in conn.execute(
+                select(versions.c.id, versions.c.uri, versions.c.save_type).where(
+                    versions.c.producer_run_id.in_(chunk)
+                )
             ):
-                produced[row.id] = row.uri
+                if version.save_type == "preexisting":  # `register_artifact`: the user's data
+                    registered.add(version.id)
+                else:
+                    produced[version.id] = version.uri
         doomed_steps = set(step_ids)
         # Outputs of runs deleted earlier (their producer cleared) that only these runs still
         # linked: they go now too. Manually saved artifacts are never removed with a run.
@@ -114,6 +120,7 @@ def delete_runs(
                     if row.step_run_id not in doomed_steps:
                         used_elsewhere.add(row.artifact_version_id)
         deletable = sorted(set(produced) - used_elsewhere)
+        used_elsewhere |= registered  # kept, and no longer linked to the deleted run
         result.step_runs = len(step_ids)
         result.artifact_versions = len(deletable)
         result.kept_artifact_versions = len(used_elsewhere)

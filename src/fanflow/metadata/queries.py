@@ -539,12 +539,16 @@ class StoreQueries:
         size: int = 20,
         newest_first: bool = False,
         tag: str | None = None,
+        uri: str | None = None,
     ) -> tuple[list[ArtifactVersionRecord], int]:
         query = select(*_AV_COLUMNS).select_from(_AV_FROM)
         count = select(func.count()).select_from(_AV_FROM)
         if name is not None:
             query = query.where(t.artifacts.c.name == name)
             count = count.where(t.artifacts.c.name == name)
+        if uri is not None:
+            query = query.where(t.artifact_versions.c.uri == uri)
+            count = count.where(t.artifact_versions.c.uri == uri)
         if tag is not None:
             tagged = select(t.artifact_version_tags.c.artifact_version_id).where(
                 t.artifact_version_tags.c.tag == tag

@@ -18,6 +18,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from fanflow.artifacts.visualizations import INDEX_NAME as VISUALIZATION_INDEX
 from fanflow.metadata.records import ArtifactVersionRecord
 
 TEXT_LIMIT = 20_000
@@ -75,6 +76,7 @@ def preview(record: ArtifactVersionRecord, root: str) -> dict[str, Any]:
         files = artifact_files(root, record.uri)
     except OutsideStore:
         return {"kind": "unavailable", "reason": "the recorded location is outside the store"}
+    files = [f for f in files if f.name != VISUALIZATION_INDEX]  # bookkeeping, not data
     if not files:
         return {"kind": "unavailable", "reason": "the artifact's files are missing"}
     names = {f.name: f for f in files}
