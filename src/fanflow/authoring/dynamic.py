@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fanflow.artifacts.external_artifact import ExternalArtifact
-from fanflow.artifacts.items import ITEM_MATERIALIZER, source_from_metadata
+from fanflow.artifacts.items import ITEM_MATERIALIZER, parent_id, source_from_metadata
 from fanflow.authoring.binding import (
     Unmapped,
     after_ids,
@@ -335,7 +335,13 @@ class DynamicRun:
         if isinstance(value, ArtifactVersionView):
             record = value._record
             item = (
-                source_from_metadata(record.uri, record.run_metadata)
+                source_from_metadata(
+                    record.uri,
+                    record.run_metadata,
+                    value._client._store.item_parent_payloads([record]).get(
+                        parent_id(record.run_metadata) or ""
+                    ),
+                )
                 if record.materializer == ITEM_MATERIALIZER
                 else None
             )
@@ -347,6 +353,7 @@ class DynamicRun:
                 record.data_type,
                 record.content_hash,
                 item,
+                record.inline_payload,
             )
         return None
 

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fanflow.artifacts.items import ITEM_MATERIALIZER, SplitResult, source_from_metadata
+from fanflow.artifacts.items import (
+    ITEM_MATERIALIZER,
+    SplitResult,
+    parent_id,
+    source_from_metadata,
+)
 from fanflow.artifacts.store import ArtifactStore
 from fanflow.execution import cache, recording
 from fanflow.execution.known import ArtifactInput, KnownArtifact, SplitRequest
@@ -148,11 +153,20 @@ class TaskBuilder:
             return None
         known = {
             name: KnownArtifact(
-                av.id, av.name, av.uri, av.materializer, av.data_type, av.content_hash
+                av.id,
+                av.name,
+                av.uri,
+                av.materializer,
+                av.data_type,
+                av.content_hash,
+                None,
+                av.inline_payload,
             )
             for name, av in outputs.items()
         }
-        if not all(self.artifact_store.exists(k.uri) for k in known.values()):
+        if not all(
+            k.inline is not None or self.artifact_store.exists(k.uri) for k in known.values()
+        ):
             return None
         return original_id, known
 
@@ -233,12 +247,22 @@ class TaskBuilder:
         missing = wanted - set(records)
         if missing:
             raise KeyError(f"Input artifact version(s) {sorted(missing)} are not recorded.")
+        parents = self.store.item_parent_payloads(records.values())
         for av_id, av in records.items():
             item = (
-                source_from_metadata(av.uri, av.run_metadata)
+                source_from_metadata(
+                    av.uri, av.run_metadata, parents.get(parent_id(av.run_metadata) or "")
+                )
                 if av.materializer == ITEM_MATERIALIZER
                 else None
             )
             self.external[av_id] = KnownArtifact(
-                av.id, av.name, av.uri, av.materializer, av.data_type, av.content_hash, item
+                av.id,
+                av.name,
+                av.uri,
+                av.materializer,
+                av.data_type,
+                av.content_hash,
+                item,
+                av.inline_payload,
             )

@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fanflow.artifacts.io import SavedArtifact, load_value, resolve_type, save_value
+from fanflow.artifacts.io import (
+    INLINE_LIMIT,
+    SavedArtifact,
+    load_value,
+    resolve_type,
+    save_value,
+)
 from fanflow.artifacts.items import SplitResult, describe_items, load_item
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.artifacts.unmaterialized_artifact import UnmaterializedArtifact
@@ -192,7 +198,13 @@ def load_input(source: ArtifactInput, store: ArtifactStore, annotation: Any = No
     if isinstance(annotation, type) and resolve_type(source.data_type) is object:
         data_type = annotation
     return load_value(
-        source.uri, source.materializer, source.data_type, store, data_type, source.content_hash
+        source.uri,
+        source.materializer,
+        source.data_type,
+        store,
+        data_type,
+        source.content_hash,
+        source.inline,
     )
 
 
@@ -268,12 +280,16 @@ def _save_outputs(
         output = by_name[output_name]
         reserved = runtime.output_uris.get(output_name)
         if reserved is not None:
+            # The step asked for the output's location (`get_output_artifact_uri`) and may
+            # have written files there: the artifact is a directory, never inline.
             artifact_id, uri = reserved
+            inline_limit = 0
         else:
             artifact_id = new_id()
             uri = store.uri_for(task.map_group or task.invocation_id, output_name, artifact_id)
+            inline_limit = INLINE_LIMIT
         try:
-            saved = save_value(value, store, uri, output.materializer, artifact_id)
+            saved = save_value(value, store, uri, output.materializer, artifact_id, inline_limit)
         except MaterializerError as exc:
             raise MaterializerError(
                 f"Step {task.step.name!r} output {output_name!r}: {exc}"
