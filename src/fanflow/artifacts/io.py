@@ -155,7 +155,7 @@ def _save_one_file(
     payload: bytes = materializer_cls.encode(value)
     metadata = materializer_cls(uri).extract_metadata(value) or {}
     content_hash = _digest_one_file(materializer_cls.FILENAME, payload)
-    if len(payload) <= inline_limit:
+    if inline_limit and len(payload) <= inline_limit:
         return content_hash, len(payload), metadata, payload
     staging = store.staging()
     try:
