@@ -371,3 +371,22 @@ def inline_files(materializer_name: str, payload: bytes) -> dict[str, bytes]:
     downloads and previews."""
     cls = _INLINE_BY_NAME.get(materializer_name)
     return {} if cls is None else {str(cls.FILENAME): payload}
+
+
+def ensure_files(uri: str, materializer_name: str, payload: bytes, store: ArtifactStore) -> None:
+    """Give an inline artifact its files at `uri` (for a consumer that reads raw files, such as
+    an `UnmaterializedArtifact` input): published like any artifact, all at once; a copy that
+    another reader published first is kept."""
+    files = inline_files(materializer_name, payload)
+    if not files or store.exists(uri):
+        return
+    staging = store.staging()
+    try:
+        for name, data in files.items():
+            with open(os.path.join(staging, name), "wb") as handle:
+                handle.write(data)
+        store.publish(staging, uri)
+    except BaseException:
+        store.discard(staging)
+        if not store.exists(uri):
+            raise

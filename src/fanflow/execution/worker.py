@@ -32,6 +32,7 @@ from typing import Any
 from fanflow.artifacts.io import (
     INLINE_LIMIT,
     SavedArtifact,
+    ensure_files,
     load_value,
     resolve_type,
     save_value,
@@ -189,6 +190,8 @@ def load_input(source: ArtifactInput, store: ArtifactStore, annotation: Any = No
     """Load one input; when the recorded type cannot be imported here (a class defined in a
     function, say), a class annotation of the input stands in for it."""
     if annotation is UnmaterializedArtifact:
+        if source.inline is not None:  # the raw files are wanted: write them out first
+            ensure_files(source.uri, source.materializer, source.inline, store)
         return UnmaterializedArtifact(
             uuid.UUID(source.artifact_version_id), source.uri, source.materializer, source.data_type
         )
