@@ -232,3 +232,28 @@ def test_inline_inputs_reach_steps_in_every_executor(orchestrator: str) -> None:
     run = chain.with_options(orchestrator=orchestrator)()
     assert run.steps["add_up"].output.load() == 6
     assert run.steps["add_up"].output.is_inline
+
+
+def test_on_s3_a_small_output_uploads_nothing_and_a_large_one_is_an_object(
+    s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    root = f"s3://fanflow-test/{uuid.uuid4().hex}/artifacts"
+    monkeypatch.setenv("FANFLOW_ARTIFACT_ROOT", root)
+    monkeypatch.setenv("FANFLOW_ARTIFACT_STORAGE_OPTIONS", s3_server.storage_options_json())
+
+    @pipeline(enable_cache=False)
+    def on_s3() -> None:
+        add_up([double(i, id=f"double_{i}") for i in range(3)])
+        past_limit()
+
+    run = on_s3()
+    fs = s3_server.filesystem()
+    small_output = run.steps["double_1"].output
+    assert small_output.is_inline and small_output.uri.startswith(root)
+    assert not fs.exists(small_output.uri)
+    assert run.steps["add_up"].output.load() == 6
+    large = run.steps["past_limit"].output
+    assert not large.is_inline and fs.exists(large.uri)
+    assert large.load() == b"x" * (INLINE_LIMIT + 1)
