@@ -396,9 +396,12 @@ def test_a_0003_store_gains_inline_payloads_and_refuses_a_downgrade_that_would_l
     dispose_all()
     engine = create_engine(url)
     try:
-        with engine.connect() as conn, conn.begin():
-            with pytest.raises(RuntimeError, match="hold their value only inline"):
-                command.downgrade(migrations._config(conn), "0003_tags_hooks_group_indexes")
+        with (
+            engine.connect() as conn,
+            conn.begin(),
+            pytest.raises(RuntimeError, match="hold their value only inline"),
+        ):
+            command.downgrade(migrations._config(conn), "0003_tags_hooks_group_indexes")
     finally:
         engine.dispose()
     assert "inline_payload" in _columns(url, "artifact_versions")
