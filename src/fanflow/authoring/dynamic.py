@@ -91,6 +91,7 @@ class DynamicRun:
         self.invocations: dict[str, Invocation] = {}
         self._client: Client | None = None
         self._positions = itertools.count()
+        self._last_parameters: Mapping[str, Any] | None = None
         # Configured values per invocation id (`steps:` of a run configuration).
         self.step_overrides: Mapping[str, StepOverrides] = {}
 
@@ -234,7 +235,7 @@ class DynamicRun:
             id=invocation_id,
             step=step,
             inputs=frozen_mapping(inputs),
-            parameters=frozen_mapping(parameters),
+            parameters=self._shared_parameters(parameters),
             upstream=tuple(sorted(set(upstream) | set(after))),
             after=tuple(after),
             enable_cache=enable_cache,
@@ -242,6 +243,21 @@ class DynamicRun:
             map_index=map_index,
             position=next(self._positions),
         )
+
+    def _shared_parameters(self, parameters: dict[str, Any]) -> Mapping[str, Any]:
+        """The previous invocation's parameter mapping when this one holds the very same values
+        (every branch of a `.map` with `unmapped(...)` or default parameters): one mapping for
+        the whole group instead of one per branch, ~200 bytes less held per branch."""
+        last = self._last_parameters
+        if (
+            last is not None
+            and len(last) == len(parameters)
+            and all(name in last and last[name] is value for name, value in parameters.items())
+        ):
+            return last
+        frozen = frozen_mapping(parameters)
+        self._last_parameters = frozen
+        return frozen
 
     def _submit(self, invocations: list[Invocation]) -> list[InvocationHandle]:
         handles = self.orchestrator.add(invocations)
