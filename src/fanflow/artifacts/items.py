@@ -39,7 +39,10 @@ class ItemSource:
     parent_data_type: str
     index: int
     parent_hash: str | None = None  # the parent's recorded sha256, checked before unpickling
-    parent_inline: bytes | None = None  # the parent's bytes when it is an inline artifact
+    # The parent's bytes when it is inline, for a reader that has its record (the Client). In
+    # a run, items never carry them: the split writes an inline parent's file at its URI, so a
+    # task ships an index, not the list.
+    parent_inline: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fanflow.artifacts.external_artifact import ExternalArtifact
-from fanflow.artifacts.items import ITEM_MATERIALIZER, parent_id, source_from_metadata
+from fanflow.artifacts.items import ITEM_MATERIALIZER, source_from_metadata
 from fanflow.authoring.binding import (
     Unmapped,
     after_ids,
@@ -350,14 +350,8 @@ class DynamicRun:
             return value._handle.outputs[value.output_name]
         if isinstance(value, ArtifactVersionView):
             record = value._record
-            item = (
-                source_from_metadata(
-                    record.uri,
-                    record.run_metadata,
-                    value._client._store.item_parent_payloads([record]).get(
-                        parent_id(record.run_metadata) or ""
-                    ),
-                )
+            item = (  # its parent's files exist even when it is inline: the split wrote them
+                source_from_metadata(record.uri, record.run_metadata)
                 if record.materializer == ITEM_MATERIALIZER
                 else None
             )

@@ -15,12 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fanflow.artifacts.items import (
-    ITEM_MATERIALIZER,
-    SplitResult,
-    parent_id,
-    source_from_metadata,
-)
+from fanflow.artifacts.items import ITEM_MATERIALIZER, SplitResult, source_from_metadata
 from fanflow.artifacts.store import ArtifactStore
 from fanflow.execution import cache, recording
 from fanflow.execution.known import ArtifactInput, KnownArtifact, SplitRequest
@@ -247,12 +242,11 @@ class TaskBuilder:
         missing = wanted - set(records)
         if missing:
             raise KeyError(f"Input artifact version(s) {sorted(missing)} are not recorded.")
-        parents = self.store.item_parent_payloads(records.values())
         for av_id, av in records.items():
+            # An item's parent has its files at its URI even when it is inline (the split
+            # wrote them): tasks refer to them rather than carry the parent's bytes.
             item = (
-                source_from_metadata(
-                    av.uri, av.run_metadata, parents.get(parent_id(av.run_metadata) or "")
-                )
+                source_from_metadata(av.uri, av.run_metadata)
                 if av.materializer == ITEM_MATERIALIZER
                 else None
             )

@@ -197,7 +197,6 @@ def item_records(
             parent.data_type,
             index,
             parent.content_hash,
-            parent.inline,
         )
         item_id = new_id()
         name = f"{parent.name}[{index}]"

@@ -535,5 +535,13 @@ class SplitTask:
 
 
 def split_artifact(task: SplitTask) -> SplitResult:
-    """Runs on the executor, so the orchestrating process never loads the list itself."""
-    return describe_items(load_input(task.source, task.store.open()))
+    """Runs on the executor, so the orchestrating process never loads the list itself.
+
+    An inline list gets its file written at its URI first (once per map): the branches then
+    read it through their process's parent cache, as they read any list, instead of each
+    task carrying the whole list's bytes to its worker."""
+    store = task.store.open()
+    source = task.source
+    if source.inline is not None:
+        ensure_files(source.uri, source.materializer, source.inline, store)
+    return describe_items(load_input(source, store))
