@@ -136,9 +136,22 @@ def test_step_setting_wins_over_pipeline_setting():
 def test_cache_miss_when_cached_artifact_files_are_gone():
     import shutil
 
-    first = cached_pipeline()
-    shutil.rmtree(first.steps["total"].output.uri)
+    first = cached_pipeline(n=30_000)  # `load`'s list is beyond the inline limit: a folder
+    assert not first.steps["load"].output.is_inline
+    shutil.rmtree(first.steps["load"].output.uri)
     CALLS.clear()
-    run = cached_pipeline()
-    assert "total" in CALLS
-    assert run.steps["total"].output.load() == 3
+    run = cached_pipeline(n=30_000)
+    assert CALLS == ["load"]  # `total`'s inputs are the same content again: still cached
+    assert run.steps["load"].output.load() == list(range(30_000))
+    assert run.steps["total"].output.load() == sum(range(30_000))
+
+
+def test_a_small_output_is_cached_without_any_files():
+    first = cached_pipeline()
+    output = first.steps["total"].output
+    assert output.is_inline
+    CALLS.clear()
+    second = cached_pipeline()
+    assert CALLS == []
+    assert second.steps["total"].output.id == output.id
+    assert second.steps["total"].output.load() == 3

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from fanflow import pipeline, step
+from fanflow.client import Client
 
 pytestmark = pytest.mark.slow
 
@@ -141,12 +142,32 @@ def test_pipelines_on_postgres_and_s3_read_back_elsewhere(
     ]
     assert not (elsewhere / "home" / "artifacts").exists()
 
-    # every recorded artifact is published in S3 with its manifest
+    # every recorded artifact is either inline in its record (small values: no upload) or
+    # published in S3 with its manifest
     fs = s3_server.filesystem()
-    manifests = fs.glob(
-        remote_setup["FANFLOW_ARTIFACT_ROOT"].removeprefix("s3://") + "/**/.fanflow-manifest.json"
-    )
-    assert len(manifests) >= 4 + 1 + 1 + 6 + 1
+    manifests = {
+        path.removesuffix("/.fanflow-manifest.json")
+        for path in fs.glob(
+            remote_setup["FANFLOW_ARTIFACT_ROOT"].removeprefix("s3://")
+            + "/**/.fanflow-manifest.json"
+        )
+    }
+    client = Client()
+    recorded = [
+        view.output
+        for run in (client.get_pipeline_run(static.name), client.get_pipeline_run(dynamic.name))
+        for name, view in run.steps.items()
+        if not name.startswith("map:")
+    ]
+    assert len(recorded) == 4 + 1 + 1 + 1
+    for version in recorded:
+        uploaded = version.uri.removeprefix("s3://") in manifests
+        if not version.is_inline:
+            assert uploaded, version.name
+        elif version.name != "remote_dynamic::load_rows::output":
+            assert not uploaded, version.name  # inline: no upload
+        else:
+            assert uploaded  # an inline list that a map split: its file is written once
 
 
 @pipeline(enable_cache=False, name="team_map", dynamic=True, orchestrator="dask")

@@ -34,6 +34,12 @@ def make_number() -> int:
     return 41
 
 
+@step(enable_cache=False)
+def make_numbers() -> list[int]:
+    """Beyond the inline limit (64 KiB as JSON): stored as a folder of files."""
+    return list(range(30_000))
+
+
 def test_a_modified_pickle_is_refused_by_load_and_as_a_step_input():
     @pipeline(enable_cache=False)
     def pickled():
@@ -84,9 +90,9 @@ def test_an_existing_home_keeps_its_permissions(fanflow_home):
 def test_a_symlink_leading_outside_the_artifact_root_is_not_followed(tmp_path):
     @pipeline(enable_cache=False)
     def numbered():
-        make_number()
+        make_numbers()
 
-    output = numbered().steps["make_number"].output
+    output = numbered().steps["make_numbers"].output
     secret = tmp_path / "secret.json"
     secret.write_text("12345")
     data_file = os.path.join(output.uri, "data.json")
@@ -100,9 +106,9 @@ def test_a_symlink_leading_outside_the_artifact_root_is_not_followed(tmp_path):
 def test_an_artifact_folder_that_is_a_symlink_out_of_the_root_is_refused(tmp_path):
     @pipeline(enable_cache=False)
     def numbered_again():
-        make_number()
+        make_numbers()
 
-    output = numbered_again().steps["make_number"].output
+    output = numbered_again().steps["make_numbers"].output
     elsewhere = tmp_path / "elsewhere"
     os.rename(output.uri, elsewhere)
     os.symlink(elsewhere, output.uri)

@@ -33,9 +33,13 @@ os._exit(0)
 """
 
 
+# More than the inline limit (64 KiB as JSON), so the output is a folder in the store.
+PRODUCED = list(range(4, 30_000))
+
+
 @step(enable_cache=False)
 def produce() -> list[int]:
-    return [4, 5, 6]
+    return PRODUCED
 
 
 def _age(path: str | Path, seconds: float) -> None:
@@ -81,7 +85,7 @@ def test_the_next_run_removes_a_crashed_runs_leftovers_but_not_a_live_runs_files
         assert not os.path.exists(crashed_folder)
         assert not os.path.exists(crashed_staging)
         assert os.path.exists(live_folder) and os.path.exists(live_staging)
-        assert kept_output.load() == [4, 5, 6]
+        assert kept_output.load() == PRODUCED
         assert [m.name for m in (root / ".runs").iterdir()] == [
             m.name for m in (root / ".runs").iterdir() if ".live-run" in m.name
         ]

@@ -117,17 +117,19 @@ def test_stop_refuses_a_run_on_another_host_or_with_a_reused_pid(fanflow, fanflo
 def test_delete_keeps_artifacts_that_other_runs_still_use(fanflow, fanflow_home):
     import cli_flows
 
-    first = cli_flows.cached_flow(n=50)
-    second = cli_flows.cached_flow(n=50)  # every step cached: points at the first run's outputs
+    # `make`'s list is beyond the inline limit (a folder); `use`'s sum is recorded inline
+    first = cli_flows.cached_flow(n=30_000)
+    second = cli_flows.cached_flow(n=30_000)  # every step cached: the first run's outputs
     assert {step.status for step in second.steps.values()} == {"cached"}
-    shared = first.steps["use"].output
-    assert os.path.isdir(shared.uri)
+    shared = first.steps["make"].output
+    assert os.path.isdir(shared.uri) and first.steps["use"].output.is_inline
     result = fanflow("runs", "delete", first.name, "--yes")
     assert "Deleted 1 run(s)" in result.stdout
     assert "Kept 2 artifact version(s) that other runs still use" in result.stdout
     assert os.path.isdir(shared.uri)
     survivor = Client().get_pipeline_run(second.name)
-    assert survivor.steps["use"].output.load() == sum(range(50))
+    assert survivor.steps["use"].output.load() == sum(range(30_000))
+    assert survivor.steps["make"].output.load() == list(range(30_000))
     missing = fanflow("runs", "show", first.name, ok=False)
     assert "No run named" in missing.stderr
     summary = fanflow.json("runs", "delete", second.name, "--yes")

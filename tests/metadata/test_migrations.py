@@ -59,7 +59,10 @@ def make_release_0_1_store(url: str) -> None:
             new.execute(text("DELETE FROM fanflow_schema"))
             for name in LEGACY_TABLES:
                 table = schema.metadata.tables[name]
-                rows = [dict(row._mapping) for row in old.execute(select(table))]
+                # Only the columns 0.1 had: later revisions add some (inline_payload).
+                present = {c["name"] for c in inspect(old).get_columns(name)}
+                columns = [c for c in table.c if c.name in present]
+                rows = [dict(row._mapping) for row in old.execute(select(*columns))]
                 if rows:
                     new.execute(table.insert(), rows)
     finally:
@@ -357,3 +360,48 @@ def test_a_store_from_an_interim_build_with_some_new_tables_is_upgraded() -> Non
         assert {"ix_step_runs_group_index", "ix_step_runs_group_times"} <= names
     finally:
         engine.dispose()
+
+
+# --- 0004: small values inline ------------------------------------------------------------------
+
+
+def _columns(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {c["name"] for c in inspect(conn).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def test_a_0003_store_gains_inline_payloads_and_refuses_a_downgrade_that_would_lose_them() -> None:
+    from alembic import command
+
+    url = store_url()
+    make_release_0_1_store(url)
+    assert migrations.upgrade(url, "0003_tags_hooks_group_indexes") == (
+        "0003_tags_hooks_group_indexes"
+    )
+    assert "inline_payload" not in _columns(url, "artifact_versions")
+
+    legacy_static()  # opening the store upgrades it; the new run's small outputs are inline
+    assert migrations.current(url) == revisions.HEAD
+    assert "inline_payload" in _columns(url, "artifact_versions")
+    client = Client()
+    old = client.get_artifact_version("legacy_static::total::output", "1")
+    new = client.get_artifact_version("legacy_static::total::output", "2")
+    assert not old.is_inline  # recorded before the revision: its value is files
+    assert new.is_inline and new.load() == 6
+
+    dispose_all()
+    engine = create_engine(url)
+    try:
+        with (
+            engine.connect() as conn,
+            conn.begin(),
+            pytest.raises(RuntimeError, match="hold their value only inline"),
+        ):
+            command.downgrade(migrations._config(conn), "0003_tags_hooks_group_indexes")
+    finally:
+        engine.dispose()
+    assert "inline_payload" in _columns(url, "artifact_versions")

@@ -25,6 +25,17 @@ def tiny():
     one()
 
 
+@step(enable_cache=False)
+def many() -> list[int]:
+    """Beyond the inline limit (64 KiB as JSON): stored as a folder of files."""
+    return list(range(30_000))
+
+
+@pipeline(enable_cache=False)
+def large():
+    many()
+
+
 def test_corrupted_file_is_refused_clearly(fanflow_home):
     fanflow_home.mkdir(parents=True)
     (fanflow_home / "fanflow.db").write_bytes(b"this is not a database at all" * 100)
@@ -66,8 +77,8 @@ def test_missing_artifact_file_gives_a_clear_error(fanflow_home):
 
     from fanflow.exceptions import ArtifactMissingError
 
-    run = tiny()
-    artifact = run.steps["one"].output
+    run = large()
+    artifact = run.steps["many"].output
     shutil.rmtree(artifact.uri)
     with pytest.raises(ArtifactMissingError) as info:
         artifact.load()

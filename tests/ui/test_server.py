@@ -228,7 +228,8 @@ def test_multi_file_artifacts_download_as_zip(http: Any, settings: Any) -> None:
 
 
 def test_previews_logs_and_downloads_never_leave_the_store(http: Any, settings: Any) -> None:
-    png = _output(http, "make_png")
+    # an artifact stored as files (a small PNG is recorded inline and reads no file at all)
+    png = _output(http, "make_array")
     talk = _step(http, "showcase", HOSTILE)
     engine = create_engine(settings.metadata_url)
     with engine.begin() as conn:

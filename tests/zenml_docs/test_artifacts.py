@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import numpy as np
@@ -115,14 +116,24 @@ def test_unmaterialized_artifact_input_gets_the_producers_uri():
     seen = {}
 
     @step
-    def consume(data: UnmaterializedArtifact) -> None:
+    def small_dict() -> dict:
+        return {"a": 1}
+
+    @step
+    def consume(data: UnmaterializedArtifact, small: UnmaterializedArtifact) -> None:
         seen["uri"] = data.uri
         seen["type"] = type(data)
+        # a small output is recorded inline; a raw consumer still finds its file at the URI
+        seen["small_uri"] = small.uri
+        seen["small_files"] = sorted(os.listdir(small.uri))
 
     @pipeline
     def raw_pipeline():
-        consume(create_data())
+        consume(create_data(), small_dict())
 
     run = raw_pipeline()
     assert seen["type"] is UnmaterializedArtifact
     assert seen["uri"] == run.steps["create_data"].outputs["output"][0].uri
+    assert seen["small_uri"] == run.steps["small_dict"].output.uri
+    assert seen["small_files"] == ["data.json"]
+    assert run.steps["small_dict"].output.load() == {"a": 1}

@@ -72,6 +72,11 @@ class JsonMaterializer(BaseMaterializer):
         except json_codec.NotJsonSafe as exc:
             raise UseFallback(str(exc)) from exc
 
+    @staticmethod
+    def decode(payload: bytes) -> Any:
+        """The value of `encode`'s bytes (an inline artifact is loaded from its record this way)."""
+        return json_codec.loads(payload.decode("utf-8"))
+
     def save(self, data: Any) -> None:
         with open(os.path.join(self.uri, self.FILENAME), "wb") as handle:
             handle.write(self.encode(data))
@@ -101,6 +106,11 @@ class BytesMaterializer(BaseMaterializer):
     def encode(data: Any) -> bytes:
         """The exact bytes `save` writes to FILENAME (`artifacts.io` hashes these bytes)."""
         return bytes(data)
+
+    @staticmethod
+    def decode(payload: bytes) -> Any:
+        """`encode` is the identity: the payload is the value."""
+        return bytes(payload)
 
     def save(self, data: Any) -> None:
         with open(os.path.join(self.uri, self.FILENAME), "wb") as handle:

@@ -10,7 +10,14 @@ Invariants:
   for the builtin one-file materializers (JSON, bytes) the value is encoded once in memory, the
   hash is taken over those bytes (the same hash the directory walk gives) and the file is
   written from them: one pass, no walk, no read-back;
-- the cloudpickle fallback is announced once per type per process, on the `fanflow` logger.
+- the cloudpickle fallback is announced once per type per process, on the `fanflow` logger;
+- small values inline: when the caller allows it (`inline_limit`, step outputs), a value the
+  builtin one-file materializers encode to at most that many bytes is not written to the store
+  at all. Its bytes travel in the :class:`SavedArtifact` (`inline`) and are recorded in the
+  artifact version's row, in the same transaction as the step that produced it; the recorded
+  `uri` stays the location the files would have had, and `load_value(..., inline=...)` decodes
+  the bytes instead of reading files. The content hash is the one the file would have had, so
+  caches keyed by content see no difference between an inline artifact and a stored one.
 """
 
 from __future__ import annotations
@@ -42,6 +49,12 @@ _announced_fallbacks: set[type] = set()
 _announce_lock = threading.Lock()
 _type_cache: dict[str, type] = {}
 
+# The one-file materializers by recorded name: the only ones whose artifacts may be inline.
+_INLINE_BY_NAME: dict[str, Any] = {cls.NAME: cls for cls in (JsonMaterializer, BytesMaterializer)}
+
+# The largest value stored in its metadata record instead of the artifact store (step outputs).
+INLINE_LIMIT = 64 * 1024
+
 # Exactly these classes (not subclasses, which may override `save`) write one file, FILENAME,
 # holding `encode(value)`.
 _ONE_FILE_MATERIALIZERS: frozenset[type[BaseMaterializer]] = frozenset(
@@ -61,6 +74,8 @@ class SavedArtifact:
     size: int
     content_hash: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    # the encoded bytes of an inline artifact (nothing was written to the store); else None
+    inline: bytes | None = None
 
 
 def type_path(data_type: type) -> str:
@@ -130,16 +145,19 @@ def _digest_one_file(filename: str, payload: bytes) -> str:
 
 
 def _save_one_file(
-    materializer_cls: Any, value: Any, store: ArtifactStore, uri: str
-) -> tuple[str, int, dict[str, Any]]:
-    """Encode once, hash those bytes, write them to a staging directory and publish it.
+    materializer_cls: Any, value: Any, store: ArtifactStore, uri: str, inline_limit: int
+) -> tuple[str, int, dict[str, Any], bytes | None]:
+    """Encode once, hash those bytes, write them to a staging directory and publish it (or,
+    when they fit in `inline_limit`, return them to be recorded inline and write nothing).
 
-    Returns (content hash, size, metadata). Raises UseFallback before touching the store when
-    the value cannot be encoded exactly.
+    Returns (content hash, size, metadata, inline bytes or None). Raises UseFallback before
+    touching the store when the value cannot be encoded exactly.
     """
     payload: bytes = materializer_cls.encode(value)
     metadata = materializer_cls(uri).extract_metadata(value) or {}
     content_hash = _digest_one_file(materializer_cls.FILENAME, payload)
+    if inline_limit and len(payload) <= inline_limit:
+        return content_hash, len(payload), metadata, payload
     staging = store.staging()
     try:
         with open(os.path.join(staging, materializer_cls.FILENAME), "wb") as handle:
@@ -148,7 +166,7 @@ def _save_one_file(
     except BaseException:
         store.discard(staging)
         raise
-    return content_hash, len(payload), metadata
+    return content_hash, len(payload), metadata, None
 
 
 def _write(
@@ -189,18 +207,23 @@ def save_value(
     materializer_cls: type[BaseMaterializer] | None = None,
     artifact_id: str | None = None,
     staging: str | None = None,
+    inline_limit: int = 0,
 ) -> SavedArtifact:
     """Write `value` to `uri` (atomically) and describe what was written.
 
     `staging` is a staging directory that already holds files to publish with the value (a
-    step's side files, see `side_files.py`); the value's files are written next to them.
-    Raises MaterializerError when no materializer can save the value.
+    step's side files, see `side_files.py`); the value's files are written next to them, and
+    such a value is never inline. With `inline_limit`, a value the builtin JSON or bytes
+    materializer encodes to at most that many bytes is returned inline instead (see the
+    module's invariants). Raises MaterializerError when no materializer can save the value.
     """
     data_type = type(value)
     chosen = materializer_cls or materializer_registry.select(data_type)
     if chosen in _ONE_FILE_MATERIALIZERS and staging is None:
         try:
-            content_hash, size, metadata = _save_one_file(chosen, value, store, uri)
+            content_hash, size, metadata, inline = _save_one_file(
+                chosen, value, store, uri, inline_limit
+            )
         except UseFallback as exc:
             if materializer_cls is not None:
                 raise MaterializerError(f"{chosen.NAME} cannot save this value: {exc}") from exc
@@ -214,7 +237,10 @@ def save_value(
                 f"{type_path(data_type)}: {type(exc).__name__}: {exc}"
             ) from exc
         else:
-            return _described(chosen, data_type, uri, artifact_id, content_hash, size, metadata)
+            saved = _described(chosen, data_type, uri, artifact_id, content_hash, size, metadata)
+            if inline is not None:
+                saved = _with_inline(saved, inline)
+            return saved
     return _save_general(value, store, uri, materializer_cls, artifact_id, chosen, staging)
 
 
@@ -236,6 +262,20 @@ def _described(
         size=size,
         content_hash=content_hash,
         metadata={"storage_size": size, **metadata},
+    )
+
+
+def _with_inline(saved: SavedArtifact, inline: bytes) -> SavedArtifact:
+    return SavedArtifact(
+        saved.id,
+        saved.uri,
+        saved.materializer,
+        saved.data_type,
+        saved.artifact_type,
+        saved.size,
+        saved.content_hash,
+        saved.metadata,
+        inline,
     )
 
 
@@ -316,13 +356,17 @@ def load_value(
     store: ArtifactStore,
     data_type: type | None = None,
     expected_hash: str | None = None,
+    inline: bytes | None = None,
 ) -> Any:
     """Load an artifact recorded with `materializer_name` and `data_type_path` from `uri`.
 
     For a materializer whose loading runs code (`VERIFY_HASH_ON_LOAD`, such as the cloudpickle
     fallback), the files are first hashed and compared with `expected_hash`, the hash recorded
-    when the artifact was saved: files changed since then are refused, never unpickled.
+    when the artifact was saved: files changed since then are refused, never unpickled. An
+    inline artifact (`inline`, its recorded bytes) is decoded without touching the store.
     """
+    if inline is not None:
+        return decode_inline(materializer_name, inline, uri)
     materializer_cls = materializer_registry.resolve(materializer_name)
     target_type = data_type or resolve_type(data_type_path)
     if getattr(materializer_cls, "LOADS_FROM_STORE_URI", False):
@@ -339,3 +383,40 @@ def load_value(
             raise ArtifactMissingError(
                 f"The artifact at {uri!r} is incomplete: {exc.filename or exc} is missing."
             ) from exc
+
+
+def decode_inline(materializer_name: str, payload: bytes, uri: str) -> Any:
+    """The value of an inline artifact: its one-file materializer's `decode` of the bytes."""
+    cls = _INLINE_BY_NAME.get(materializer_name)
+    if cls is None:
+        raise MaterializerError(
+            f"The artifact at {uri!r} is stored inline in its metadata record, but its "
+            f"materializer {materializer_name!r} does not store values inline."
+        )
+    return cls.decode(payload)
+
+
+def inline_files(materializer_name: str, payload: bytes) -> dict[str, bytes]:
+    """The files an inline artifact would have had on disk ({file name: bytes}), for
+    downloads and previews."""
+    cls = _INLINE_BY_NAME.get(materializer_name)
+    return {} if cls is None else {str(cls.FILENAME): payload}
+
+
+def ensure_files(uri: str, materializer_name: str, payload: bytes, store: ArtifactStore) -> None:
+    """Give an inline artifact its files at `uri` (for a consumer that reads raw files, such as
+    an `UnmaterializedArtifact` input): published like any artifact, all at once; a copy that
+    another reader published first is kept."""
+    files = inline_files(materializer_name, payload)
+    if not files or store.exists(uri):
+        return
+    staging = store.staging()
+    try:
+        for name, data in files.items():
+            with open(os.path.join(staging, name), "wb") as handle:
+                handle.write(data)
+        store.publish(staging, uri)
+    except BaseException:
+        store.discard(staging)
+        if not store.exists(uri):
+            raise

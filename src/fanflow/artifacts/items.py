@@ -39,6 +39,10 @@ class ItemSource:
     parent_data_type: str
     index: int
     parent_hash: str | None = None  # the parent's recorded sha256, checked before unpickling
+    # The parent's bytes when it is inline, for a reader that has its record (the Client). In
+    # a run, items never carry them: the split writes an inline parent's file at its URI, so a
+    # task ships an index, not the list.
+    parent_inline: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,7 @@ class _ParentCache:
                 source.parent_data_type,
                 store,
                 expected_hash=source.parent_hash,
+                inline=source.parent_inline,
             )
             with self._guard:
                 self._values[key] = value
@@ -142,11 +147,22 @@ def item_metadata(source: ItemSource, parent_id: str) -> dict[str, Any]:
     }
 
 
-def source_from_metadata(uri: str, metadata: dict[str, Any]) -> ItemSource:
+def source_from_metadata(
+    uri: str, metadata: dict[str, Any], parent_inline: bytes | None = None
+) -> ItemSource:
+    """An item's source from its record; `parent_inline` is the parent version's inline bytes
+    (its `inline_payload`), which the caller reads when the parent is inline."""
     return ItemSource(
         uri,
         metadata["parent_materializer"],
         metadata["parent_data_type"],
         int(metadata["index"]),
         metadata.get("parent_content_hash"),
+        parent_inline,
     )
+
+
+def parent_id(metadata: dict[str, Any]) -> str | None:
+    """The artifact version id of an item's parent, from the item's recorded metadata."""
+    found = metadata.get("parent_artifact_version_id")
+    return str(found) if found else None

@@ -91,6 +91,7 @@ class DynamicRun:
         self.invocations: dict[str, Invocation] = {}
         self._client: Client | None = None
         self._positions = itertools.count()
+        self._last_parameters: Mapping[str, Any] | None = None
         # Configured values per invocation id (`steps:` of a run configuration).
         self.step_overrides: Mapping[str, StepOverrides] = {}
         # The pipeline's merged `settings` (every step's lowest settings layer).
@@ -236,7 +237,7 @@ class DynamicRun:
             id=invocation_id,
             step=step,
             inputs=frozen_mapping(inputs),
-            parameters=frozen_mapping(parameters),
+            parameters=self._shared_parameters(parameters),
             upstream=tuple(sorted(set(upstream) | set(after))),
             after=tuple(after),
             enable_cache=enable_cache,
@@ -244,6 +245,21 @@ class DynamicRun:
             map_index=map_index,
             position=next(self._positions),
         )
+
+    def _shared_parameters(self, parameters: dict[str, Any]) -> Mapping[str, Any]:
+        """The previous invocation's parameter mapping when this one holds the very same values
+        (every branch of a `.map` with `unmapped(...)` or default parameters): one mapping for
+        the whole group instead of one per branch, ~200 bytes less held per branch."""
+        last = self._last_parameters
+        if (
+            last is not None
+            and len(last) == len(parameters)
+            and all(name in last and last[name] is value for name, value in parameters.items())
+        ):
+            return last
+        frozen = frozen_mapping(parameters)
+        self._last_parameters = frozen
+        return frozen
 
     def _submit(self, invocations: list[Invocation]) -> list[InvocationHandle]:
         handles = self.orchestrator.add(invocations)
@@ -342,7 +358,7 @@ class DynamicRun:
             return value._handle.outputs[value.output_name]
         if isinstance(value, ArtifactVersionView):
             record = value._record
-            item = (
+            item = (  # its parent's files exist even when it is inline: the split wrote them
                 source_from_metadata(record.uri, record.run_metadata)
                 if record.materializer == ITEM_MATERIALIZER
                 else None
@@ -355,6 +371,7 @@ class DynamicRun:
                 record.data_type,
                 record.content_hash,
                 item,
+                record.inline_payload,
             )
         return None
 

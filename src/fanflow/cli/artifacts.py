@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from fanflow.artifacts.io import inline_files
 from fanflow.cli.lookup import find_artifact
 from fanflow.cli.output import human_bytes, note, print_json, print_table, when
 
@@ -95,6 +96,7 @@ def version_dict(version: ArtifactVersionView) -> dict[str, Any]:
         "content_hash": version.content_hash,
         "save_type": version.save_type,
         "uri": version.uri,
+        "inline": version.is_inline,
         "created": version.created,
         "producer_run_id": version.producer_pipeline_run_id.hex
         if version.producer_pipeline_run_id
@@ -186,6 +188,14 @@ def get_artifact(session: Session, address: str, path: str, force: bool) -> None
             json.dump(version.load(), handle, default=repr)
             handle.write("\n")
         note(f"Wrote item {version.name} (version {version.version}) as JSON to {path}.")
+        return
+    inline = version._record.inline_payload
+    if inline is not None:
+        # A small value recorded inline: written as the one file it would have been stored as.
+        what = next(iter(inline_files(version.materializer, inline)), "value")
+        with open(path, "wb") as handle:
+            handle.write(inline)
+        note(f"Copied {version.name} version {version.version} ({what}) to {path}.")
         return
     source = version.uri
     if not os.path.isdir(source):

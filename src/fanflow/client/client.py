@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from fanflow.artifacts.io import load_value
-from fanflow.artifacts.items import ITEM_MATERIALIZER, load_item, source_from_metadata
+from fanflow.artifacts.items import (
+    ITEM_MATERIALIZER,
+    load_item,
+    parent_id,
+    source_from_metadata,
+)
 from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.client.filters import check_filters
@@ -321,8 +326,11 @@ class Client:
 
     def _load_artifact(self, record: ArtifactVersionRecord) -> Any:
         if record.materializer == ITEM_MATERIALIZER:
+            parents = self._store.item_parent_payloads([record])
+            parent = parents.get(parent_id(record.run_metadata) or "")
             return load_item(
-                source_from_metadata(record.uri, record.run_metadata), self._artifact_store
+                source_from_metadata(record.uri, record.run_metadata, parent),
+                self._artifact_store,
             )
         return load_value(
             record.uri,
@@ -330,4 +338,5 @@ class Client:
             record.data_type,
             self._artifact_store,
             expected_hash=record.content_hash,
+            inline=record.inline_payload,
         )

@@ -276,6 +276,9 @@ class ArtifactVersionView:
     type = property(lambda self: self._record.artifact_type)
     size = property(lambda self: self._record.size)
     content_hash = property(lambda self: self._record.content_hash)
+    # True when the value is stored in the metadata record itself (a small step output): no
+    # files exist at `uri`, and `load()` decodes the recorded bytes.
+    is_inline = property(lambda self: self._record.inline_payload is not None)
     save_type = property(lambda self: self._record.save_type)
     created = property(lambda self: self._record.created)
     run_metadata = property(lambda self: dict(self._record.run_metadata))

@@ -148,11 +148,20 @@ class TaskBuilder:
             return None
         known = {
             name: KnownArtifact(
-                av.id, av.name, av.uri, av.materializer, av.data_type, av.content_hash
+                av.id,
+                av.name,
+                av.uri,
+                av.materializer,
+                av.data_type,
+                av.content_hash,
+                None,
+                av.inline_payload,
             )
             for name, av in outputs.items()
         }
-        if not all(self.artifact_store.exists(k.uri) for k in known.values()):
+        if not all(
+            k.inline is not None or self.artifact_store.exists(k.uri) for k in known.values()
+        ):
             return None
         return original_id, known
 
@@ -234,11 +243,20 @@ class TaskBuilder:
         if missing:
             raise KeyError(f"Input artifact version(s) {sorted(missing)} are not recorded.")
         for av_id, av in records.items():
+            # An item's parent has its files at its URI even when it is inline (the split
+            # wrote them): tasks refer to them rather than carry the parent's bytes.
             item = (
                 source_from_metadata(av.uri, av.run_metadata)
                 if av.materializer == ITEM_MATERIALIZER
                 else None
             )
             self.external[av_id] = KnownArtifact(
-                av.id, av.name, av.uri, av.materializer, av.data_type, av.content_hash, item
+                av.id,
+                av.name,
+                av.uri,
+                av.materializer,
+                av.data_type,
+                av.content_hash,
+                item,
+                av.inline_payload,
             )

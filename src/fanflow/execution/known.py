@@ -25,6 +25,7 @@ class ArtifactInput:
     data_type: str
     item: ItemSource | None = None
     content_hash: str | None = None  # recorded sha256, checked before loading a pickle
+    inline: bytes | None = None  # the recorded bytes of an inline artifact (no files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,17 @@ class KnownArtifact:
     data_type: str
     content_hash: str | None
     item: ItemSource | None = None
+    inline: bytes | None = None  # the recorded bytes of an inline artifact (no files)
 
     def as_input(self) -> ArtifactInput:
         return ArtifactInput(
-            self.id, self.uri, self.materializer, self.data_type, self.item, self.content_hash
+            self.id,
+            self.uri,
+            self.materializer,
+            self.data_type,
+            self.item,
+            self.content_hash,
+            self.inline,
         )
 
     def cache_identity(self) -> tuple[str, str, str]:

@@ -78,6 +78,7 @@ def version_record(
         version=version,
         output_name=output_name,
         tags=list(tags or ()),
+        inline_payload=saved.inline,
     )
 
 
@@ -159,6 +160,8 @@ def known_outputs(result: StepResult) -> dict[str, KnownArtifact]:
             out.saved.materializer,
             out.saved.data_type,
             out.saved.content_hash,
+            None,
+            out.saved.inline,
         )
         for out in result.outputs
     }
@@ -190,7 +193,11 @@ def item_records(
     known: list[KnownArtifact] = []
     for index in range(split.count):
         source = ItemSource(
-            parent.uri, parent.materializer, parent.data_type, index, parent.content_hash
+            parent.uri,
+            parent.materializer,
+            parent.data_type,
+            index,
+            parent.content_hash,
         )
         item_id = new_id()
         name = f"{parent.name}[{index}]"

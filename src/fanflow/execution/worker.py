@@ -29,7 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fanflow.artifacts.io import SavedArtifact, load_value, resolve_type, save_value
+from fanflow.artifacts.io import (
+    INLINE_LIMIT,
+    SavedArtifact,
+    ensure_files,
+    load_value,
+    resolve_type,
+    save_value,
+)
 from fanflow.artifacts.items import SplitResult, describe_items, load_item
 from fanflow.artifacts.side_files import adopt_side_files
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
@@ -184,6 +191,8 @@ def load_input(source: ArtifactInput, store: ArtifactStore, annotation: Any = No
     """Load one input; when the recorded type cannot be imported here (a class defined in a
     function, say), a class annotation of the input stands in for it."""
     if annotation is UnmaterializedArtifact:
+        if source.inline is not None:  # the raw files are wanted: write them out first
+            ensure_files(source.uri, source.materializer, source.inline, store)
         return UnmaterializedArtifact(
             uuid.UUID(source.artifact_version_id), source.uri, source.materializer, source.data_type
         )
@@ -193,7 +202,13 @@ def load_input(source: ArtifactInput, store: ArtifactStore, annotation: Any = No
     if isinstance(annotation, type) and resolve_type(source.data_type) is object:
         data_type = annotation
     return load_value(
-        source.uri, source.materializer, source.data_type, store, data_type, source.content_hash
+        source.uri,
+        source.materializer,
+        source.data_type,
+        store,
+        data_type,
+        source.content_hash,
+        source.inline,
     )
 
 
@@ -270,14 +285,21 @@ def _save_outputs(
         reserved = runtime.output_uris.get(output_name)
         staging = None
         if reserved is not None:
+            # The step asked for the output's location (`get_output_artifact_uri`) and may
+            # have written files there: the artifact is a directory, never inline.
             artifact_id, uri = reserved
+            inline_limit = 0
         else:
             artifact_id = new_id()
             uri = store.uri_for(task.map_group or task.invocation_id, output_name, artifact_id)
+            inline_limit = INLINE_LIMIT
         try:
             if reserved is not None:  # the step may have written side files there
                 staging = adopt_side_files(store, uri, output_name)
-            saved = save_value(value, store, uri, output.materializer, artifact_id, staging)
+            saved = save_value(
+                value, store, uri, output.materializer, artifact_id,
+                staging=staging, inline_limit=inline_limit,
+            )
         except MaterializerError as exc:
             raise MaterializerError(
                 f"Step {task.step.name!r} output {output_name!r}: {exc}"
@@ -520,5 +542,13 @@ class SplitTask:
 
 
 def split_artifact(task: SplitTask) -> SplitResult:
-    """Runs on the executor, so the orchestrating process never loads the list itself."""
-    return describe_items(load_input(task.source, task.store.open()))
+    """Runs on the executor, so the orchestrating process never loads the list itself.
+
+    An inline list gets its file written at its URI first (once per map): the branches then
+    read it through their process's parent cache, as they read any list, instead of each
+    task carrying the whole list's bytes to its worker."""
+    store = task.store.open()
+    source = task.source
+    if source.inline is not None:
+        ensure_files(source.uri, source.materializer, source.inline, store)
+    return describe_items(load_input(source, store))

@@ -57,6 +57,7 @@ _AV_COLUMNS = (
     t.artifact_versions.c.producer_run_id,
     t.artifact_versions.c.created,
     t.artifact_versions.c.run_metadata,
+    t.artifact_versions.c.inline_payload,
 )
 _AV_FROM = t.artifact_versions.join(
     t.artifacts, t.artifacts.c.id == t.artifact_versions.c.artifact_id
@@ -82,6 +83,7 @@ def _artifact_version(row: Any) -> ArtifactVersionRecord:
         producer_run_id=m["producer_run_id"],
         created=m["created"],
         run_metadata=dict(m["run_metadata"] or {}),
+        inline_payload=m["inline_payload"],
     )
 
 
@@ -432,6 +434,28 @@ class StoreQueries:
                     .where(t.artifact_versions.c.id.in_(chunk))
                 ):
                     found[row.id] = _artifact_version(row)
+        return found
+
+    def item_parent_payloads(self, records: Iterable[ArtifactVersionRecord]) -> dict[str, bytes]:
+        """The inline bytes of the parents of the item versions among `records` (by parent id;
+        parents stored as files are left out): what loading those items needs."""
+        wanted = {
+            str(r.run_metadata["parent_artifact_version_id"])
+            for r in records
+            if r.save_type == "item" and r.run_metadata.get("parent_artifact_version_id")
+        }
+        found: dict[str, bytes] = {}
+        if not wanted:
+            return found
+        versions = t.artifact_versions
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted(wanted)):
+                for row in conn.execute(
+                    select(versions.c.id, versions.c.inline_payload).where(
+                        versions.c.id.in_(chunk), versions.c.inline_payload.is_not(None)
+                    )
+                ):
+                    found[row.id] = row.inline_payload
         return found
 
     def get_artifact_version(

@@ -57,6 +57,8 @@ class ArtifactVersionRecord:
     producer_run_id: str | None
     created: datetime
     run_metadata: dict[str, Any]
+    # the value's encoded bytes when it is stored inline in this record (no files at `uri`)
+    inline_payload: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ class NewArtifactVersion:
     version: str | None = None
     output_name: str | None = None
     tags: list[str] = field(default_factory=list)
+    inline_payload: bytes | None = None  # a small value's bytes, recorded instead of files
 
 
 @dataclass(slots=True)

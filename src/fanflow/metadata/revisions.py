@@ -23,7 +23,8 @@ KNOWN = (
     BASELINE,
     "0002_artifact_size_bigint",
     "0003_tags_hooks_group_indexes",
-    "0004_hook_invocation_outputs",
+    "0004_inline_payload",
+    "0005_hook_invocation_outputs",
 )
 HEAD = KNOWN[-1]
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -144,6 +145,8 @@ artifact_versions = Table(
     Column("producer_run_id", ID, nullable=True),
     Column("created", DateTime, nullable=False),
     Column("run_metadata", JSON, nullable=False),
+    # A small step output's encoded bytes (revision 0004): recorded with the step, no files.
+    Column("inline_payload", LargeBinary, nullable=True),
     UniqueConstraint("artifact_id", "version", name="uq_artifact_versions_version"),
 )
 Index(

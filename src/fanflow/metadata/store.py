@@ -377,6 +377,7 @@ class MetadataStore(StoreQueries):
                     "producer_run_id": av.producer_run_id,
                     "created": now,
                     "run_metadata": av.run_metadata,
+                    "inline_payload": av.inline_payload,
                 }
             )
         try:

@@ -18,6 +18,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from fanflow.artifacts.io import inline_files
 from fanflow.artifacts.visualizations import INDEX_NAME as VISUALIZATION_INDEX
 from fanflow.metadata.records import ArtifactVersionRecord
 
@@ -73,6 +74,8 @@ def preview(record: ArtifactVersionRecord, root: str) -> dict[str, Any]:
     try:
         if record.materializer == "fanflow.item":
             return _item_preview(record)
+        if record.inline_payload is not None:
+            return _inline_preview(record)
         files = artifact_files(root, record.uri)
     except OutsideStore:
         return {"kind": "unavailable", "reason": "the recorded location is outside the store"}
@@ -110,8 +113,20 @@ def _item_preview(record: ArtifactVersionRecord) -> dict[str, Any]:
     }
 
 
+def _inline_preview(record: ArtifactVersionRecord) -> dict[str, Any]:
+    """A small value recorded inline: previewed from its recorded bytes, as its file would be."""
+    payload = record.inline_payload or b""
+    files = inline_files(record.materializer, payload)
+    if "data.json" in files:
+        return _json_text_preview(payload.decode("utf-8", errors="replace"))
+    return _head_preview(payload[:4096], len(payload))
+
+
 def _json_preview(path: Path) -> dict[str, Any]:
-    raw = path.read_text(encoding="utf-8", errors="replace")
+    return _json_text_preview(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def _json_text_preview(raw: str) -> dict[str, Any]:
     try:
         text = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
     except ValueError:
@@ -123,7 +138,10 @@ def _json_preview(path: Path) -> dict[str, Any]:
 def _bytes_preview(path: Path) -> dict[str, Any]:
     with open(path, "rb") as handle:
         head = handle.read(4096)
-    size = path.stat().st_size
+    return _head_preview(head, path.stat().st_size)
+
+
+def _head_preview(head: bytes, size: int) -> dict[str, Any]:
     mime = image_type(head)
     if mime:
         return {"kind": "image", "mime": mime, "size": size}

@@ -36,6 +36,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from fanflow.artifacts.io import inline_files
 from fanflow.config import Settings, load_settings
 from fanflow.exceptions import DoesNotExistError
 from fanflow.ids import normalize_id, utcnow
@@ -341,6 +342,11 @@ class Dashboard:
 
     def image(self, request: Request) -> Response:
         av = self.store.get_artifact_version_by_id(request.path_params["av_id"])
+        if av.inline_payload is not None:
+            mime = previews.image_type(av.inline_payload[:16])
+            if mime:
+                return Response(av.inline_payload, media_type=mime)
+            raise DoesNotExistError(f"Artifact version {av.id} holds no image.")
         try:
             files = previews.artifact_files(self.root, av.uri)
         except previews.OutsideStore:
@@ -356,6 +362,15 @@ class Dashboard:
 
     def download(self, request: Request) -> Response:
         av = self.store.get_artifact_version_by_id(request.path_params["av_id"])
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{av.name}-v{av.version}")
+        if av.inline_payload is not None:
+            # An inline value downloads as the one file it would have been stored as.
+            for name, payload in inline_files(av.materializer, av.inline_payload).items():
+                return Response(
+                    payload,
+                    media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{stem}-{name}"'},
+                )
         try:
             files = previews.artifact_files(self.root, av.uri)
             base = previews.inside(self.root, av.uri)
@@ -363,7 +378,6 @@ class Dashboard:
             raise BadRequest("the artifact is recorded outside the artifact store") from None
         if not files:
             raise DoesNotExistError(f"The files of artifact version {av.id} are missing.")
-        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{av.name}-v{av.version}")
         if len(files) == 1 and base.is_dir():
             return FileResponse(files[0], filename=f"{stem}-{files[0].name}")
         if base.is_file():

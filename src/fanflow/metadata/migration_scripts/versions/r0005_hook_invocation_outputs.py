@@ -2,8 +2,8 @@
 
 Additive only (one new table), so the schema version stays 2.
 
-Revision ID: 0004_hook_invocation_outputs
-Revises: 0003_tags_hooks_group_indexes
+Revision ID: 0005_hook_invocation_outputs
+Revises: 0004_inline_payload
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_hook_invocation_outputs"
-down_revision = "0003_tags_hooks_group_indexes"
+revision = "0005_hook_invocation_outputs"
+down_revision = "0004_inline_payload"
 branch_labels = None
 depends_on = None
 
