@@ -67,6 +67,24 @@ def make_release_0_1_store(url: str) -> None:
         target.dispose()
 
 
+EXPRESSION_INDEXES = {"ix_step_runs_group_duration"}
+
+
+def schema_differences(diffs: list[object]) -> list[object]:
+    """Alembic's differences, less indexes on expressions: SQLite does not reflect them, and
+    PostgreSQL gives their expression back in its own spelling, so they compare as changed
+    (`tests/metadata/test_dashboard_indexes.py` checks those indexes itself)."""
+
+    def is_expression_index(diff: object) -> bool:
+        return (
+            isinstance(diff, tuple)
+            and diff[0] in ("add_index", "remove_index")
+            and diff[1].name in EXPRESSION_INDEXES
+        )
+
+    return [d for d in diffs if not is_expression_index(d)]
+
+
 def column_type(url: str, table: str, column: str) -> str:
     engine = create_engine(url)
     try:
@@ -128,7 +146,7 @@ def test_migrations_from_nothing_build_exactly_the_current_schema() -> None:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(context, schema.metadata) == []
+            assert schema_differences(compare_metadata(context, schema.metadata)) == []
     finally:
         engine.dispose()
     assert migrations.pending(url) == []
@@ -148,7 +166,7 @@ def test_a_new_store_is_created_at_head_with_the_same_schema() -> None:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(context, schema.metadata) == []
+            assert schema_differences(compare_metadata(context, schema.metadata)) == []
     finally:
         engine.dispose()
 

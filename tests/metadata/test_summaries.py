@@ -12,6 +12,7 @@ from fanflow import pipeline, step, unmapped
 from fanflow.client import Client
 from fanflow.metadata import summaries as S
 from fanflow.metadata.store import MetadataStore
+from fanflow.metadata.sqltime import seconds_between
 
 
 @step(enable_cache=False)
@@ -121,7 +122,7 @@ def test_durations_in_sql_are_exact_to_the_microsecond(start: str, end: str) -> 
     engine = _store().engine
     with engine.connect() as conn:
         between = conn.execute(
-            select(S.seconds_between(literal(a, DateTime), literal(b, DateTime)))
+            select(seconds_between(literal(a, DateTime), literal(b, DateTime)))
         ).scalar()
         epoch = conn.execute(select(S.epoch_seconds(literal(b, DateTime)))).scalar()
         after = conn.execute(select(S.after(literal(b, DateTime), a))).scalar()

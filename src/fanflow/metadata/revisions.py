@@ -19,7 +19,12 @@ from __future__ import annotations
 from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table
 
 BASELINE = "0001_baseline"
-KNOWN = (BASELINE, "0002_artifact_size_bigint", "0003_tags_hooks_group_indexes")
+KNOWN = (
+    BASELINE,
+    "0002_artifact_size_bigint",
+    "0003_tags_hooks_group_indexes",
+    "0004_dashboard_indexes",
+)
 HEAD = KNOWN[-1]
 
 VERSION_TABLE = "alembic_version"
