@@ -316,3 +316,68 @@ def test_a_running_runs_counts_change_while_the_page_is_open(
     finally:
         gate.touch()
         proc.wait(60)
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url) as response:
+        return json.loads(response.read())
+
+
+def _running_step(base_url: str, pipeline: str, name: str, proc: Any) -> str:
+    """The id of step `name` of the newest run of `pipeline`, once it is recorded."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        runs = _get(f"{base_url}/api/runs?pipeline={pipeline}")["items"]
+        if runs:
+            nodes = _get(f"{base_url}/api/runs/{runs[0]['id']}?durations=0")["nodes"]
+            found = [n["step_run_id"] for n in nodes if n["key"] == name and n["step_run_id"]]
+            if found:
+                return str(found[0])
+        time.sleep(0.1)
+    raise AssertionError(f"step {name} of {pipeline} was not recorded")
+
+
+def test_a_running_steps_log_grows_on_its_page_before_it_ends(
+    page: Any, base_url: str, browser_home: Path, tmp_path: Path
+) -> None:
+    from talking_run import HOSTILE_LINE
+
+    env = {**os.environ, "FANFLOW_HOME": str(browser_home)}
+    script = Path(__file__).parent / "talking_run.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    has_line = (
+        "(n) => { const log = document.querySelector('#log');"
+        " return !!log && log.textContent.includes('line ' + n + ':'); }"
+    )
+    badge = "(document.querySelector('h1 .badge') || {}).textContent"
+    try:
+        step_id = _running_step(base_url, "talking", "talk", proc)
+        page.goto(f"{base_url}/#/step/{step_id}")
+        page.wait_for_function(has_line, arg=0, timeout=60_000)
+        for i in (1, 2):
+            # The step waits for go{i-1} before printing line i, so it is still running now.
+            assert page.evaluate(badge) == "running"
+            assert page.locator("#live").is_visible()
+            assert f"line {i}:" not in page.locator("#log").text_content()
+            (tmp_path / f"go{i - 1}").touch()
+            page.wait_for_function(has_line, arg=i, timeout=60_000)
+        assert page.evaluate(badge) == "running"
+        assert "following" in page.locator("#log-state").text_content()
+        _shot(page, "live-tail")
+        (tmp_path / "go2").touch()
+        page.wait_for_function(f"{badge} === 'completed'", timeout=60_000)
+        page.wait_for_function(has_line, arg=2, timeout=30_000)
+        log = page.locator("#log").text_content()
+        for i in range(3):  # the stored log replaced the live one: every line once
+            assert log.count(f"line {i}: {HOSTILE_LINE}") == 1
+        assert page.evaluate("document.querySelectorAll('#log *, img[src=\"z\"]').length") == 0
+        assert page.dialogs == [] and page.errors == []
+    finally:
+        for i in range(3):
+            (tmp_path / f"go{i}").touch()
+        proc.wait(60)

@@ -62,8 +62,8 @@ class LogFiles:
     def read(
         self, uri: str, offset: int, *, tail: int | None = None, whole_lines: bool
     ) -> LogSlice | None:
-        """The bytes of `uri` from `offset` (or, with `tail`, the last `tail` bytes starting at a
-        line start), or None when the file does not exist. Raises `previews.OutsideStore` for
+        """The bytes of `uri` from `offset` (or, with `tail`, its last `tail` bytes), or None
+        when the file does not exist. Raises `previews.OutsideStore` for
         a file outside the store."""
         if self.remote:
             return self._read_remote(uri, offset, tail, whole_lines)
@@ -93,17 +93,10 @@ class LogFiles:
 
 def _slice(handle: Any, size: int, offset: int, tail: int | None, whole_lines: bool) -> LogSlice:
     start = min(offset, size)
-    skip_partial = False
-    if tail is not None and offset == 0 and size > tail:
-        start = size - tail
-        skip_partial = True
+    if tail is not None and offset == 0:
+        start = max(size - tail, 0)
     handle.seek(start)
     data = handle.read(min(LOG_CHUNK, size - start))
-    if skip_partial:  # begin at the first whole line of the tail
-        cut = data.find(b"\n") + 1
-        if 0 < cut < len(data):
-            start += cut
-            data = data[cut:]
     if whole_lines:
         data = _whole(data, full=len(data) >= LOG_CHUNK)
     return LogSlice(data.decode("utf-8", errors="replace"), start, start + len(data), size)
