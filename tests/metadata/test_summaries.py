@@ -11,8 +11,8 @@ import pytest
 from fanflow import pipeline, step, unmapped
 from fanflow.client import Client
 from fanflow.metadata import summaries as S
-from fanflow.metadata.store import MetadataStore
 from fanflow.metadata.sqltime import seconds_between
+from fanflow.metadata.store import MetadataStore
 
 
 @step(enable_cache=False)

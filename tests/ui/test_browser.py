@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,76 +15,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboard_harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    build_showcase,
+    serve_in_thread,
+    settings_for,
+)
 from dashboard_showcase import HOSTILE, HOSTILE_LOG
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def browser_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    import dashboard_showcase as show
-
-    from fanflow.metadata.engine import dispose_all
-
-    home = tmp_path_factory.mktemp("browser-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FANFLOW_HOME", str(home))
-        for name in ("FANFLOW_METADATA_URL", "FANFLOW_ARTIFACT_ROOT", "FANFLOW_ORCHESTRATOR"):
-            mp.delenv(name, raising=False)
-        show.showcase()
-        with pytest.raises(Exception, match="scale"):
-            show.failing_map()
-        show.wide(n=1000)
-        dispose_all()
-    yield home
+def browser_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_showcase(tmp_path_factory.mktemp("browser-home"), wide=1000)
 
 
 @pytest.fixture(scope="module")
 def base_url(browser_home: Path) -> Iterator[str]:
-    import uvicorn
-
-    from fanflow.config import Settings
-    from fanflow.ui.server import LOOPBACK_HOSTS, create_app
-
-    settings = Settings(
-        home=browser_home,
-        metadata_url=f"sqlite:///{browser_home / 'fanflow.db'}",
-        artifact_root=str(browser_home / "artifacts"),
-        max_parallelism=None,
-        orchestrator="local",
-        logging_verbosity="INFO",
-    )
-    port = _free_port()
-    app = create_app(settings, allowed_hosts=LOOPBACK_HOSTS)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the dashboard server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(settings_for(browser_home)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -380,7 +380,7 @@ def _group_details(
         if durations
         else (None, None)
     )
-    timed = and_(in_group, _sr.c.status.in_(RAN_STATUSES), DURATION.is_not(None))
+    timed = and_(in_group, _sr.c.status.in_(RAN_STATUSES))
     ran = sum(counts.get(s, 0) for s in RAN_STATUSES)
     p50 = longest = None
     if ran and durations:
@@ -447,7 +447,14 @@ def _durations(
     p50 = longest = None
     # Both walk `ix_step_runs_group_duration` (no sort, no table rows): the median is the
     # entry halfway along, the maximum the last one.
-    timed_count = conn.execute(select(func.count()).select_from(_sr).where(timed)).scalar()
+    # Counted on `ix_step_runs_group_times` (both times set: no expression to evaluate per
+    # branch), walked on `ix_step_runs_group_duration` (duration set): the same branches.
+    timed_count = conn.execute(
+        select(func.count())
+        .select_from(_sr)
+        .where(timed, _sr.c.start_time.is_not(None), _sr.c.end_time.is_not(None))
+    ).scalar()
+    timed = and_(timed, DURATION.is_not(None))
     if timed_count:
         p50 = conn.execute(
             select(DURATION)
@@ -856,8 +863,10 @@ def _keys_by_duration(
     ]
     if len(keys) == size:
         return keys
-    timed = conn.execute(
-        select(func.count()).select_from(_sr).where(where, DURATION.is_not(None))
+    timed = conn.execute(  # both times set (as DURATION), on an index with the times
+        select(func.count())
+        .select_from(_sr)
+        .where(where, _sr.c.start_time.is_not(None), _sr.c.end_time.is_not(None))
     ).scalar_one()
     index_order = _sr.c.map_index.desc() if descending else _sr.c.map_index.asc()
     rest = conn.execute(
