@@ -56,7 +56,7 @@ def test_the_migration_writes_the_expression_the_reads_use() -> None:
         ddl = str(CreateIndex(index).compile(dialect=dialect))
         assert ddl == (
             f"CREATE INDEX {INDEX} ON step_runs (run_id, map_group, {written[name]}, "
-            "map_index, status)"
+            "map_index, status, start_time, end_time)"
         )
 
 

@@ -1,10 +1,13 @@
 """An index on step durations within a map group, for the dashboard's reads of huge maps.
 
 `ix_step_runs_group_duration` on (run_id, map_group, <end_time - start_time in seconds>,
-map_index, status) lets a page of branches sorted by duration, and a group's p50 and maximum
-duration, walk an index instead of sorting every branch. The duration is an expression, not a
-column, so no writer has to keep it and no row is rewritten. Additive only: the schema version
-stays 2, and fanflow 0.1 ignores the index.
+map_index, status, start_time, end_time) lets a page of branches sorted by duration, and a
+group's p50 and maximum duration, walk an index instead of sorting every branch. The duration is
+an expression, not a column, so no writer has to keep it and no row is rewritten. `status` serves
+the filtered reads (the p50 of the branches that ran); the two times let PostgreSQL answer from
+the index alone (its planner looks for an expression's columns, not the expression, when it
+considers an index-only scan). Additive only: the schema version stays 2, and fanflow 0.1
+ignores the index.
 
 The expression is written out per dialect exactly as `fanflow.metadata.sqltime.seconds_between`
 compiles it (SQLite uses an index on an expression only for that same expression); a test keeps
@@ -49,7 +52,7 @@ def upgrade() -> None:
     expression = DURATION_SQL[op.get_bind().dialect.name]
     op.execute(
         f"CREATE INDEX IF NOT EXISTS {NAME} "
-        f"ON step_runs (run_id, map_group, {expression}, map_index, status)"
+        f"ON step_runs (run_id, map_group, {expression}, map_index, status, start_time, end_time)"
     )
 
 
