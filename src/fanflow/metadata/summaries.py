@@ -55,6 +55,7 @@ _upstream_keys: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
 _running_durations: dict[tuple[str, str, str], tuple[float, Any, Any]] = {}
 RUNNING_DURATIONS_TTL = 5.0
 _finished_timelines: dict[tuple[str, str, int, int], Timeline] = {}
+_finished_totals: dict[tuple[str, str, str, tuple[str, ...]], int] = {}
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -791,7 +792,7 @@ def list_branches(
     index_order = _sr.c.map_index.desc() if descending else _sr.c.map_index.asc()
     offset = (page - 1) * size
     with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(_sr).where(where)).scalar_one()
+        total = _branch_total(conn, run_id, group, status, where)
         if sort == "duration":
             keys = _keys_by_duration(conn, where, descending, offset, size)
         else:
@@ -841,6 +842,23 @@ def list_branches(
         for row in (found[k] for k in keys if k in found)
     ]
     return BranchPage(rows, int(total), page, size)
+
+
+def _branch_total(
+    conn: Connection, run_id: str, group: str, status: str | Sequence[str] | None, where: Any
+) -> int:
+    """How many branches match: counted once per process for a run that has ended (its
+    branches no longer change), so paging through 100,000 of them does not count them again
+    on every page."""
+    statuses = (status,) if isinstance(status, str) else tuple(status or ())
+    key = (str(conn.engine.url), run_id, group, statuses)
+    found = _finished_totals.get(key)
+    if found is not None:
+        return found
+    total = int(conn.execute(select(func.count()).select_from(_sr).where(where)).scalar_one())
+    if _require_run(conn, run_id)[0] not in ACTIVE_STATUSES:
+        _remember(_finished_totals, key, total)
+    return total
 
 
 def _keys_by_duration(

@@ -47,6 +47,7 @@ from fanflow.metadata.records import ArtifactVersionRecord, RunRecord, StepRunRe
 from fanflow.metadata.store import MetadataStore
 from fanflow.ui import previews
 from fanflow.ui.logreader import LOG_CHUNK, LogFiles
+from fanflow.ui.warmup import warm_up
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -483,6 +484,7 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
             file=sys.stderr,
         )
     app = create_app(allowed_hosts=[*LOOPBACK_HOSTS] if loopback else None)
+    warm_up(app)
     shown = f"[{host}]" if ":" in host else host
     print(f"fanflow dashboard: http://{shown}:{port}/  (Ctrl-C to stop)", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="warning")
