@@ -178,3 +178,46 @@ def test_live_logs_are_read_from_an_fsspec_store() -> None:
     with pytest.raises(previews.OutsideStore):
         files.read("memory://elsewhere/x.log.live", 0, whole_lines=True)
     fs.rm(uri)
+
+
+def test_the_endpoint_reads_stored_and_live_logs_from_an_fsspec_store(
+    live_store: dict[str, Any],
+) -> None:
+    """An artifact root that is a URL: the stored log and the live copy are read through fsspec
+    (here its in-memory file system), by byte ranges as from a folder."""
+    import fsspec
+    from starlette.testclient import TestClient
+
+    from fanflow.ui.server import create_app
+
+    root = "memory://fanflow-dashboard-logs"
+    settings = Settings(
+        home=live_store["home"],
+        metadata_url=live_store["url"],
+        artifact_root=root,
+        max_parallelism=None,
+        orchestrator="local",
+        logging_verbosity="INFO",
+    )
+    fs = fsspec.filesystem("memory")
+    speak, run_id = live_store["steps"]["speak"], live_store["run_id"]
+    stored_uri = f"{root}/logs/{run_id}/{speak}.log"
+    fs.pipe(stored_uri, b"stored over fsspec\n")
+    with get_engine(live_store["url"]).connect() as conn:
+        conn.execute(
+            text("UPDATE step_runs SET logs_uri=:u WHERE id=:s"), {"u": stored_uri, "s": speak}
+        )
+        conn.commit()
+    try:
+        with TestClient(create_app(settings)) as client:
+            url = f"/api/steps/{speak}/logs"
+            stored = client.get(url).json()
+            assert stored["source"] == "stored" and stored["text"] == "stored over fsspec\n"
+            _set_running(live_store["url"], run_id, speak)
+            fs.pipe(stored_uri + ".live", b"live over fsspec\nand mo")
+            live = client.get(url).json()
+            assert live["source"] == "live" and live["text"] == "live over fsspec\n"
+            fs.pipe(stored_uri + ".live", b"live over fsspec\nand more\n")
+            assert client.get(url, params={"offset": live["offset"]}).json()["text"] == "and more\n"
+    finally:
+        fs.rm(f"{root}/logs", recursive=True)
