@@ -16,8 +16,12 @@ Usage:
     python benchmarks/dashboard.py --with-100k      # also N = 100,000 (builds in minutes, once)
     python benchmarks/dashboard.py --rounds 7 --json /tmp/dashboard.json
 
+Beside each request's wall time, the server process's CPU time for it is reported (summed over
+its threads, from /proc): on a loaded machine it is the steadier figure.
+
 Targets (100,000 branches): first paint <= 1 s, each branch-table page <= 200 ms. Medians are
-reported; the exit code is always 0.
+reported; the exit code is always 0. The server and Chromium helpers are shared with the
+dashboard's tests (`tests/ui/dashboard_harness.py`).
 """
 
 from __future__ import annotations
