@@ -36,7 +36,11 @@ LEGACY_TABLES = (
     "fanflow_schema",
 )
 
-pytestmark = pytest.mark.usefixtures("metadata_backend")
+pytestmark = [
+    pytest.mark.usefixtures("metadata_backend"),
+    # SQLAlchemy cannot reflect SQLite's indexes on expressions and says so; expected here.
+    pytest.mark.filterwarnings("ignore:.*expression-based index:Warning"),
+]
 
 
 def store_url() -> str:
