@@ -88,10 +88,11 @@ def _set_durations(url: str, run_id: str, seconds: dict[int, float | None]) -> N
 
 
 def _older_store(url: str) -> None:
-    """The store as revision 0003 left it: no duration index."""
+    """The store as the revision before 0004_dashboard_indexes left it: no duration index."""
+    before = revisions.KNOWN[revisions.KNOWN.index("0004_dashboard_indexes") - 1]
     with get_engine(url).connect() as conn:
         conn.execute(text(f"DROP INDEX {INDEX}"))
-        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revisions.KNOWN[2]})
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": before})
         conn.commit()
     dispose_all()
 
