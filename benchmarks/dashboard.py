@@ -16,8 +16,12 @@ Usage:
     python benchmarks/dashboard.py --with-100k      # also N = 100,000 (builds in minutes, once)
     python benchmarks/dashboard.py --rounds 7 --json /tmp/dashboard.json
 
+Beside each request's wall time, the server process's CPU time for it is reported (summed over
+its threads, from /proc): on a loaded machine it is the steadier figure.
+
 Targets (100,000 branches): first paint <= 1 s, each branch-table page <= 200 ms. Medians are
-reported; the exit code is always 0.
+reported; the exit code is always 0. The server and Chromium helpers are shared with the
+dashboard's tests (`tests/ui/dashboard_harness.py`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -37,17 +40,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "benchmarks" / "scenarios" / "dashboard_run.py"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT / "tests" / "ui"))
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, serve_in_process  # noqa: E402
 
 
 def build(home: Path, size: int, python: str) -> str:
@@ -75,35 +69,34 @@ def build(home: Path, size: int, python: str) -> str:
     return build(home, size, python)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(home: Path, python: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "FANFLOW_HOME": str(home)}
-    code = f"from fanflow.ui.server import serve; serve('127.0.0.1', {port})"
-    proc = subprocess.Popen(
-        [python, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the dashboard server did not start")
+    return serve_in_process(home, python, dict(os.environ))
 
 
-def timed_get(url: str) -> float:
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process's threads have used so far (Linux, nanosecond resolution; the
+    requests run on worker threads): on a loaded machine the server's CPU per request is
+    steadier than its wall time."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat") as handle:
+                    total += int(handle.read().split()[0])
+            except OSError:  # the thread ended meanwhile
+                continue
+    except OSError:
+        return float("nan")
+    return total / 1e9
+
+
+def timed_get(url: str, pid: int) -> tuple[float, float]:
+    """Wall time of one GET, and the server's CPU time for it."""
+    cpu = cpu_seconds(pid)
     started = time.perf_counter()
     with urllib.request.urlopen(url) as response:
         response.read()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds(pid) - cpu
 
 
 def branch_queries(size: int) -> dict[str, str]:
@@ -127,6 +120,11 @@ def measure(size: int, rounds: int, python: str, home_base: Path) -> dict[str, l
     def add(name: str, seconds: float) -> None:
         samples.setdefault(name, []).append(seconds)
 
+    def add_get(name: str, url: str, pid: int) -> None:
+        wall, cpu = timed_get(url, pid)
+        add(name, wall)
+        add(f"  {name}: server CPU", cpu)
+
     browser = playwright = None
     try:
         from playwright.sync_api import sync_playwright
@@ -140,9 +138,11 @@ def measure(size: int, rounds: int, python: str, home_base: Path) -> dict[str, l
         for number in range(rounds):
             print(f"  N={size:,} round {number + 1}/{rounds}", file=sys.stderr)
             proc, base = start_server(home, python)
+            run_api = f"{base}/api/runs/{run_id}"
             try:
                 if browser is not None:
                     page = browser.new_page(viewport={"width": 1360, "height": 900})
+                    cpu = cpu_seconds(proc.pid)
                     started = time.perf_counter()
                     page.goto(f"{base}/#/run/{run_id}")
                     page.wait_for_selector(".dag .node.map .counts")
@@ -150,6 +150,7 @@ def measure(size: int, rounds: int, python: str, home_base: Path) -> dict[str, l
                         "first paint: map node with counts (browser, cold server)",
                         time.perf_counter() - started,
                     )
+                    add("  server CPU until first paint", cpu_seconds(proc.pid) - cpu)
                     page.wait_for_selector(".timeline svg", timeout=60_000)
                     add("timeline drawn (browser, cold server)", time.perf_counter() - started)
                     page.click(".dag .node.map")
@@ -163,12 +164,12 @@ def measure(size: int, rounds: int, python: str, home_base: Path) -> dict[str, l
                     )
                     page.close()
                 else:
-                    add("run API, cold server", timed_get(f"{base}/api/runs/{run_id}"))
-                add("run API, warm", timed_get(f"{base}/api/runs/{run_id}"))
-                add("timeline API, warm", timed_get(f"{base}/api/runs/{run_id}/timeline"))
+                    add_get("run API, quick form, cold server", f"{run_api}?durations=0", proc.pid)
+                add_get("run API, warm", run_api, proc.pid)
+                add_get("timeline API, warm", f"{base}/api/runs/{run_id}/timeline", proc.pid)
                 for label, query in branch_queries(size).items():
                     url = f"{base}/api/runs/{run_id}/groups/process/branches?{query}"
-                    add(f"branch page API: {label}", timed_get(url))
+                    add_get(f"branch page API: {label}", url, proc.pid)
             finally:
                 proc.terminate()
                 proc.wait(30)

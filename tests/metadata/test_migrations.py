@@ -36,7 +36,11 @@ LEGACY_TABLES = (
     "fanflow_schema",
 )
 
-pytestmark = pytest.mark.usefixtures("metadata_backend")
+pytestmark = [
+    pytest.mark.usefixtures("metadata_backend"),
+    # SQLAlchemy cannot reflect SQLite's indexes on expressions and says so; expected here.
+    pytest.mark.filterwarnings("ignore:.*expression-based index:Warning"),
+]
 
 
 def store_url() -> str:
@@ -68,6 +72,24 @@ def make_release_0_1_store(url: str) -> None:
     finally:
         source.dispose()
         target.dispose()
+
+
+EXPRESSION_INDEXES = {"ix_step_runs_group_duration"}
+
+
+def schema_differences(diffs: list[object]) -> list[object]:
+    """Alembic's differences, less indexes on expressions: SQLite does not reflect them, and
+    PostgreSQL gives their expression back in its own spelling, so they compare as changed
+    (`tests/metadata/test_dashboard_indexes.py` checks those indexes itself)."""
+
+    def is_expression_index(diff: object) -> bool:
+        return (
+            isinstance(diff, tuple)
+            and diff[0] in ("add_index", "remove_index")
+            and diff[1].name in EXPRESSION_INDEXES
+        )
+
+    return [d for d in diffs if not is_expression_index(d)]
 
 
 def column_type(url: str, table: str, column: str) -> str:
@@ -131,7 +153,7 @@ def test_migrations_from_nothing_build_exactly_the_current_schema() -> None:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(context, schema.metadata) == []
+            assert schema_differences(compare_metadata(context, schema.metadata)) == []
     finally:
         engine.dispose()
     assert migrations.pending(url) == []
@@ -151,7 +173,7 @@ def test_a_new_store_is_created_at_head_with_the_same_schema() -> None:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(context, schema.metadata) == []
+            assert schema_differences(compare_metadata(context, schema.metadata)) == []
     finally:
         engine.dispose()
 

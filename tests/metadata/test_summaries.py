@@ -11,6 +11,7 @@ import pytest
 from fanflow import pipeline, step, unmapped
 from fanflow.client import Client
 from fanflow.metadata import summaries as S
+from fanflow.metadata.sqltime import seconds_between
 from fanflow.metadata.store import MetadataStore
 
 
@@ -121,7 +122,7 @@ def test_durations_in_sql_are_exact_to_the_microsecond(start: str, end: str) -> 
     engine = _store().engine
     with engine.connect() as conn:
         between = conn.execute(
-            select(S.seconds_between(literal(a, DateTime), literal(b, DateTime)))
+            select(seconds_between(literal(a, DateTime), literal(b, DateTime)))
         ).scalar()
         epoch = conn.execute(select(S.epoch_seconds(literal(b, DateTime)))).scalar()
         after = conn.execute(select(S.after(literal(b, DateTime), a))).scalar()

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,76 +15,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboard_harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    build_showcase,
+    serve_in_thread,
+    settings_for,
+)
 from dashboard_showcase import HOSTILE, HOSTILE_LOG
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def browser_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    import dashboard_showcase as show
-
-    from fanflow.metadata.engine import dispose_all
-
-    home = tmp_path_factory.mktemp("browser-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FANFLOW_HOME", str(home))
-        for name in ("FANFLOW_METADATA_URL", "FANFLOW_ARTIFACT_ROOT", "FANFLOW_ORCHESTRATOR"):
-            mp.delenv(name, raising=False)
-        show.showcase()
-        with pytest.raises(Exception, match="scale"):
-            show.failing_map()
-        show.wide(n=1000)
-        dispose_all()
-    yield home
+def browser_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_showcase(tmp_path_factory.mktemp("browser-home"), wide=1000)
 
 
 @pytest.fixture(scope="module")
 def base_url(browser_home: Path) -> Iterator[str]:
-    import uvicorn
-
-    from fanflow.config import Settings
-    from fanflow.ui.server import LOOPBACK_HOSTS, create_app
-
-    settings = Settings(
-        home=browser_home,
-        metadata_url=f"sqlite:///{browser_home / 'fanflow.db'}",
-        artifact_root=str(browser_home / "artifacts"),
-        max_parallelism=None,
-        orchestrator="local",
-        logging_verbosity="INFO",
-    )
-    port = _free_port()
-    app = create_app(settings, allowed_hosts=LOOPBACK_HOSTS)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the dashboard server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(settings_for(browser_home)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -315,4 +266,69 @@ def test_a_running_runs_counts_change_while_the_page_is_open(
         assert page.errors == []
     finally:
         gate.touch()
+        proc.wait(60)
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url) as response:
+        return json.loads(response.read())
+
+
+def _running_step(base_url: str, pipeline: str, name: str, proc: Any) -> str:
+    """The id of step `name` of the newest run of `pipeline`, once it is recorded."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        runs = _get(f"{base_url}/api/runs?pipeline={pipeline}")["items"]
+        if runs:
+            nodes = _get(f"{base_url}/api/runs/{runs[0]['id']}?durations=0")["nodes"]
+            found = [n["step_run_id"] for n in nodes if n["key"] == name and n["step_run_id"]]
+            if found:
+                return str(found[0])
+        time.sleep(0.1)
+    raise AssertionError(f"step {name} of {pipeline} was not recorded")
+
+
+def test_a_running_steps_log_grows_on_its_page_before_it_ends(
+    page: Any, base_url: str, browser_home: Path, tmp_path: Path
+) -> None:
+    from talking_run import HOSTILE_LINE
+
+    env = {**os.environ, "FANFLOW_HOME": str(browser_home)}
+    script = Path(__file__).parent / "talking_run.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    has_line = (
+        "(n) => { const log = document.querySelector('#log');"
+        " return !!log && log.textContent.includes('line ' + n + ':'); }"
+    )
+    badge = "(document.querySelector('h1 .badge') || {}).textContent"
+    try:
+        step_id = _running_step(base_url, "talking", "talk", proc)
+        page.goto(f"{base_url}/#/step/{step_id}")
+        page.wait_for_function(has_line, arg=0, timeout=60_000)
+        for i in (1, 2):
+            # The step waits for go{i-1} before printing line i, so it is still running now.
+            assert page.evaluate(badge) == "running"
+            assert page.locator("#live").is_visible()
+            assert f"line {i}:" not in page.locator("#log").text_content()
+            (tmp_path / f"go{i - 1}").touch()
+            page.wait_for_function(has_line, arg=i, timeout=60_000)
+        assert page.evaluate(badge) == "running"
+        assert "following" in page.locator("#log-state").text_content()
+        _shot(page, "live-tail")
+        (tmp_path / "go2").touch()
+        page.wait_for_function(f"{badge} === 'completed'", timeout=60_000)
+        page.wait_for_function(has_line, arg=2, timeout=30_000)
+        log = page.locator("#log").text_content()
+        for i in range(3):  # the stored log replaced the live one: every line once
+            assert log.count(f"line {i}: {HOSTILE_LINE}") == 1
+        assert page.evaluate("document.querySelectorAll('#log *, img[src=\"z\"]').length") == 0
+        assert page.dialogs == [] and page.errors == []
+    finally:
+        for i in range(3):
+            (tmp_path / f"go{i}").touch()
         proc.wait(60)

@@ -428,3 +428,11 @@ def test_a_run_whose_orchestrator_died_reads_as_failed(fanflow_home: Path, tmp_p
         hung = branches[1]
         assert hung["status"] == "failed"
         assert http.get(f"/api/steps/{hung['id']}").json()["status"] == "failed"
+
+
+def test_warm_up_sends_the_first_requests_through_the_app(settings: Any) -> None:
+    from fanflow.ui.server import create_app
+    from fanflow.ui.warmup import WARM_UP_PATHS, warm_up
+
+    statuses = warm_up(create_app(settings, allowed_hosts=["127.0.0.1"]))
+    assert statuses == [200] * len(WARM_UP_PATHS)

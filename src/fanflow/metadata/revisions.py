@@ -25,6 +25,7 @@ KNOWN = (
     "0003_tags_hooks_group_indexes",
     "0004_inline_payload",
     "0005_hook_invocation_outputs",
+    "0006_dashboard_indexes",
 )
 HEAD = KNOWN[-1]
 

@@ -8,8 +8,8 @@ a huge group's timeline is reduced to a fixed number of buckets.
 Invariants:
 - every query is bounded by the number of nodes, the page size or the bucket count, not by the
   number of branches: 100,000 branches are counted, sorted and bucketed by the database, and only
-  the answer travels to Python (`ix_step_runs_group_index`, `ix_step_runs_group_status` back the
-  group reads);
+  the answer travels to Python (`ix_step_runs_group_index`, `ix_step_runs_group_times` and, for
+  anything by duration, `ix_step_runs_group_duration` back the group reads);
 - one function reads in one connection, so its answer is one consistent snapshot;
 - the few dialect-specific expressions (seconds since the epoch, flooring) are SQLAlchemy
   constructs compiled per dialect below; the queries themselves are dialect-neutral Core;
@@ -37,6 +37,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from fanflow.exceptions import DoesNotExistError
 from fanflow.metadata import schema as t
+from fanflow.metadata.sqltime import epoch_seconds
 
 MAP_PREFIX = "map:"
 EPOCH = datetime(1970, 1, 1)
@@ -54,6 +55,7 @@ _upstream_keys: dict[tuple[str, str, frozenset[str]], tuple[str, ...]] = {}
 _running_durations: dict[tuple[str, str, str], tuple[float, Any, Any]] = {}
 RUNNING_DURATIONS_TTL = 5.0
 _finished_timelines: dict[tuple[str, str, int, int], Timeline] = {}
+_finished_totals: dict[tuple[str, str, str, tuple[str, ...]], int] = {}
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -63,59 +65,6 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
 
 
 # --- dialect-specific expressions -----------------------------------------------------------------
-
-
-class epoch_seconds(FunctionElement[float]):
-    """Seconds since 1970 of a DateTime column, as a float."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(epoch_seconds, "sqlite")
-def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
-    # SQLite's date functions keep milliseconds only (and round to them), while branch durations
-    # are often shorter: whole seconds of the text's first 19 characters (rounded, so exact),
-    # plus the stored text's own fraction (".ffffff" from character 20).
-    (arg,) = list(element.clauses)
-    value = compiler.process(arg, **kw)
-    return (
-        f"(ROUND((julianday(substr({value}, 1, 19)) - 2440587.5) * 86400.0)"
-        f" + CAST(substr({value}, 20) AS REAL))"
-    )
-
-
-@compiles(epoch_seconds, "postgresql")
-def _epoch_postgresql(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
-    (arg,) = list(element.clauses)
-    return f"EXTRACT(EPOCH FROM {compiler.process(arg, **kw)})"
-
-
-class seconds_between(FunctionElement[float]):
-    """`end - start` in seconds (float), exact to the microsecond."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(seconds_between, "sqlite")
-def _between_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
-    # Most branches start and end within one minute: then the difference of the "SS.ffffff"
-    # tails is the answer, with no date parsing (sorting 100,000 durations is mostly this).
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    fallback = compiler.process(epoch_seconds(element.clauses.clauses[1]), **kw)
-    fallback_start = compiler.process(epoch_seconds(element.clauses.clauses[0]), **kw)
-    return (
-        f"(CASE WHEN substr({end}, 1, 16) = substr({start}, 1, 16)"
-        f" THEN CAST(substr({end}, 18) AS REAL) - CAST(substr({start}, 18) AS REAL)"
-        f" ELSE {fallback} - {fallback_start} END)"
-    )
-
-
-@compiles(seconds_between, "postgresql")
-def _between_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
 
 
 class seconds_after(FunctionElement[float]):
@@ -178,7 +127,7 @@ def _floor_postgresql(element: floor_int, compiler: Any, **kw: Any) -> str:
 
 
 _sr = t.step_runs
-DURATION: ColumnElement[float] = seconds_between(_sr.c.start_time, _sr.c.end_time)
+DURATION: ColumnElement[float] = t.STEP_DURATION
 
 
 # --- records --------------------------------------------------------------------------------------
@@ -432,12 +381,7 @@ def _group_details(
         if durations
         else (None, None)
     )
-    timed = and_(
-        in_group,
-        _sr.c.status.in_(RAN_STATUSES),
-        _sr.c.start_time.is_not(None),
-        _sr.c.end_time.is_not(None),
-    )
+    timed = and_(in_group, _sr.c.status.in_(RAN_STATUSES))
     ran = sum(counts.get(s, 0) for s in RAN_STATUSES)
     p50 = longest = None
     if ran and durations:
@@ -502,12 +446,27 @@ def _durations(
         if seen is not None and time.monotonic() - seen[0] < RUNNING_DURATIONS_TTL:
             return seen[1], seen[2]
     p50 = longest = None
-    timed_count = conn.execute(select(func.count()).select_from(_sr).where(timed)).scalar()
+    # Both walk `ix_step_runs_group_duration` (no sort, no table rows): the median is the
+    # entry halfway along, the maximum the last one.
+    # Counted on `ix_step_runs_group_times` (both times set: no expression to evaluate per
+    # branch), walked on `ix_step_runs_group_duration` (duration set): the same branches.
+    timed_count = conn.execute(
+        select(func.count())
+        .select_from(_sr)
+        .where(timed, _sr.c.start_time.is_not(None), _sr.c.end_time.is_not(None))
+    ).scalar()
+    timed = and_(timed, DURATION.is_not(None))
     if timed_count:
         p50 = conn.execute(
-            select(DURATION).where(timed).order_by(DURATION).limit(1).offset((timed_count - 1) // 2)
+            select(DURATION)
+            .where(timed)
+            .order_by(DURATION, _sr.c.map_index)
+            .limit(1)
+            .offset((timed_count - 1) // 2)
         ).scalar()
-        longest = conn.execute(select(func.max(DURATION)).where(timed)).scalar()
+        longest = conn.execute(
+            select(DURATION).where(timed).order_by(DURATION.desc(), _sr.c.map_index.desc()).limit(1)
+        ).scalar()
     if active:
         _remember(_running_durations, key, (time.monotonic(), p50, longest))
     return p50, longest
@@ -831,23 +790,23 @@ def list_branches(
         conditions.append(_sr.c.status.in_(list(status)))
     where = and_(*conditions)
     index_order = _sr.c.map_index.desc() if descending else _sr.c.map_index.asc()
-    order: list[Any]
-    if sort == "index":
-        order = [index_order]
-    elif sort == "status":
-        order = [_sr.c.status.desc() if descending else _sr.c.status.asc(), _sr.c.map_index]
-    else:
-        by = DURATION.desc() if descending else DURATION.asc()
-        order = [by.nulls_last(), _sr.c.map_index]
-    # Sort and page on the covering index alone (small sort records), then read the page's
-    # rows: a deep page of 100,000 branches sorted by duration never drags their other columns
-    # through the sort.
-    page_keys = (
-        select(_sr.c.map_index).where(where).order_by(*order).limit(size).offset((page - 1) * size)
-    )
+    offset = (page - 1) * size
     with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(_sr).where(where)).scalar_one()
-        keys = [k for (k,) in conn.execute(page_keys)]
+        total = _branch_total(conn, run_id, group, status, where)
+        if sort == "duration":
+            keys = _keys_by_duration(conn, where, descending, offset, size)
+        else:
+            order = [index_order]
+            if sort == "status":
+                order = [_sr.c.status.desc() if descending else _sr.c.status.asc(), index_order]
+            # Sorted and paged on an index alone (small sort records), then the page's rows
+            # are read: a deep page never drags other columns through the sort.
+            keys = [
+                k
+                for (k,) in conn.execute(
+                    select(_sr.c.map_index).where(where).order_by(*order).limit(size).offset(offset)
+                )
+            ]
         found = (
             {
                 row.map_index: row
@@ -883,6 +842,59 @@ def list_branches(
         for row in (found[k] for k in keys if k in found)
     ]
     return BranchPage(rows, int(total), page, size)
+
+
+def _branch_total(
+    conn: Connection, run_id: str, group: str, status: str | Sequence[str] | None, where: Any
+) -> int:
+    """How many branches match: counted once per process for a run that has ended (its
+    branches no longer change), so paging through 100,000 of them does not count them again
+    on every page."""
+    statuses = (status,) if isinstance(status, str) else tuple(status or ())
+    key = (str(conn.engine.url), run_id, group, statuses)
+    found = _finished_totals.get(key)
+    if found is not None:
+        return found
+    total = int(conn.execute(select(func.count()).select_from(_sr).where(where)).scalar_one())
+    if _require_run(conn, run_id)[0] not in ACTIVE_STATUSES:
+        _remember(_finished_totals, key, total)
+    return total
+
+
+def _keys_by_duration(
+    conn: Connection, where: Any, descending: bool, offset: int, size: int
+) -> list[int]:
+    """Map indexes of one page sorted by duration (ties by index, the same way round), branches
+    without a duration (not ended) last by index. The timed part walks
+    `ix_step_runs_group_duration` in either direction and stops after the page; the untimed
+    rest is only read for the page that reaches it."""
+    by = [DURATION.desc(), _sr.c.map_index.desc()] if descending else [DURATION, _sr.c.map_index]
+    keys = [
+        k
+        for (k,) in conn.execute(
+            select(_sr.c.map_index)
+            .where(where, DURATION.is_not(None))
+            .order_by(*by)
+            .limit(size)
+            .offset(offset)
+        )
+    ]
+    if len(keys) == size:
+        return keys
+    timed = conn.execute(  # both times set (as DURATION), on an index with the times
+        select(func.count())
+        .select_from(_sr)
+        .where(where, _sr.c.start_time.is_not(None), _sr.c.end_time.is_not(None))
+    ).scalar_one()
+    index_order = _sr.c.map_index.desc() if descending else _sr.c.map_index.asc()
+    rest = conn.execute(
+        select(_sr.c.map_index)
+        .where(where, DURATION.is_(None))
+        .order_by(index_order)
+        .limit(size - len(keys))
+        .offset(max(offset - timed, 0))
+    )
+    return keys + [k for (k,) in rest]
 
 
 # --- timeline -------------------------------------------------------------------------------------

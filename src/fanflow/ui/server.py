@@ -47,10 +47,11 @@ from fanflow.metadata.queries import _step
 from fanflow.metadata.records import ArtifactVersionRecord, RunRecord, StepRunRecord
 from fanflow.metadata.store import MetadataStore
 from fanflow.ui import previews
+from fanflow.ui.logreader import LOG_CHUNK, LogFiles
+from fanflow.ui.warmup import warm_up
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
-LOG_CHUNK = 256 * 1024
 DEFAULT_PORT = 8237
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -94,6 +95,7 @@ class Dashboard:
         self.store = MetadataStore(settings.metadata_url)
         self.engine = self.store.engine
         self.root = settings.artifact_root
+        self.log_files = LogFiles(settings.artifact_root, settings.artifact_storage_options)
 
     # --- records as JSON ----------------------------------------------------------------------
 
@@ -290,31 +292,45 @@ class Dashboard:
         }
 
     def logs(self, request: Request) -> dict[str, Any]:
+        """A byte range of the step's log from `offset`: the stored log once the step has one,
+        else, while it runs, the live copy the worker appends to (`source` says which). `offset`
+        in the answer is where to ask from next; `tail=N` on the first ask starts N bytes from
+        the end. A running step's answers hold whole lines only."""
         raw = self._step_record(request.path_params["step_id"])
         record = step_as_seen(raw, as_seen(self.store.get_run(raw.run_id)))
         finished = record.status not in summaries.ACTIVE_STATUSES
         offset = _int(request, "offset", 0, low=0, high=2**62)
-        if record.logs_uri is None:
-            return {"text": "", "offset": 0, "size": 0, "finished": finished, "exists": False}
-        try:
-            path = previews.inside(self.root, record.logs_uri)
-        except previews.OutsideStore:
-            raise BadRequest("the step's log is recorded outside the artifact store") from None
-        if not path.is_file():
-            return {"text": "", "offset": 0, "size": 0, "finished": finished, "exists": False}
-        size = path.stat().st_size
-        tail = request.query_params.get("tail")
-        if tail and offset == 0:
-            offset = max(size - _int(request, "tail", LOG_CHUNK, low=1, high=LOG_CHUNK), 0)
-        with open(path, "rb") as handle:
-            handle.seek(min(offset, size))
-            data = handle.read(LOG_CHUNK)
+        tail = (
+            _int(request, "tail", LOG_CHUNK, low=1, high=LOG_CHUNK)
+            if request.query_params.get("tail")
+            else None
+        )
+        source = "stored" if record.logs_uri is not None else None if finished else "live"
+        found = None
+        if source is not None:
+            uri = record.logs_uri or self.log_files.live_uri(record.run_id, record.id)
+            try:
+                found = self.log_files.read(uri, offset, tail=tail, whole_lines=source == "live")
+            except previews.OutsideStore:
+                raise BadRequest("the step's log is recorded outside the artifact store") from None
+        if found is None:  # nothing written yet (or the live copy just gave way to the stored log)
+            return {
+                "text": "",
+                "start": offset,
+                "offset": offset,
+                "size": 0,
+                "finished": finished,
+                "exists": False,
+                "source": source,
+            }
         return {
-            "text": data.decode("utf-8", errors="replace"),
-            "offset": min(offset, size) + len(data),
-            "size": size,
+            "text": found.text,
+            "start": found.start,
+            "offset": found.offset,
+            "size": found.size,
             "finished": finished,
             "exists": True,
+            "source": source,
         }
 
     def artifact(self, request: Request) -> dict[str, Any]:
@@ -482,6 +498,7 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
             file=sys.stderr,
         )
     app = create_app(allowed_hosts=[*LOOPBACK_HOSTS] if loopback else None)
+    warm_up(app)
     shown = f"[{host}]" if ":" in host else host
     print(f"fanflow dashboard: http://{shown}:{port}/  (Ctrl-C to stop)", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -294,13 +294,15 @@ async function runPage(runId, params) {
     drawTimeline(timelineBox, tl);
     timelineCost = performance.now() - started;
   };
+  // The timeline and the full nodes (p50/max durations) load side by side, after the first
+  // paint: neither holds the other up.
+  loadTimeline().catch((err) => console.warn(err));
   const full = await api(`/api/runs/${encodeURIComponent(runId)}/changes`);
   cursor = full.cursor;
   nodes.clear();
   for (const node of full.nodes) nodes.set(node.key, node);
   renderHeader(full.run);
   drawDag(dagBox, nodes, selected, openGroup);
-  loadTimeline();
 
   let running = full.run.status === "running";
   setLive(running);
@@ -567,12 +569,16 @@ async function stepPage(stepId) {
   const logBox = h("pre", { class: "log", id: "log" });
   const logState = h("p", { class: "muted", id: "log-state" });
   app.appendChild(section("Logs", logState, logBox));
+  // While the step runs, the server reads the live copy of its log; each poll asks from the
+  // byte offset it got last, so only new output travels, and it is added as a text node. Once
+  // the step has ended, the page is shown again with the stored log.
   let offset = 0;
   let started = false;
   const tail = async () => {
     const q = new URLSearchParams({ offset: String(offset) });
     if (!started) q.set("tail", String(256 * 1024));
     const part = await api(`/api/steps/${encodeURIComponent(stepId)}/logs?` + q.toString());
+    if (!started && part.start > 0) logBox.appendChild(h("span", { class: "muted" }, `[${fmtBytes(part.start)} earlier not shown]\n`));
     started = true;
     if (part.text) {
       const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 4;
@@ -580,16 +586,13 @@ async function stepPage(stepId) {
       if (atBottom) logBox.scrollTop = logBox.scrollHeight;
     }
     offset = part.offset;
-    logState.textContent = part.exists ? (part.finished ? `${fmtBytes(part.size)}` : "following…") : (part.finished ? "This step wrote no output." : "Waiting for output…");
+    if (part.finished) logState.textContent = part.exists ? fmtBytes(part.size) : "This step wrote no output.";
+    else logState.textContent = part.exists ? `live: ${fmtBytes(part.offset)} so far, following…` : "Waiting for output…";
     setLive(!part.finished);
     return part.finished;
   };
   const done = await tail();
-  if (!done) {
-    // Follow the log while the step runs; once it has ended, show the page again with the
-    // step's final status, outputs and whole log.
-    every(1000, async () => { if (await tail()) route(); });
-  }
+  if (!done) every(1000, async () => { if (await tail()) route(); });
 }
 
 function linkedList(groups, relation) {
