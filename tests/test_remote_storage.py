@@ -195,6 +195,9 @@ BRANCH_READER = textwrap.dedent(
 )
 
 
+# A cluster start, 1,000 branches through PostgreSQL and S3 and a second process reading them:
+# about 70 s on a quiet machine, more than the default limit when the machine is busy.
+@pytest.mark.timeout(600)
 def test_team_setup_dask_postgres_and_s3_with_a_thousand_branch_map(
     remote_setup: dict[str, str],
     dask_address: str,
