@@ -135,11 +135,14 @@ class LocalFileMethods:
 class LocalArtifactStore(LocalFileMethods):
     """Artifacts as directories below one local root folder."""
 
-    __slots__ = ("_known_dirs", "root")
+    __slots__ = ("_known_dirs", "_plain_dirs", "root")
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(os.path.expanduser(root))
         self._known_dirs: set[str] = set()
+        # Folders between the root and an artifact found to be real folders (not links): a
+        # load checks each once per store object, and the artifact's own folder every time.
+        self._plain_dirs: set[str] = set()
 
     def __reduce__(self) -> tuple[type, tuple[str]]:
         return (LocalArtifactStore, (self.root,))
@@ -301,14 +304,19 @@ class LocalArtifactStore(LocalFileMethods):
         if _is_within(path, self.root):
             allowed = _real_root(self.root)
             current = self.root
+            plain = self._plain_dirs
             for part in path[len(self.root) :].split(os.sep):
                 if not part:
                     continue
                 current = os.path.join(current, part)
+                if current in plain:
+                    continue
                 if os.path.islink(current):
                     target = os.path.realpath(current)
                     if not _is_within(target, allowed):
                         raise _escaping_link(current, target, self.root)
+                elif current != path:
+                    plain.add(current)
         else:
             allowed = os.path.realpath(path)
         pending = [uri]

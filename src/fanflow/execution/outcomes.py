@@ -38,7 +38,10 @@ class StepOutcomes:
 
     def skipped(self, inv: Invocation, reason: str) -> None:
         """Never dispatched: a record of its own, marked skipped."""
-        start = recording.skipped_record(inv, new_id(), self.record.run_id, utcnow())
+        planned = self.record.planned_ids.pop(inv.id, None)
+        start = recording.skipped_record(
+            inv, planned or new_id(), self.record.run_id, utcnow(), planned is not None
+        )
         self.record.starts.append(start)
         self.resolutions.resolve(inv.id, "skipped", start.id, {}, None, reason)
 

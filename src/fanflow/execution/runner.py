@@ -115,6 +115,7 @@ class Orchestrator(LiveRunApi):
             reuse or {},
             self.invocations,
         )
+        self.builder.planned_ids = self.record.planned_ids
         self._step_function = (
             execute_step_portable if self.executor_cls.ships_functions_by_value else execute_step
         )
@@ -287,6 +288,8 @@ class Orchestrator(LiveRunApi):
         self.resolutions.handles.update(item.handles)
         for inv in item.invocations:
             self.invocations[inv.id] = inv
+        if self.description.dynamic:
+            self.record.pending.update((inv.id, inv) for inv in item.invocations)
         self.observers.emit("steps_added", [inv.id for inv in item.invocations])
         self.builder.prefetch_external(item.invocations)
         return ev.StepsAdded(tuple(node_spec(inv) for inv in item.invocations))

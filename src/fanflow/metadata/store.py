@@ -118,7 +118,8 @@ class MetadataStore(StoreQueries):
             conn.commit()
 
     def mark_orphaned(self, run_id: str, reason: str, end_time: datetime | None = None) -> bool:
-        """A run whose orchestrator died: record it (and its running steps) as failed.
+        """A run whose orchestrator died: record it (and its running steps) as failed, and the
+        steps it added but never started as skipped.
 
         Only a run still marked `running` is changed, so two writers repairing the same run at
         once do it once. Returns whether this call changed it. Called by the repairs in
@@ -136,6 +137,12 @@ class MetadataStore(StoreQueries):
                     update(t.step_runs)
                     .where(t.step_runs.c.run_id == run_id, t.step_runs.c.status == "running")
                     .values(status="failed", end_time=now, exception=reason)
+                )
+                # added to a dynamic run but never started
+                conn.execute(
+                    update(t.step_runs)
+                    .where(t.step_runs.c.run_id == run_id, t.step_runs.c.status == "initializing")
+                    .values(status="skipped", end_time=now)
                 )
             conn.commit()
         return bool(changed)
@@ -222,11 +229,27 @@ class MetadataStore(StoreQueries):
             for s in starts
             for name, av_id in s.cached_outputs
         ]
-        conn.execute(t.step_runs.insert(), step_rows)
+        new_rows = [row for row, s in zip(step_rows, starts, strict=True) if not s.planned]
+        if new_rows:
+            conn.execute(t.step_runs.insert(), new_rows)
+        if len(new_rows) < len(step_rows):  # rows written when a dynamic run added them
+            self._update_planned(conn, [r for r, s in zip(step_rows, starts) if s.planned])
         if input_rows:
             conn.execute(t.step_run_inputs.insert(), input_rows)
         if output_rows:
             conn.execute(t.step_run_outputs.insert(), output_rows)
+
+    @staticmethod
+    def _update_planned(conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Planned (`initializing`) rows become the step's start: same id, run and name."""
+        kept = ("id", "run_id", "name", "created")
+        changed = [key for key in rows[0] if key not in kept]
+        conn.execute(
+            update(t.step_runs)
+            .where(t.step_runs.c.id == bindparam("b_id"))
+            .values({key: bindparam(f"b_{key}") for key in changed}),
+            [{"b_id": row["id"], **{f"b_{key}": row[key] for key in changed}} for row in rows],
+        )
 
     def _finish_steps(self, conn: Connection, finishes: Sequence[StepFinish]) -> None:
         """Output links and final status of finished steps (their versions are inserted)."""
