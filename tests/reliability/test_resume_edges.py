@@ -186,8 +186,7 @@ def test_branches_a_killed_dynamic_run_never_started_are_listed(fanflow_home, tm
     assert group["counts"].get("skipped") and "initializing" not in group["counts"]
 
     code = (
-        "from fanflow.client import Client; "
-        "Client().get_pipeline('wide_dynamic').last_run.resume()"
+        "from fanflow.client import Client; Client().get_pipeline('wide_dynamic').last_run.resume()"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300

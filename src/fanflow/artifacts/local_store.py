@@ -303,20 +303,13 @@ class LocalArtifactStore(LocalFileMethods):
         path = os.path.abspath(uri)
         if _is_within(path, self.root):
             allowed = _real_root(self.root)
-            current = self.root
-            plain = self._plain_dirs
-            for part in path[len(self.root) :].split(os.sep):
-                if not part:
-                    continue
-                current = os.path.join(current, part)
-                if current in plain:
-                    continue
-                if os.path.islink(current):
-                    target = os.path.realpath(current)
-                    if not _is_within(target, allowed):
-                        raise _escaping_link(current, target, self.root)
-                elif current != path:
-                    plain.add(current)
+            parent = os.path.dirname(path)
+            if parent not in self._plain_dirs:
+                self._check_folders(parent, allowed)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if not _is_within(target, allowed):
+                    raise _escaping_link(path, target, self.root)
         else:
             allowed = os.path.realpath(path)
         pending = [uri]
@@ -329,6 +322,22 @@ class LocalArtifactStore(LocalFileMethods):
                             raise _escaping_link(entry.path, target, self.root)
                     elif entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
+
+    def _check_folders(self, folder: str, allowed: str) -> None:
+        """The folders from the root down to `folder`: none may be a link leading outside."""
+        current = self.root
+        for part in folder[len(self.root) :].split(os.sep):
+            if not part:
+                continue
+            current = os.path.join(current, part)
+            if current in self._plain_dirs:
+                continue
+            if os.path.islink(current):
+                target = os.path.realpath(current)
+                if not _is_within(target, allowed):
+                    raise _escaping_link(current, target, self.root)
+            else:
+                self._plain_dirs.add(current)
 
 
 _real_roots: dict[str, str] = {}

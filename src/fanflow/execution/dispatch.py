@@ -26,7 +26,6 @@ from fanflow.metadata.records import InputLink, NewArtifactVersion, StepStart
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef
 
-
 HOOK_KINDS = ("on_failure", "on_success", "on_start", "on_end")
 
 
@@ -65,9 +64,7 @@ class TaskBuilder:
         # them once for the whole run instead.
         options = description.options
         self.run_hooks: dict[str, Any] = (
-            {}
-            if description.dynamic
-            else {kind: getattr(options, kind) for kind in HOOK_KINDS}
+            {} if description.dynamic else {kind: getattr(options, kind) for kind in HOOK_KINDS}
         )
 
     def prepare(

@@ -229,11 +229,12 @@ class MetadataStore(StoreQueries):
             for s in starts
             for name, av_id in s.cached_outputs
         ]
-        new_rows = [row for row, s in zip(step_rows, starts, strict=True) if not s.planned]
-        if new_rows:
-            conn.execute(t.step_runs.insert(), new_rows)
-        if len(new_rows) < len(step_rows):  # rows written when a dynamic run added them
-            self._update_planned(conn, [r for r, s in zip(step_rows, starts) if s.planned])
+        planned = [row for row, s in zip(step_rows, starts, strict=True) if s.planned]
+        if planned:  # rows written when a dynamic run added them
+            self._update_planned(conn, planned)
+            step_rows = [row for row, s in zip(step_rows, starts, strict=True) if not s.planned]
+        if step_rows:
+            conn.execute(t.step_runs.insert(), step_rows)
         if input_rows:
             conn.execute(t.step_run_inputs.insert(), input_rows)
         if output_rows:
