@@ -195,7 +195,7 @@ def planned_record(inv: Invocation, step_run_id: str, run_id: str) -> StepStart:
         step_name=inv.step.name,
         status="initializing",
         start_time=None,
-        config={},
+        config={} if inv.position is None else {"position": inv.position},  # listing order
         upstream=list(inv.upstream),
         inputs=[],
         source=inv.step.source,
