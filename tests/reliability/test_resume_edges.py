@@ -146,7 +146,9 @@ def test_steps_a_killed_run_never_started_are_listed(fanflow_home, tmp_path):
 
 
 @pytest.mark.slow
-def test_branches_a_killed_dynamic_run_never_started_are_listed(fanflow_home, tmp_path):
+def test_branches_a_killed_dynamic_run_never_started_are_listed(
+    metadata_backend, fanflow_home, tmp_path
+):
     """Branches of a wide `.map` beyond the dispatch window are recorded when the pipeline
     function adds them, so after `kill -9` every branch is listed (never started: skipped), and
     a resume runs only the branches that did not finish."""
