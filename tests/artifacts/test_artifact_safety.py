@@ -103,6 +103,30 @@ def test_a_symlink_leading_outside_the_artifact_root_is_not_followed(tmp_path):
     assert str(secret) in str(info.value)
 
 
+def test_a_symlink_planted_after_a_load_is_refused_on_the_next_load(tmp_path):
+    """A store remembers a link-free artifact folder (a fan-out loads it once per branch), but
+    a link planted in it afterwards is still found."""
+    from fanflow.artifacts.local_store import LocalArtifactStore
+    from fanflow.config import load_settings
+
+    @pipeline(enable_cache=False)
+    def numbered_twice():
+        make_number()
+
+    output = numbered_twice().steps["make_number"].output
+    store = LocalArtifactStore(load_settings().artifact_root)
+    for _ in range(2):  # the second load finds the folder's scan remembered
+        with store.local_copy(output.uri) as folder:
+            assert os.listdir(folder) == ["data.json"]
+    secret = tmp_path / "secret.json"
+    secret.write_text("12345")
+    data_file = os.path.join(output.uri, "data.json")
+    os.remove(data_file)
+    os.symlink(secret, data_file)
+    with pytest.raises(ArtifactCorruptedError, match="symlink"), store.local_copy(output.uri):
+        pass
+
+
 def test_an_artifact_folder_that_is_a_symlink_out_of_the_root_is_refused(tmp_path):
     @pipeline(enable_cache=False)
     def numbered_again():

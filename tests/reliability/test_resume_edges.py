@@ -4,6 +4,7 @@ exactly, and the whole planned graph visible after a crash."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -13,8 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from fanflow import pipeline, step
+from fanflow.cli.app import cli
 from fanflow.client import Client
 from fanflow.exceptions import RunFailedError
 
@@ -140,3 +143,60 @@ def test_steps_a_killed_run_never_started_are_listed(fanflow_home, tmp_path):
     assert "running" not in statuses.values()
     assert list(steps)[-1] == "combine"
     assert steps["combine"].status == "skipped"
+
+
+@pytest.mark.slow
+def test_branches_a_killed_dynamic_run_never_started_are_listed(
+    metadata_backend, fanflow_home, tmp_path
+):
+    """Branches of a wide `.map` beyond the dispatch window are recorded when the pipeline
+    function adds them, so after `kill -9` every branch is listed (never started: skipped), and
+    a resume runs only the branches that did not finish."""
+    width = 60
+    ledger = tmp_path / "ledger.txt"
+    env = {**os.environ, "FANFLOW_HOME": str(fanflow_home), "LEDGER": str(ledger)}
+    process = subprocess.Popen(
+        [sys.executable, str(WIDE), "dynamic", str(width), "0.5"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "work" not in (
+        ledger.read_text() if ledger.exists() else ""
+    ):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    finished_before = ledger.read_text().count("work")
+
+    run = Client().get_pipeline("wide_dynamic").last_run
+    assert run.status == "failed"
+    steps = run.steps
+    branches = {name: view for name, view in steps.items() if view.step_name == "work"}
+    assert list(branches) == [f"map:work:{i}" for i in range(width)]  # in creation order
+    statuses = {name: str(view.status.value) for name, view in branches.items()}
+    assert "running" not in statuses.values() and "initializing" not in statuses.values()
+    assert list(statuses.values()).count("skipped") > 0
+    assert statuses.get("map:work:59") == "skipped"
+
+    # The CLI shows the whole map too.
+    shown = CliRunner().invoke(cli, ["runs", "show", str(run.id), "--json"])
+    assert shown.exit_code == 0, shown.output
+    group = next(row for row in json.loads(shown.output)["steps"] if row["kind"] == "map")
+    assert group["total"] == width
+    assert group["counts"].get("skipped") and "initializing" not in group["counts"]
+
+    code = (
+        "from fanflow.client import Client; Client().get_pipeline('wide_dynamic').last_run.resume()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    resumed = Client().get_pipeline("wide_dynamic").last_run
+    assert resumed.status == "completed"
+    assert resumed.steps["combine"].output.load() == sum(i * i for i in range(width))
+    # Only the branches that had not finished ran again.
+    ran_again = ledger.read_text().count("work") - finished_before
+    assert ran_again == width - sum(1 for s in statuses.values() if s in ("completed", "cached"))

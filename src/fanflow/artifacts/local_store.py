@@ -27,6 +27,7 @@ import hashlib
 import os
 import shutil
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,11 +136,15 @@ class LocalFileMethods:
 class LocalArtifactStore(LocalFileMethods):
     """Artifacts as directories below one local root folder."""
 
-    __slots__ = ("_known_dirs", "root")
+    __slots__ = ("_flat_dirs", "_known_dirs", "_plain_dirs", "root")
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(os.path.expanduser(root))
         self._known_dirs: set[str] = set()
+        # Folders between the root and an artifact found to be real folders (not links): a
+        # load checks each once per store object, and the artifact's own folder every time.
+        self._plain_dirs: set[str] = set()
+        self._flat_dirs: dict[str, int] = {}  # artifact folder -> its mtime when found link-free
 
     def __reduce__(self) -> tuple[type, tuple[str]]:
         return (LocalArtifactStore, (self.root,))
@@ -300,18 +305,21 @@ class LocalArtifactStore(LocalFileMethods):
         path = os.path.abspath(uri)
         if _is_within(path, self.root):
             allowed = _real_root(self.root)
-            current = self.root
-            for part in path[len(self.root) :].split(os.sep):
-                if not part:
-                    continue
-                current = os.path.join(current, part)
-                if os.path.islink(current):
-                    target = os.path.realpath(current)
-                    if not _is_within(target, allowed):
-                        raise _escaping_link(current, target, self.root)
+            parent = os.path.dirname(path)
+            if parent not in self._plain_dirs:
+                self._check_folders(parent, allowed)
+            status = os.lstat(path)
+            if stat.S_ISLNK(status.st_mode):
+                target = os.path.realpath(path)
+                if not _is_within(target, allowed):
+                    raise _escaping_link(path, target, self.root)
+            elif self._flat_dirs.get(path) == status.st_mtime_ns:
+                return  # scanned already, and no entry was added, removed or replaced since
         else:
             allowed = os.path.realpath(path)
+            status = None
         pending = [uri]
+        flat = True
         while pending:
             with os.scandir(pending.pop()) as entries:
                 for entry in entries:
@@ -321,8 +329,32 @@ class LocalArtifactStore(LocalFileMethods):
                             raise _escaping_link(entry.path, target, self.root)
                     elif entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
+                        flat = False
+        if flat and status is not None and stat.S_ISDIR(status.st_mode):
+            # A folder of files only: planting a link in it changes its mtime, so the next load
+            # of the same artifact (every branch of a fan-out loads it) skips the scan.
+            if len(self._flat_dirs) >= _FLAT_DIRS_KEPT:  # bounded: a long chain loads many
+                self._flat_dirs.clear()
+            self._flat_dirs[path] = status.st_mtime_ns
+
+    def _check_folders(self, folder: str, allowed: str) -> None:
+        """The folders from the root down to `folder`: none may be a link leading outside."""
+        current = self.root
+        for part in folder[len(self.root) :].split(os.sep):
+            if not part:
+                continue
+            current = os.path.join(current, part)
+            if current in self._plain_dirs:
+                continue
+            if os.path.islink(current):
+                target = os.path.realpath(current)
+                if not _is_within(target, allowed):
+                    raise _escaping_link(current, target, self.root)
+            else:
+                self._plain_dirs.add(current)
 
 
+_FLAT_DIRS_KEPT = 4096
 _real_roots: dict[str, str] = {}
 
 

@@ -172,10 +172,11 @@ def show_run(
     status: str | None,
     as_json: bool,
 ) -> None:
-    from fanflow.metadata.summaries import node_summaries
+    from fanflow.metadata.summaries import as_seen_nodes, node_summaries
 
     run = find_run(session, ident)
-    nodes = node_summaries(session.store.engine, run.id.hex)
+    # A run that ended (or whose orchestrator died) shows no running or waiting steps.
+    nodes = as_seen_nodes(node_summaries(session.store.engine, run.id.hex), str(run.status))
     if expand is not None:
         _show_branches(session, run, nodes, expand, page, size, status, as_json)
         return

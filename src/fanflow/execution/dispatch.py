@@ -26,6 +26,8 @@ from fanflow.metadata.records import InputLink, NewArtifactVersion, StepStart
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef
 
+HOOK_KINDS = ("on_failure", "on_success", "on_start", "on_end")
+
 
 @dataclass(slots=True)
 class Prepared:
@@ -56,6 +58,14 @@ class TaskBuilder:
         self.outputs: dict[str, dict[str, KnownArtifact]] = {}
         self.external: dict[str, KnownArtifact] = {}
         self.failed: set[str] = set()  # tolerated failed branches: their fan-ins go without
+        # Invocations of a dynamic run recorded as `initializing` when added: their step run id.
+        self.planned_ids: dict[str, str] = {}
+        # Static pipelines pass their hooks to every step (as ZenML does); dynamic ones run
+        # them once for the whole run instead.
+        options = description.options
+        self.run_hooks: dict[str, Any] = (
+            {} if description.dynamic else {kind: getattr(options, kind) for kind in HOOK_KINDS}
+        )
 
     def prepare(
         self,
@@ -66,6 +76,7 @@ class TaskBuilder:
         run_start: datetime,
         now: datetime,
     ) -> list[Prepared]:
+        hooks = self.run_hooks
         resolved = []
         keys: list[str] = []
         for inv in invocations:
@@ -77,9 +88,11 @@ class TaskBuilder:
         hits = self.store.find_cached(keys) if keys else {}
         hits.update((key, self.reuse[key]) for _, _, _, key, _ in resolved if key in self.reuse)
         prepared = []
+        planned_ids = self.planned_ids
         for inv, artifact_inputs, links, key, failed_items in resolved:
+            planned = planned_ids.pop(inv.id, None)
             start = StepStart(
-                id=new_id(),
+                id=planned or new_id(),
                 run_id=run_id,
                 name=inv.id,
                 step_name=inv.step.name,
@@ -93,6 +106,7 @@ class TaskBuilder:
                 source=inv.step.source,
                 map_group=inv.map_group,
                 map_index=inv.map_index,
+                planned=planned is not None,
             )
             usable = key is not None and (inv.enable_cache or key in self.reuse)
             hit = self._usable_hit(inv, hits.get(key)) if usable and key else None
@@ -119,23 +133,16 @@ class TaskBuilder:
                 map_index=inv.map_index,
                 map_group=inv.map_group,
                 retry=inv.step.config.retry or self.description.options.retry,
-                on_failure=inv.step.config.on_failure or self._step_hook("on_failure"),
-                on_success=inv.step.config.on_success or self._step_hook("on_success"),
+                on_failure=inv.step.config.on_failure or hooks.get("on_failure"),
+                on_success=inv.step.config.on_success or hooks.get("on_success"),
                 substitutions=dict(self.description.options.substitutions),
-                on_start=inv.step.config.on_start or self._step_hook("on_start"),
-                on_end=inv.step.config.on_end or self._step_hook("on_end"),
+                on_start=inv.step.config.on_start or hooks.get("on_start"),
+                on_end=inv.step.config.on_end or hooks.get("on_end"),
                 timeout=inv.step.config.timeout,
                 failed_items=failed_items,
             )
             prepared.append(Prepared(inv, start, None, task))
         return prepared
-
-    def _step_hook(self, kind: str) -> Any:
-        """Static pipelines pass their hooks to every step (as ZenML does); dynamic ones run
-        them once for the whole run instead."""
-        if self.description.dynamic:
-            return None
-        return getattr(self.description.options, kind)
 
     def _usable_hit(
         self, inv: Invocation, hit: tuple[str, dict[str, Any]] | None

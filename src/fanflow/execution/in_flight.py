@@ -14,7 +14,7 @@ from typing import Any
 
 from fanflow.execution.executors import Executor
 from fanflow.execution.known import SplitRequest
-from fanflow.execution.worker import SplitTask, StepTask, split_artifact
+from fanflow.execution.worker import SplitTask, StepResult, StepTask, split_artifact
 from fanflow.ids import utcnow
 
 
@@ -71,6 +71,20 @@ class InFlight:
             return None
         del self._futures[node]
         return node, self._tasks.pop(node), self._started.pop(node, None)
+
+    def settle(self, future: Future[Any]) -> tuple[str, StepTask, StepResult | None] | None:
+        """A settled step future's node, task and result (None: withdrawn before its body
+        started); None when it was given up on earlier (its late result is ignored)."""
+        taken = self.take(future)
+        if taken is None:
+            return None
+        node, task, started = taken
+        if future.cancelled():
+            return node, task, None
+        try:
+            return node, task, future.result()
+        except BaseException as exc:  # the worker itself broke (or its process died)
+            return node, task, StepResult.broken(task, exc, started)
 
     def withdraw_queued_after(self, future: Future[Any]) -> None:
         """Called from the executor's thread as `future` settles: if its step failed and the

@@ -6,7 +6,6 @@ function never touches the scheduler's state, the store or the executor directly
 
 from __future__ import annotations
 
-import queue
 import time
 from typing import Any
 
@@ -16,7 +15,7 @@ from fanflow.exceptions import StepExecutionException
 from fanflow.execution.core import RunScheduler
 from fanflow.execution.core import events as ev
 from fanflow.execution.known import InvocationHandle, KnownArtifact, Resolutions, SplitRequest
-from fanflow.execution.messages import Add, Message
+from fanflow.execution.messages import Add, Inbox
 from fanflow.execution.worker import load_input
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import Invocation
@@ -25,7 +24,7 @@ from fanflow.spec import Invocation
 class LiveRunApi:
     """Mixed into `Orchestrator`: the calls `authoring/dynamic.py` makes."""
 
-    events: queue.SimpleQueue[Message]
+    events: Inbox
     resolutions: Resolutions
     artifact_store: ArtifactStore
     store: MetadataStore

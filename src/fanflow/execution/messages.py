@@ -1,4 +1,5 @@
-"""What travels on the orchestrator's queue (typed, never raw tuples), and small conversions.
+"""What travels on the orchestrator's queue (typed, never raw tuples), the queue itself
+(`Inbox`), and small conversions.
 
 Executors' callbacks post `Done`/`BodyStarted`, a dynamic pipeline function posts `Add`,
 `SplitRequest` and scheduler events (`StopRequested`, `Closed`); signal handlers post
@@ -8,6 +9,10 @@ signal handler.
 
 from __future__ import annotations
 
+import itertools
+import queue
+import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -83,3 +88,48 @@ def merged(quiet: list[BodyStarted], items: list[Message]) -> list[Message]:
         out.append(item)
     out.extend(quiet[index:])
     return out
+
+
+class Inbox:
+    """The orchestrator's queue. A body start whose step has no deadline does not wake the
+    loop (tiny steps then cost no extra turns): it waits aside and is merged back, in the order
+    the executor reported it, with the next turn's messages."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        self._quiet: deque[BodyStarted] = deque()
+        self._seq = itertools.count()  # next() is atomic: orders reports from every thread
+
+    def put(self, message: Message) -> None:
+        """Any thread, or a signal handler (one `SimpleQueue.put`)."""
+        self._queue.put(message)
+
+    def done(self, future: Future[Any]) -> None:
+        self._queue.put(Done(future, next(self._seq)))
+
+    def started(self, future: Future[Any], wake: bool) -> None:
+        started = BodyStarted(future, time.monotonic(), next(self._seq))
+        if wake:
+            self._queue.put(started)
+        else:
+            self._quiet.append(started)
+
+    def drain(self, block: bool = False, wake_at: float | None = None) -> list[Message]:
+        """Everything posted so far; with `block`, wait for one message first (until the
+        monotonic time `wake_at` at most, when given)."""
+        items: list[Message] = []
+        if block:
+            try:
+                timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+                items.append(self._queue.get(timeout=timeout))
+            except queue.Empty:
+                pass
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        quiet = self._quiet
+        if quiet:
+            return merged([quiet.popleft() for _ in range(len(quiet))], items)
+        return items

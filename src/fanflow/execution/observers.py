@@ -172,16 +172,19 @@ class ConsoleObserver:
 
 
 class ObserverGroup:
-    """Fans events out to observers, isolating their failures."""
+    """Fans events out to observers, isolating their failures. Each event's handlers are
+    looked up once: emitting an event nobody handles costs one dictionary lookup."""
 
     def __init__(self, observers: list[Any]) -> None:
         self._observers = observers
+        self._handlers: dict[str, list[tuple[Any, Any]]] = {}
 
     def emit(self, event: str, *args: Any) -> None:
-        for observer in self._observers:
-            handler = getattr(observer, event, None)
-            if handler is None:
-                continue
+        handlers = self._handlers.get(event)
+        if handlers is None:
+            found = ((o, getattr(o, event, None)) for o in self._observers)
+            handlers = self._handlers[event] = [(o, h) for o, h in found if h is not None]
+        for observer, handler in handlers:
             try:
                 handler(*args)
             except Exception:

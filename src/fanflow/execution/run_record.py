@@ -1,7 +1,8 @@
 """The run's own record: creating it, its heartbeat, the per-turn write batch, its final status.
 
 Invariant: everything a turn of the orchestrator's loop produced (step starts, finishes, new
-artifact versions) is written by `flush()` in one transaction, starts last so a step's record
+artifact versions, a dynamic run's newly added invocations) is written by `flush()` in one
+transaction, starts last so a step's record
 exists before its body runs and finishes first so dependents see their inputs.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from fanflow.artifacts.store import ArtifactStore
 from fanflow.enums import ExecutionStatus
 from fanflow.exceptions import EntityExistsError
-from fanflow.execution import leftovers
+from fanflow.execution import leftovers, recording
 from fanflow.execution.run_setup import (
     RunDescription,
     format_run_name,
@@ -28,6 +29,7 @@ from fanflow.execution.supervision import Heartbeat, heartbeat_interval
 from fanflow.ids import new_id, utcnow
 from fanflow.metadata.records import MetadataUpdate, NewArtifactVersion, StepFinish, StepStart
 from fanflow.metadata.store import MetadataStore
+from fanflow.spec import Invocation
 
 
 class RunRecord:
@@ -49,6 +51,11 @@ class RunRecord:
         self.starts: list[StepStart] = []
         self.finishes: list[StepFinish] = []
         self.versions: list[NewArtifactVersion] = []
+        # A dynamic run's invocations added this turn: those not dispatched (nor skipped) by
+        # the flush are written as `initializing` rows, so the whole submitted graph survives
+        # a crash; `planned_ids` maps them to their row's id, which their start then updates.
+        self.pending: dict[str, Invocation] = {}
+        self.planned_ids: dict[str, str] = {}
         self._started = time.perf_counter()
         self._heartbeat: Heartbeat | None = None
 
@@ -91,11 +98,21 @@ class RunRecord:
             self._heartbeat.stop()
 
     def flush(self) -> None:
+        if self.pending:
+            self._record_pending()
         if self.finishes or self.versions or self.starts:
             self.store.record(
                 finishes=self.finishes, artifact_versions=self.versions, starts=self.starts
             )
             self.finishes, self.versions, self.starts = [], [], []
+
+    def _record_pending(self) -> None:
+        recorded = {start.name for start in self.starts}
+        for node, inv in self.pending.items():
+            if node not in recorded:
+                step_run_id = self.planned_ids[node] = new_id()
+                self.starts.append(recording.planned_record(inv, step_run_id, self.run_id))
+        self.pending.clear()
 
     def finish(self, status: ExecutionStatus, error_text: str | None, groups: Any) -> None:
         """Write the final status; maps that tolerate failed branches get their success ratio

@@ -19,19 +19,15 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import itertools
-import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.config import Settings
-from fanflow.enums import ExecutionMode
-from fanflow.exceptions import StepExecutionException, StepTimeoutError
+from fanflow.enums import ExecutionMode, ExecutionStatus
 from fanflow.execution import leftovers
 from fanflow.execution.core import RunScheduler
 from fanflow.execution.core import commands as cmd
@@ -41,30 +37,14 @@ from fanflow.execution.executors import Executor, default_parallelism, executor_
 from fanflow.execution.in_flight import InFlight
 from fanflow.execution.known import Resolutions, SplitRequest
 from fanflow.execution.live import LiveRunApi
-from fanflow.execution.messages import (
-    Add,
-    BodyStarted,
-    Done,
-    Message,
-    merged,
-    node_spec,
-    ratio_text,
-)
+from fanflow.execution.messages import Add, BodyStarted, Done, Inbox, Message, node_spec
 from fanflow.execution.observers import ObserverGroup, ensure_console_logging
 from fanflow.execution.outcomes import StepOutcomes
 from fanflow.execution.progress import default_observers
 from fanflow.execution.run_record import RunRecord
-from fanflow.execution.run_setup import RunDescription, RunOutcome, final_status
-from fanflow.execution.state import NodeStatus
+from fanflow.execution.run_setup import RunDescription, RunOutcome
 from fanflow.execution.supervision import graceful_interrupts, stop_grace_period
-from fanflow.execution.worker import (
-    SplitTask,
-    StepResult,
-    StoreLocation,
-    execute_step,
-    execute_step_portable,
-)
-from fanflow.ids import utcnow
+from fanflow.execution.worker import StoreLocation, execute_step, execute_step_portable
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import Invocation
 
@@ -115,17 +95,17 @@ class Orchestrator(LiveRunApi):
             reuse or {},
             self.invocations,
         )
+        self.builder.planned_ids = self.record.planned_ids
         self._step_function = (
             execute_step_portable if self.executor_cls.ships_functions_by_value else execute_step
         )
         self.resolutions = Resolutions()
-        self.events: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        self.events = Inbox()
         self.outcomes = StepOutcomes(self.record, self.builder, self.observers, self.resolutions)
-        self.ratio_failures: list[cmd.RatioBroken] = []
         self.loop_error: BaseException | None = None
         self._flight: InFlight | None = None
-        self._quiet_starts: deque[BodyStarted] = deque()
-        self._seq = itertools.count()  # next() is atomic: orders reports from every thread
+        # Only dynamic runs record what they add: a static run's plan is in its spec.
+        self._pending = self.record.pending if description.dynamic else None
 
     # --- what the run's callers use -------------------------------------------------------------
 
@@ -193,21 +173,10 @@ class Orchestrator(LiveRunApi):
         if self._flight is not None:
             # Steps given up on (timeouts, fail_fast) may still occupy threads: do not wait.
             self._flight.executor.shutdown(wait=not self._flight.abandoned)
-        failures = [
-            (node, *self.outcomes.errors.get(node, (None, None))) for node in self.core.failures
-        ]
-        ratio_errors = [ratio_text(r.group, self.core.groups[r.group]) for r in self.ratio_failures]
-        status, text = final_status(self.core.interrupted, error, failures, ratio_errors)
-        self.record.finish(status, text, self.core.groups)
-        self.observers.emit("run_finished", self.run_name, status.value, self.record.elapsed())
-        return RunOutcome(
-            self.run_id,
-            self.run_name,
-            status.value,
-            failures,
-            self.core.state.nodes_with(NodeStatus.SKIPPED),
-            ratio_errors,
-        )
+        outcome, text = self.outcomes.run_outcome(self.core, error)
+        self.record.finish(ExecutionStatus(outcome.status), text, self.core.groups)
+        self.observers.emit("run_finished", self.run_name, outcome.status, self.record.elapsed())
+        return outcome
 
     def _dynamic_loop(self) -> None:
         try:
@@ -223,7 +192,7 @@ class Orchestrator(LiveRunApi):
         """The loop itself broke (or a second Ctrl-C): record what finished, give up on what
         runs, skip the rest; start nothing and wait for nothing."""
         with contextlib.suppress(Exception):  # best effort: the run is already ending
-            self._turn(self._drain(), [ev.StopRequested(time.monotonic(), 0.0)])
+            self._turn(self.events.drain(), [ev.StopRequested(time.monotonic(), 0.0)])
             self._flush()
         if self._flight is not None:
             self._flight.executor.shutdown(wait=False)
@@ -235,34 +204,17 @@ class Orchestrator(LiveRunApi):
             self._flush()
             if self.core.finished:
                 return
-            self._turn(self._drain(block=True))
-
-    def _drain(self, block: bool = False) -> list[Message]:
-        items: list[Message] = []
-        if block:
-            wake = self.core.next_deadline()
-            try:
-                timeout = None if wake is None else max(0.0, wake - time.monotonic())
-                items.append(self.events.get(timeout=timeout))
-            except queue.Empty:
-                return items
-        while True:
-            try:
-                items.append(self.events.get_nowait())
-            except queue.Empty:
-                return items
+            self._turn(self.events.drain(block=True, wake_at=self.core.next_deadline()))
 
     def _turn(self, items: list[Message], extra: Sequence[ev.Event] = ()) -> None:
+        """Messages become scheduler events; the core's commands run until none follow."""
+        assert self._flight is not None
         now = time.monotonic()
         events: list[ev.Event] = []
-        quiet = self._quiet_starts
-        if quiet:
-            items = merged([quiet.popleft() for _ in range(len(quiet))], items)
         for item in items:
             if isinstance(item, Done):
                 events.extend(self._finished(item.future, now))
             elif isinstance(item, BodyStarted):
-                assert self._flight is not None
                 node = self._flight.body_started(item.future)
                 if node is not None:
                     self.observers.emit("step_started", node)
@@ -270,7 +222,7 @@ class Orchestrator(LiveRunApi):
             elif isinstance(item, Add):
                 events.append(self._add(item))
             elif isinstance(item, SplitRequest):
-                self._start_split(item)
+                self.outcomes.split_requested(item, self.core.stopping, self._flight)
             elif isinstance(item, ev.Interrupted):
                 self.observers.emit("run_stopping", "Interrupted", item.at + item.grace)
                 events.append(item)
@@ -287,6 +239,8 @@ class Orchestrator(LiveRunApi):
         self.resolutions.handles.update(item.handles)
         for inv in item.invocations:
             self.invocations[inv.id] = inv
+        if self._pending is not None:
+            self._pending.update((inv.id, inv) for inv in item.invocations)
         self.observers.emit("steps_added", [inv.id for inv in item.invocations])
         self.builder.prefetch_external(item.invocations)
         return ev.StepsAdded(tuple(node_spec(inv) for inv in item.invocations))
@@ -294,6 +248,7 @@ class Orchestrator(LiveRunApi):
     # --- executing the core's commands ---------------------------------------------------------
 
     def _execute(self, commands: list[cmd.Command]) -> list[ev.Event]:
+        assert self._flight is not None
         follow_up: list[ev.Event] = []
         for command in commands:
             if isinstance(command, cmd.Dispatch):
@@ -302,121 +257,53 @@ class Orchestrator(LiveRunApi):
                 for node in command.nodes:
                     self.outcomes.skipped(self.invocations[node], command.reason)
             elif isinstance(command, cmd.Cancel):
-                assert self._flight is not None
                 for node in command.nodes:
                     self._flight.cancel(node)
             elif isinstance(command, cmd.GiveUp):
                 for node in command.nodes:
-                    self._give_up(node, command)
+                    self.outcomes.give_up(node, command, self._flight)
             elif isinstance(command, cmd.RatioBroken):
-                self.ratio_failures.append(command)
+                self.outcomes.ratio_failures.append(command)
         return follow_up
 
     def _dispatch(self, nodes: tuple[str, ...]) -> list[ev.Event]:
         assert self._flight is not None
-        finished: list[ev.Event] = []
-        runnable = []
-        for node in nodes:
-            upstream = self.builder.blocked_by(self.invocations[node])
-            if upstream is None:
-                runnable.append(self.invocations[node])
-                continue
-            # it needs the output of a failed branch that its map tolerated: it cannot run
-            self.outcomes.blocked(self.invocations[node], f"not run: `{upstream}` failed")
-            finished.append(ev.StepFinished(node, False, time.monotonic()))
-        prepared = self.builder.prepare(
-            runnable,
-            run_id=self.run_id,
-            run_name=self.run_name,
-            run_start=self.record.run_start,
-            now=utcnow(),
-        )
-        self.record.starts.extend(p.start for p in prepared)
-        tasks = []
-        for p in prepared:
-            if p.hit is not None:
-                self.outcomes.cached_hit(p.inv.id, p.start.id, p.hit)
-                finished.append(ev.StepFinished(p.inv.id, True, time.monotonic()))
-            elif p.task is not None:
-                tasks.append(p.task)
+        ended, tasks = self.outcomes.dispatched([self.invocations[node] for node in nodes])
         if tasks:
             self._flush()  # recorded before any of them runs
             for task in tasks:
                 self._flight.submit(task)
-        return finished
+        now = time.monotonic()
+        return [ev.StepFinished(node, ok, now) for node, ok in ended]
+
+    # --- the executor's callbacks (its threads: they only post messages) ----------------------
 
     def _body_started(self, future: Future[Any]) -> None:
-        """From an executor's thread. A start with a deadline wakes the loop (its clock must
-        be armed); others wait for the loop's next turn, so tiny steps cost no extra turns."""
-        started = BodyStarted(future, time.monotonic(), next(self._seq))
-        if self._flight is not None and self._flight.has_deadline(future):
-            self.events.put(started)
-        else:
-            self._quiet_starts.append(started)
+        """A start with a deadline wakes the loop (its clock must be armed); others wait for
+        the loop's next turn."""
+        flight = self._flight
+        self.events.started(future, wake=flight is not None and flight.has_deadline(future))
 
     def _future_done(self, future: Future[Any]) -> None:
         if self.core.policy is not ExecutionMode.CONTINUE_ON_FAILURE and self._flight:
             self._flight.withdraw_queued_after(future)
-        self.events.put(Done(future, next(self._seq)))
+        self.events.done(future)
 
     def _finished(self, future: Future[Any], now: float) -> list[ev.Event]:
         assert self._flight is not None
         request = self._flight.take_split(future)
         if request is not None:
-            self._finish_split(future, request)
+            self.outcomes.split_done(future, request)
             return []
-        taken = self._flight.take(future)
-        if taken is None:  # given up on earlier: its late result is ignored
+        settled = self._flight.settle(future)
+        if settled is None:  # given up on earlier: its late result is ignored
             return []
-        node, task, started = taken
-        if future.cancelled():  # withdrawn before its body started
+        node, task, result = settled
+        if result is None:  # withdrawn before its body started
             self.outcomes.never_started(node, task)
             return [ev.StepNeverStarted(node)]
-        try:
-            result: StepResult = future.result()
-        except BaseException as exc:  # the worker itself broke (or its process died)
-            result = StepResult.broken(task, exc, started)
         self.outcomes.finished(node, result)
         return [ev.StepFinished(node, result.succeeded, now)]
-
-    def _give_up(self, node: str, command: cmd.GiveUp) -> None:
-        """Stop waiting for a running step: record it now; whatever it returns later is ignored."""
-        assert self._flight is not None
-        error = StepTimeoutError(command.reason) if command.timed_out else None
-        task, killed, started = self._flight.give_up(node, error)
-        if error is not None:
-            note = (
-                "; its process was killed"
-                if killed
-                else "; it keeps running in its thread until it returns (threads cannot be "
-                "killed; a replacement thread takes its slot), and its result is discarded"
-            )
-            error.args = (f"{command.reason}{note}.",)
-        text = f"{type(error).__name__}: {error}" if error else command.reason
-        self.outcomes.given_up(node, task, command.status, error, text, started)
-
-    # --- splitting sequence artifacts for .map -------------------------------------------------
-
-    def _start_split(self, request: SplitRequest) -> None:
-        assert self._flight is not None
-        if self.core.stopping:
-            request.error = StepExecutionException(
-                "The run is stopping after a failure; no new branches are started."
-            )
-            self.resolutions.later(lambda: setattr(request, "done", True))
-            return
-        self._flight.submit_split(
-            SplitTask(request.source.as_input(), self.builder.location), request
-        )
-
-    def _finish_split(self, future: Future[Any], request: SplitRequest) -> None:
-        try:
-            self.record.versions.extend(
-                self.builder.split_done(request, future.result(), self.run_id)
-            )
-        except BaseException as exc:
-            request.error = exc
-        self.resolutions.later(lambda: setattr(request, "done", True))
 
     # --- recording -------------------------------------------------------------------------------
 

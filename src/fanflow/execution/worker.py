@@ -446,6 +446,7 @@ def _execute(task: StepTask, store: ArtifactStore) -> StepResult:
     where = f"step `{task.invocation_id}`"
     calls = runtime.hook_calls
 
+    # Callers test for a hook first: most steps have none, and the hot path pays nothing then.
     def fire(kind: str, exc: BaseException | None = None, attempt: int | None = None) -> None:
         call = call_hook(getattr(task, kind), kind, where, exc, attempt=attempt)
         if call is not None:
@@ -458,10 +459,12 @@ def _execute(task: StepTask, store: ArtifactStore) -> StepResult:
             number += 1
             attempt_start = utcnow()
             log_offset = _log_position()
-            fire("on_start", attempt=number)
+            if task.on_start is not None:
+                fire("on_start", attempt=number)
             try:
                 outputs = _attempt(task, runtime)
-                fire("on_end", attempt=number)
+                if task.on_end is not None:
+                    fire("on_end", attempt=number)
                 break
             # sys.exit() and a KeyboardInterrupt raised by the body are the step's failures too
             # (retries, on_failure, the traceback); a real second Ctrl-C reaches the
@@ -502,7 +505,8 @@ def _execute(task: StepTask, store: ArtifactStore) -> StepResult:
                 runtime.output_metadata.clear()
                 runtime.output_tags.clear()
                 runtime.output_uris.clear()
-        fire("on_success")
+        if task.on_success is not None:
+            fire("on_success")
     finally:
         current_step.reset(token)
     if attempts:

@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -444,16 +445,19 @@ def insert_ignore(
     """INSERT rows, silently skipping those that collide on `keys` (per dialect)."""
     if not rows:
         return
-    name = conn.dialect.name
-    statement: Any
+    conn.execute(_insert_ignore(conn.dialect.name, table, tuple(keys)), rows)
+
+
+@functools.cache
+def _insert_ignore(name: str, table: Any, keys: tuple[str, ...]) -> Any:
+    """Built once per table (a statement rebuilt per call pays for its cache key each time)."""
     if name == "sqlite":
         from sqlalchemy.dialects import sqlite
 
-        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
-    elif name == "postgresql":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    if name == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
-    else:  # pragma: no cover - other dialects are not supported yet
-        raise MetadataStoreError(f"Unsupported metadata database dialect {name!r}")
-    conn.execute(statement, rows)
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    # pragma: no cover - other dialects are not supported yet
+    raise MetadataStoreError(f"Unsupported metadata database dialect {name!r}")

@@ -81,9 +81,12 @@ def as_seen(record: RunRecord, now: datetime | None = None) -> RunRecord:
 
 def step_as_seen(step: StepRunRecord, run: RunRecord) -> StepRunRecord:
     """A step can only be running while its run is: in a finished (or orphaned) run, a step
-    recorded as running is shown as failed with the run's reason."""
-    if step.status != "running" or run.status == "running":
+    recorded as running is shown as failed with the run's reason, and one recorded as
+    `initializing` (added to a dynamic run, never started) as skipped."""
+    if run.status == "running" or step.status not in ("running", "initializing"):
         return step
+    if step.status == "initializing":  # added to a dynamic run that ended before starting it
+        return dataclasses.replace(step, status="skipped", end_time=step.end_time or run.end_time)
     return dataclasses.replace(
         step,
         status="failed",

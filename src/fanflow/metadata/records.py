@@ -123,14 +123,15 @@ class InputLink:
 
 @dataclass(slots=True)
 class StepStart:
-    """A step run entering the record: running (or cached, with its outputs already known)."""
+    """A step run entering the record: running (or cached, with its outputs already known),
+    skipped, or `initializing` (added to a dynamic run, not dispatched yet)."""
 
     id: str
     run_id: str
     name: str
     step_name: str
     status: str
-    start_time: datetime
+    start_time: datetime | None
     config: dict[str, Any]
     upstream: list[str]
     inputs: list[InputLink]
@@ -142,6 +143,9 @@ class StepStart:
     original_step_run_id: str | None = None
     cached_outputs: list[tuple[str, str]] = field(default_factory=list)
     end_time: datetime | None = None
+    # Its row exists already (an `initializing` row written when a dynamic run added it): the
+    # start updates that row instead of inserting one.
+    planned: bool = False
 
 
 @dataclass(slots=True)

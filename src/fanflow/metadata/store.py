@@ -15,13 +15,15 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Insert, Select, Update
 
 from fanflow.exceptions import DoesNotExistError, EntityExistsError
 from fanflow.ids import new_id, utcnow
@@ -41,6 +43,67 @@ from fanflow.metadata.records import (
     StepFinish,
     StepStart,
 )
+
+# --- statements of the per-turn write, built once -------------------------------------------------
+# SQLAlchemy caches each statement's compiled SQL, but finding it again means computing the
+# statement's cache key, which a statement object keeps once computed: a statement rebuilt for
+# every call pays that again (for an UPDATE with bound parameters, more than executing it for a
+# turn's rows). The orchestrator writes every turn, so these are built once and reused; IN lists
+# are expanding parameters, so one statement serves every list length.
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    return table.insert()
+
+
+@functools.cache
+def _finish_update() -> Update:
+    return (
+        update(t.step_runs)
+        .where(t.step_runs.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            start_time=bindparam("b_start"),
+            end_time=bindparam("b_end"),
+            exception=bindparam("b_exception"),
+            traceback=bindparam("b_traceback"),
+            run_metadata=bindparam("b_metadata"),
+            attempts=bindparam("b_attempts"),
+            logs_uri=bindparam("b_logs"),
+        )
+    )
+
+
+@functools.cache
+def _planned_update(columns: tuple[str, ...]) -> Update:
+    return (
+        update(t.step_runs)
+        .where(t.step_runs.c.id == bindparam("b_id"))
+        .values({key: bindparam(f"b_{key}") for key in columns})
+    )
+
+
+@functools.cache
+def _artifact_ids(lock: bool) -> Select[Any]:
+    query = select(t.artifacts.c.id, t.artifacts.c.name).where(
+        t.artifacts.c.name.in_(bindparam("names", expanding=True))
+    )
+    if lock:
+        # Row locks on the artifacts, taken in name order by every writer, serialise the
+        # numbering of each artifact's versions between processes (SQLite: the write lock does).
+        query = query.order_by(t.artifacts.c.name).with_for_update()
+    return query
+
+
+@functools.cache
+def _highest_versions() -> Select[Any]:
+    versions = t.artifact_versions.c
+    return (
+        select(versions.artifact_id, func.max(versions.version_number))
+        .where(versions.artifact_id.in_(bindparam("ids", expanding=True)))
+        .group_by(versions.artifact_id)
+    )
 
 
 class MetadataStore(StoreQueries):
@@ -118,7 +181,8 @@ class MetadataStore(StoreQueries):
             conn.commit()
 
     def mark_orphaned(self, run_id: str, reason: str, end_time: datetime | None = None) -> bool:
-        """A run whose orchestrator died: record it (and its running steps) as failed.
+        """A run whose orchestrator died: record it (and its running steps) as failed, and the
+        steps it added but never started as skipped.
 
         Only a run still marked `running` is changed, so two writers repairing the same run at
         once do it once. Returns whether this call changed it. Called by the repairs in
@@ -136,6 +200,12 @@ class MetadataStore(StoreQueries):
                     update(t.step_runs)
                     .where(t.step_runs.c.run_id == run_id, t.step_runs.c.status == "running")
                     .values(status="failed", end_time=now, exception=reason)
+                )
+                # added to a dynamic run but never started
+                conn.execute(
+                    update(t.step_runs)
+                    .where(t.step_runs.c.run_id == run_id, t.step_runs.c.status == "initializing")
+                    .values(status="skipped", end_time=now)
                 )
             conn.commit()
         return bool(changed)
@@ -222,11 +292,26 @@ class MetadataStore(StoreQueries):
             for s in starts
             for name, av_id in s.cached_outputs
         ]
-        conn.execute(t.step_runs.insert(), step_rows)
+        planned = [row for row, s in zip(step_rows, starts, strict=True) if s.planned]
+        if planned:  # rows written when a dynamic run added them
+            self._update_planned(conn, planned)
+            step_rows = [row for row, s in zip(step_rows, starts, strict=True) if not s.planned]
+        if step_rows:
+            conn.execute(_insert(t.step_runs), step_rows)
         if input_rows:
-            conn.execute(t.step_run_inputs.insert(), input_rows)
+            conn.execute(_insert(t.step_run_inputs), input_rows)
         if output_rows:
-            conn.execute(t.step_run_outputs.insert(), output_rows)
+            conn.execute(_insert(t.step_run_outputs), output_rows)
+
+    @staticmethod
+    def _update_planned(conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Planned (`initializing`) rows become the step's start: same id, run and name."""
+        kept = ("id", "run_id", "name", "created")
+        changed = tuple(key for key in rows[0] if key not in kept)
+        conn.execute(
+            _planned_update(changed),
+            [{"b_id": row["id"], **{f"b_{key}": row[key] for key in changed}} for row in rows],
+        )
 
     def _finish_steps(self, conn: Connection, finishes: Sequence[StepFinish]) -> None:
         """Output links and final status of finished steps (their versions are inserted)."""
@@ -237,20 +322,9 @@ class MetadataStore(StoreQueries):
             if av.output_name is not None
         ]
         if output_rows:
-            conn.execute(t.step_run_outputs.insert(), output_rows)
+            conn.execute(_insert(t.step_run_outputs), output_rows)
         conn.execute(
-            update(t.step_runs)
-            .where(t.step_runs.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"),
-                start_time=bindparam("b_start"),
-                end_time=bindparam("b_end"),
-                exception=bindparam("b_exception"),
-                traceback=bindparam("b_traceback"),
-                run_metadata=bindparam("b_metadata"),
-                attempts=bindparam("b_attempts"),
-                logs_uri=bindparam("b_logs"),
-            ),
+            _finish_update(),
             [
                 {
                     "b_id": f.step_run_id,
@@ -276,7 +350,7 @@ class MetadataStore(StoreQueries):
     @staticmethod
     def _insert_hook_invocations(conn: Connection, calls: Sequence[HookInvocationRecord]) -> None:
         conn.execute(
-            t.hook_invocations.insert(),
+            _insert(t.hook_invocations),
             [
                 {
                     "id": c.id,
@@ -326,27 +400,12 @@ class MetadataStore(StoreQueries):
         artifact_ids: dict[str, str] = {}
         lock = conn.dialect.name == "postgresql"
         for chunk in chunks(names):
-            query = select(t.artifacts.c.id, t.artifacts.c.name).where(
-                t.artifacts.c.name.in_(chunk)
-            )
-            if lock:
-                # Row locks on the artifacts, taken in name order by every writer, serialise
-                # the numbering of each artifact's versions between processes (SQLite: the
-                # write lock does).
-                query = query.order_by(t.artifacts.c.name).with_for_update()
-            for row in conn.execute(query):
+            for row in conn.execute(_artifact_ids(lock), {"names": list(chunk)}):
                 artifact_ids[row.name] = row.id
         ids = sorted(artifact_ids.values())
         highest: dict[str, int] = {}
         for chunk in chunks(ids):
-            for row in conn.execute(
-                select(
-                    t.artifact_versions.c.artifact_id,
-                    func.max(t.artifact_versions.c.version_number),
-                )
-                .where(t.artifact_versions.c.artifact_id.in_(chunk))
-                .group_by(t.artifact_versions.c.artifact_id)
-            ):
+            for row in conn.execute(_highest_versions(), {"ids": list(chunk)}):
                 highest[row[0]] = row[1] or 0
         rows = []
         for av in news:
@@ -381,7 +440,7 @@ class MetadataStore(StoreQueries):
                 }
             )
         try:
-            conn.execute(t.artifact_versions.insert(), rows)
+            conn.execute(_insert(t.artifact_versions), rows)
         except IntegrityError as exc:
             raise EntityExistsError(
                 "An artifact version with this name and version already exists: "
@@ -393,7 +452,7 @@ class MetadataStore(StoreQueries):
             for tag in dict.fromkeys(av.tags)
         ]
         if tag_rows:
-            conn.execute(t.artifact_version_tags.insert(), tag_rows)
+            conn.execute(_insert(t.artifact_version_tags), tag_rows)
 
     def save_artifact_version(self, new: NewArtifactVersion) -> ArtifactVersionRecord:
         """Record one artifact saved outside a run (or by a step's `save_artifact`)."""

@@ -87,17 +87,18 @@ class ThreadExecutor:
             if item is None:
                 return
             future, fn, task = item
-            if future.set_running_or_notify_cancel():
+            ran = future.set_running_or_notify_cancel()
+            if ran:
                 self._running[future] = me  # one dict store: atomic, no lock on the hot path
                 if self._listener is not None:
                     self._listener(future)
                 run_into(future, fn, task)
-                with self._lock:
+            with self._lock:  # once per task: the orchestrator's `submit` takes it too
+                if ran:
                     self._running.pop(future, None)
                     if future in self._abandoned:  # replaced meanwhile: this thread retires
                         self._abandoned.discard(future)
                         return
-            with self._lock:
                 self._idle += 1
 
     def cancel(self, future: Future[Any]) -> bool:
