@@ -651,12 +651,14 @@ def test_uninstall_puts_the_replaced_streams_back() -> None:
 # -- cost ------------------------------------------------------------------------------------
 
 
-def test_entering_and_leaving_a_silent_capture_is_cheap(console: Console) -> None:
+def test_a_silent_capture_leaves_no_trace(console: Console) -> None:
+    """Entering and leaving a capture that saw no output allocates nothing lasting: no text, no
+    console line, no extra thread (its cost is measured by the benchmarks, not asserted here)."""
     console.install()
-    iterations = 20_000
-    started = time.perf_counter()
-    for _ in range(iterations):
-        with capture("x"):
+    threads = threading.active_count()
+    for _ in range(2_000):
+        with capture("x") as log:
             pass
-    per_capture = (time.perf_counter() - started) / iterations
-    assert per_capture < 50e-6, f"{per_capture * 1e6:.1f} µs per capture"
+        assert log.text() == ""
+    assert console.out.value == "" and console.err.value == ""
+    assert threading.active_count() == threads

@@ -436,15 +436,12 @@ def test_workers_exit_when_the_parent_dies(tmp_path: Path) -> None:
 # --- overhead ---------------------------------------------------------------------------------
 
 
-def test_per_task_overhead_is_small(executor: ProcessExecutor) -> None:
-    def noop() -> None:
-        return None
+def test_many_small_tasks_reuse_the_same_workers(executor: ProcessExecutor) -> None:
+    """Per-task cost stays at two pipe messages because workers are long-lived: 300 no-op tasks
+    run in at most `max_workers` processes (timed by the benchmarks, not asserted here)."""
 
-    for _ in range(20):
-        executor.submit(noop).result(timeout=10)
-    count = 300
-    started = time.perf_counter()
-    for _ in range(count):
-        executor.submit(noop).result(timeout=10)
-    per_task = (time.perf_counter() - started) / count
-    assert per_task < 0.005, f"{per_task * 1e3:.2f} ms per no-op task"
+    def pid() -> int:
+        return os.getpid()
+
+    seen = {executor.submit(pid).result(timeout=10) for _ in range(300)}
+    assert 1 <= len(seen) <= executor.max_workers
