@@ -58,6 +58,7 @@ def node_spec(inv: Invocation) -> NodeSpec:
         config.timeout,
         inv.map_group,
         ratio,
+        tuple(sorted(config.resources.items())) if config.resources else (),
     )
 
 

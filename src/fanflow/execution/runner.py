@@ -176,6 +176,7 @@ class Orchestrator(LiveRunApi):
         executor = self.executor_cls(self.max_parallelism, self.settings)
         self.max_parallelism = executor.max_parallelism
         self.window = self.core.window = executor.dispatch_window
+        self.core.limit_resources(executor.resource_limits)
         executor.watch_starts(self._body_started)
         try:
             self.record.create(self.mode, self.max_parallelism)

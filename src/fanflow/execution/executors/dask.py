@@ -202,6 +202,7 @@ class DaskExecutor:
         self._max_running = max_parallelism if max_parallelism > 0 else None
         self.max_parallelism = max_parallelism if max_parallelism > 0 else self._nthreads
         self.dispatch_window = 4 * max_parallelism if max_parallelism > 0 else LOCAL_WINDOW
+        self.resource_limits: dict[str, float] | None = None  # workers' resources place steps
         self._pending: deque[_Item] = deque()
         self._batches: dict[Any, list[_Item]] = {}  # Dask future -> the steps it runs
         self._durations: dict[str, float] = {}  # group -> smoothed seconds per step
@@ -759,9 +760,7 @@ class _TaskPickler(cloudpickle.Pickler):  # type: ignore[misc]
         return None
 
 
-def _probe_store(
-    client: Any, root: str, storage_options: dict[str, Any], address: str
-) -> None:
+def _probe_store(client: Any, root: str, storage_options: dict[str, Any], address: str) -> None:
     """Refuse at run start a store the workers cannot share (a local folder on this machine
     with workers elsewhere): every worker must read an artifact published here, and publish
     one this process can read."""
