@@ -67,7 +67,7 @@ def show_history(session: Session, as_json: bool) -> None:
 
     state = _state(session)
     pending = set(state["pending"])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for revision in migrations.history():
         if revision.revision == state["revision"]:
             where = "current"
@@ -88,7 +88,7 @@ def show_history(session: Session, as_json: bool) -> None:
     else:
         print_table(
             ["REVISION", "STATE", "DESCRIPTION"],
-            [[r["revision"], r["state"], r["description"]] for r in rows],
+            [[str(r["revision"]), str(r["state"]), str(r["description"])] for r in rows],
             title=f"Migrations, oldest first ({state['store']}):",
         )
     if not state["known"]:
