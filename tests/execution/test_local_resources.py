@@ -78,3 +78,28 @@ def test_a_bad_fanflow_resources_value_names_the_variable(monkeypatch):
     monkeypatch.setenv("FANFLOW_RESOURCES", "GPU")
     with pytest.raises(ValueError, match=r"FANFLOW_RESOURCES must look like 'GPU=1,memory=8e9'"):
         gpu_map(n=1)
+
+
+def test_a_dynamic_pipeline_fails_when_the_step_that_could_never_fit_is_added(monkeypatch):
+    monkeypatch.setenv("FANFLOW_RESOURCES", "GPU=1")
+
+    @pipeline(enable_cache=False, dynamic=True)
+    def grows():
+        on_gpu(0)
+        greedy()
+
+    with pytest.raises(Exception) as info:
+        grows()
+    # the run's error says why, naming the step, the resource and the variable
+    text = str(info.value)
+    assert "Step `greedy` asks for GPU=3" in text and "(FANFLOW_RESOURCES=GPU=1)" in text
+    causes, error = [], info.value
+    while error is not None:
+        causes.append(error)
+        error = error.__cause__
+    assert any(isinstance(e, ResourceUnavailableError) for e in causes), causes
+    from fanflow.client import Client
+
+    (run,) = Client().list_pipeline_runs(size=10)
+    assert run.status == "failed"
+    assert "greedy" not in run.steps or run.steps["greedy"].status != "completed"
