@@ -199,15 +199,37 @@ def main() -> None:
                 work[label].extend(view.output.load() for view in run.steps.values())
 
             threads, dask, pooled = [], [], []
+            cpu: dict[str, list[float]] = {"threads": [], "dask": [], "pool": []}
             for round_index in range(args.rounds):
                 trio = [
-                    (threads, lambda: run_mode("local")),
-                    (dask, lambda: run_mode("dask")),
-                    (pooled, bare_pool),
+                    ("threads", threads, lambda: run_mode("local")),
+                    ("dask", dask, lambda: run_mode("dask")),
+                    ("pool", pooled, bare_pool),
                 ]
-                for sink, fn in trio[round_index % 3 :] + trio[: round_index % 3]:
-                    sink.append(timed(fn))
+                for label, sink, fn in trio[round_index % 3 :] + trio[: round_index % 3]:
+                    wall, spent = timed_cpu(fn)
+                    sink.append(wall)
+                    cpu[label].append(spent)
         t, d, p = (statistics.median(x) for x in (threads, dask, pooled))
+        cpu_ratio = statistics.median(cpu["dask"]) / statistics.median(cpu["pool"])
+        work_s = {label: statistics.median(values) * 8 for label, values in work.items()}
+        print(
+            "CPU-bound cluster CPU per run (all processes; the work itself is ~8 x 0.5 s): "
+            + ", ".join(
+                f"{label} {statistics.median(values):.2f} s (beyond the work "
+                f"{statistics.median(values) - work_s[label]:.2f} s)"
+                for label, values in cpu.items()
+            )
+            + f"; dask/pool CPU {cpu_ratio:.2f}"
+        )
+        busy = {
+            label: statistics.median(cpu[label]) / statistics.median(walls)
+            for label, walls in (("threads", threads), ("dask", dask), ("pool", pooled))
+        }
+        print(
+            "CPU-bound cores kept busy (cluster CPU / wall; 1.0 at most for threads, 2.0 for "
+            "two free cores): " + ", ".join(f"{k} {v:.2f}" for k, v in busy.items())
+        )
         per_branch = ", ".join(
             f"{label} {statistics.median(values):.3f} s (min {min(values):.3f}, max "
             f"{max(values):.3f})"
