@@ -760,7 +760,9 @@ class _TaskPickler(cloudpickle.Pickler):  # type: ignore[misc]
         return None
 
 
-def _probe_store(client: Any, root: str, storage_options: dict[str, Any], address: str) -> None:
+def _probe_store(
+    client: Any, root: str, storage_options: dict[str, Any], address: str
+) -> None:
     """Refuse at run start a store the workers cannot share (a local folder on this machine
     with workers elsewhere): every worker must read an artifact published here, and publish
     one this process can read."""

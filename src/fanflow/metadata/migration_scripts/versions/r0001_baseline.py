@@ -117,7 +117,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(255), primary_key=True),
         sa.Column("position", sa.Integer, primary_key=True),
         sa.Column("is_list", sa.Boolean, nullable=False),
-        sa.Column("artifact_version_id", ID, sa.ForeignKey("artifact_versions.id"), nullable=False),
+        sa.Column(
+            "artifact_version_id", ID, sa.ForeignKey("artifact_versions.id"), nullable=False
+        ),
     )
     op.create_table(
         "step_run_outputs",
