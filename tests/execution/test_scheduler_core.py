@@ -196,3 +196,112 @@ def test_unknown_events_are_rejected():
     core = RunScheduler(ExecutionMode.STOP_ON_FAILURE, window=2)
     with pytest.raises(TypeError, match="not a scheduler event"):
         core.handle([("stop",)])  # type: ignore[list-item]
+
+
+# --- declared resources as counting limits (FANFLOW_RESOURCES on this machine) -------------------
+
+
+def gpu_nodes(n: int, amount: float = 1.0, step: str = "train") -> tuple[NodeSpec, ...]:
+    return tuple(NodeSpec(f"{step}{i}", (), step, resources=(("GPU", amount),)) for i in range(n))
+
+
+def test_resources_hold_steps_that_do_not_fit_and_let_fitting_ones_go_ahead():
+    core = RunScheduler(ExecutionMode.CONTINUE_ON_FAILURE, window=16)
+    core.limit_resources({"GPU": 2})
+    nodes = (*gpu_nodes(5), NodeSpec("cpu", (), "cpu"))
+    assert dispatched(core.handle(StepsAdded(nodes))) == ["train0", "train1", "cpu"]
+    assert core.status("train2") is NodeStatus.READY  # waiting for a GPU, not running
+    assert core.resources is not None and core.resources.free == {"GPU": 0}
+    # one GPU freed wakes exactly one waiting step, the oldest
+    assert dispatched(core.handle(StepFinished("train0", True, 1.0))) == ["train2"]
+    # a failure frees its GPU too
+    assert dispatched(core.handle(StepFinished("train1", False, 2.0))) == ["train3"]
+    core.handle([StepFinished("train2", True, 3.0), StepFinished("cpu", True, 3.0)])
+    assert dispatched(core.handle(StepFinished("train3", True, 4.0))) == []
+    assert core.status("train4") is NodeStatus.RUNNING
+    core.handle(StepFinished("train4", True, 5.0))
+    assert core.finished and core.resources.free == {"GPU": 2}
+
+
+def test_a_small_request_goes_ahead_of_a_big_one_that_does_not_fit_yet():
+    core = RunScheduler(ExecutionMode.CONTINUE_ON_FAILURE, window=16)
+    core.limit_resources({"GPU": 2, "memory": 10})
+    nodes = (
+        NodeSpec("one", (), "one", resources=(("GPU", 1),)),
+        NodeSpec("both", (), "both", resources=(("GPU", 2),)),
+        NodeSpec("mem", (), "mem", resources=(("memory", 8),)),
+        NodeSpec("gpu_and_mem", (), "gm", resources=(("GPU", 1), ("memory", 4))),
+    )
+    # `both` waits for two free GPUs; `mem` fits; `gpu_and_mem` does not (memory 2 left)
+    assert dispatched(core.handle(StepsAdded(nodes))) == ["one", "mem"]
+    assert dispatched(core.handle(StepFinished("mem", True, 1.0))) == ["gpu_and_mem"]
+    assert dispatched(core.handle(StepFinished("one", True, 2.0))) == []
+    assert dispatched(core.handle(StepFinished("gpu_and_mem", True, 3.0))) == ["both"]
+    core.handle(StepFinished("both", True, 4.0))
+    assert core.finished
+
+
+def test_resources_and_max_concurrency_both_hold():
+    core = RunScheduler(ExecutionMode.CONTINUE_ON_FAILURE, window=16)
+    core.limit_resources({"GPU": 4})
+    nodes = tuple(
+        NodeSpec(f"n{i}", (), "gpu", max_concurrency=1, resources=(("GPU", 1),)) for i in range(3)
+    )
+    assert dispatched(core.handle(StepsAdded(nodes))) == ["n0"]
+    assert core.resources is not None and core.resources.free == {"GPU": 3}
+    assert dispatched(core.handle(StepFinished("n0", True, 1.0))) == ["n1"]
+    assert core.resources.free == {"GPU": 3}
+
+
+def test_resources_are_given_back_by_steps_cancelled_or_given_up_on():
+    core = RunScheduler(ExecutionMode.CONTINUE_ON_FAILURE, window=16)
+    core.limit_resources({"GPU": 1})
+    nodes = tuple(
+        NodeSpec(f"t{i}", (), "t", timeout=5.0, resources=(("GPU", 1),)) for i in range(3)
+    )
+    assert dispatched(core.handle(StepsAdded(nodes))) == ["t0"]
+    core.handle(StepStarted("t0", 0.0))
+    commands = core.handle(Tick(6.0))  # t0 timed out: its GPU goes to t1
+    assert of_type(commands, GiveUp) and dispatched(commands) == ["t1"]
+    commands = core.handle(StopRequested(7.0))  # t1 never started: cancelled, t2 skipped
+    assert of_type(commands, Cancel) == [Cancel(("t1",))] and skipped(commands) == ["t2"]
+    core.handle(StepNeverStarted("t1"))
+    assert core.finished and core.resources is not None and core.resources.free == {"GPU": 1}
+
+
+@pytest.mark.parametrize(
+    ("limits", "needs", "message"),
+    [
+        (
+            {},
+            (("GPU", 1),),
+            r"Step `fit2` \(of `fit`\) asks for .*GPU=none \(FANFLOW_RESOURCES=unset\)",
+        ),
+        (
+            {"GPU": 1},
+            (("GPU", 2),),
+            r"Step `fit2` \(of `fit`\) asks for GPU=2 but this machine declares only GPU=1 in all "
+            r"\(FANFLOW_RESOURCES=GPU=1\)",
+        ),
+        ({"GPU": 1}, (("TPU", 1),), r"TPU=none \(FANFLOW_RESOURCES=GPU=1\)"),
+    ],
+)
+def test_a_request_that_could_never_fit_fails_before_anything_is_dispatched(limits, needs, message):
+    from fanflow.exceptions import ResourceUnavailableError
+
+    core = RunScheduler(ExecutionMode.CONTINUE_ON_FAILURE, window=16)
+    core.limit_resources(limits)
+    nodes = (NodeSpec("free", (), "free"), NodeSpec("fit2", (), "fit", resources=needs))
+    with pytest.raises(ResourceUnavailableError, match=message):
+        core.handle(StepsAdded(nodes))
+    assert core.specs == {} and not core.in_flight  # nothing joined, nothing dispatched
+
+
+def test_without_limits_resources_are_left_to_the_executor():
+    core = RunScheduler(ExecutionMode.CONTINUE_ON_FAILURE, window=16)
+    core.limit_resources(None)  # a Dask cluster places steps on workers offering them
+    assert dispatched(core.handle(StepsAdded(gpu_nodes(3, amount=8)))) == [
+        "train0",
+        "train1",
+        "train2",
+    ]

@@ -54,6 +54,8 @@ MANIFEST_FORMAT = 1
 # every MARKER_REFRESH_S while an upload runs, so a live writer's marker never gets this old.
 REMOTE_SWEEP_AGE_S = 6 * 3600.0
 MARKER_REFRESH_S = 600.0
+LIVE_PARTS_SUFFIX = ".live"
+"""A running step's output parts live under its log's URI plus this (`<log>.live/00000000`)."""
 _CHUNK = 1 << 20
 SMALL_FILE_BYTES = 8 << 20  # read in one request; larger files are streamed
 
@@ -275,6 +277,51 @@ class FsspecArtifactStore(LocalFileMethods):
         if not has_scheme(uri):
             return super().read_text(uri)
         return self._get(self._path(uri)).decode("utf-8", "replace")
+
+    # --- a running step's log, in parts ---------------------------------------------------------
+
+    def _live_dir(self, log_uri: str) -> str:
+        return f"{self._path(log_uri)}{LIVE_PARTS_SUFFIX}"
+
+    def write_live_part(self, log_uri: str, index: int, text: str) -> None:
+        """Part `index` (0, 1, ...) of the output of the running step whose log will be at
+        `log_uri`. Object stores cannot append, so each flush of new output is one small object
+        under `<log>.live/`; `fanflow logs --follow` reads them in order."""
+        data = text.encode("utf-8", "replace")
+        self.fs.pipe_file(f"{self._live_dir(log_uri)}/{index:08d}", data)
+
+    def read_live_parts(self, log_uri: str, after: int = -1) -> list[bytes]:
+        """The parts after number `after`, in order, stopping at the first one missing (not
+        written yet, or removed because the step ended and its log was stored)."""
+        fs = self.fs
+        base = self._live_dir(log_uri)
+        fs.invalidate_cache(base)
+        try:
+            names = fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return []
+        numbers = sorted(
+            int(tail)
+            for tail in (n.rstrip("/").rsplit("/", 1)[-1] for n in names)
+            if tail.isdigit()
+        )
+        found: list[bytes] = []
+        expected = after + 1
+        for number in numbers:
+            if number < expected:
+                continue
+            if number != expected:
+                break
+            try:
+                found.append(self._get(f"{base}/{number:08d}"))
+            except FileNotFoundError:
+                break
+            expected += 1
+        return found
+
+    def remove_live_parts(self, log_uri: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self._live_dir(log_uri), recursive=True)
 
     # --- unpublished leftovers -------------------------------------------------------------------
 

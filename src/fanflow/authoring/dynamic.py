@@ -118,7 +118,11 @@ class DynamicRun:
         if handle.status == "failed":
             error = StepExecutionException(f"{where} failed: {handle.error_text}", handle.error)
             raise error from handle.error
-        raise StepExecutionException(f"{where} was not run ({handle.error_text}).", handle.error)
+        reason = handle.error_text
+        if reason is None and handle.error is not None:  # the run's loop ended with this error
+            reason = f"{type(handle.error).__name__}: {handle.error}"
+        error = StepExecutionException(f"{where} was not run ({reason}).", handle.error)
+        raise error from handle.error
 
     def load_known(self, known: KnownArtifact) -> Any:
         return self.orchestrator.load(known)

@@ -283,3 +283,51 @@ def artifacts_get(session: Session, address: str, path: str, force: bool) -> Non
     from fanflow.cli import artifacts as impl
 
     impl.get_artifact(session, address, path, force)
+
+
+# --- the metadata database --------------------------------------------------------------------
+
+
+@cli.group(cls=FanflowGroup)
+def db() -> None:
+    """The metadata database's schema: its revision, the known migrations, upgrades.
+
+    Works on FANFLOW_METADATA_URL (default: the SQLite file under FANFLOW_HOME). Opening a store
+    upgrades it anyway; these verbs let an operator look first, or upgrade a shared PostgreSQL
+    database once, before workers start.
+    """
+
+
+@db.command("current")
+@json_option
+@pass_session
+def db_current(session: Session, as_json: bool) -> None:
+    """The store's schema revision and the migrations still to apply (changes nothing)."""
+    from fanflow.cli import database
+
+    database.show_current(session, as_json)
+
+
+@db.command("history")
+@json_option
+@pass_session
+def db_history(session: Session, as_json: bool) -> None:
+    """Every migration this fanflow knows, oldest first, marking where the store is."""
+    from fanflow.cli import database
+
+    database.show_history(session, as_json)
+
+
+@db.command("upgrade")
+@click.option(
+    "--sql", "sql", is_flag=True, help="Print the SQL the upgrade would run; change nothing."
+)
+@click.option(
+    "--revision", default="head", show_default=True, help="Upgrade up to this revision only."
+)
+@pass_session
+def db_upgrade(session: Session, sql: bool, revision: str) -> None:
+    """Apply pending migrations (safe while other processes open the store: one upgrades)."""
+    from fanflow.cli import database
+
+    database.upgrade(session, revision, sql)

@@ -1,7 +1,10 @@
 """`fanflow logs RUN STEP[:INDEX] [--follow] [--tail N] [--attempt K]`.
 
 A step's log is stored when the step ends; while it runs, the worker keeps a live copy next to
-where the log will be (`<log>.live`), which `--follow` tails until the step is finished. Each
+where the log will be (`fanflow.execution.live_logs`): the file `<log>.live` on a local store,
+numbered parts under `<log>.live/` on an object store (uploaded about every second, so a remote
+step's lines show up with that delay). `--follow` tails it until the step is finished, then
+prints the rest from the stored log. Each
 recorded attempt notes where its output starts in the log, so `--attempt K` prints only that
 attempt's lines (and its error).
 """
@@ -9,7 +12,7 @@ attempt's lines (and its error).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -95,16 +98,36 @@ def attempt_text(step: StepRunView, text: str, number: int) -> str:
     return part
 
 
-def live_log_path(session: Session, step: StepRunView) -> str:
-    """Where the worker keeps the running step's log (the stored log's URI + `.live`)."""
-    uri = session.artifact_store.uri_for("logs", step.pipeline_run_id.hex, f"{step.id.hex}.log")
-    return uri + LIVE_SUFFIX
+class LiveReader:
+    """New whole lines of a running step's live copy, on a local or an object store."""
+
+    def __init__(self, store: Any, log_uri: str) -> None:
+        self.store = store
+        self.log_uri = log_uri
+        self.remote = hasattr(store, "read_live_parts")
+        self.parts_read = 0
+        self.data = b""  # remote: every part read so far
+
+    def read_from(self, offset: int) -> bytes:
+        """The live copy's bytes after `offset`, up to its last complete line."""
+        if not self.remote:
+            return _read_from(self.log_uri + LIVE_SUFFIX, offset)
+        try:
+            parts = self.store.read_live_parts(self.log_uri, after=self.parts_read - 1)
+        except OSError:  # a flaky read: try again on the next poll
+            return b""
+        self.parts_read += len(parts)
+        self.data += b"".join(parts)
+        data = self.data[offset:]
+        cut = data.rfind(b"\n") + 1
+        return data[:cut] if cut else b""
 
 
 def _follow(session: Session, step: StepRunView, tail: int | None) -> None:
     """Print the step's output as it is written, until the step has finished."""
     run = step.pipeline_run
-    live_path = live_log_path(session, step)
+    store = session.artifact_store
+    live = LiveReader(store, store.uri_for("logs", step.pipeline_run_id.hex, f"{step.id.hex}.log"))
     printed = 0  # bytes of the live copy already printed
     first = True
     while True:
@@ -112,7 +135,7 @@ def _follow(session: Session, step: StepRunView, tail: int | None) -> None:
         finished = current.status not in ("running", "initializing")
         if finished:
             break
-        chunk = _read_from(live_path, printed)
+        chunk = live.read_from(printed)
         if chunk:
             printed += len(chunk)
             text = chunk.decode("utf-8", errors="replace")

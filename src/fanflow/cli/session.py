@@ -40,4 +40,6 @@ class Session:
     def artifact_store(self) -> ArtifactStore:
         from fanflow.artifacts.store import artifact_store_for
 
-        return artifact_store_for(self.settings.artifact_root)
+        return artifact_store_for(
+            self.settings.artifact_root, self.settings.artifact_storage_options
+        )

@@ -26,7 +26,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from fanflow.config import DEFAULT_MAX_STEP_LOG_BYTES
 
@@ -37,6 +37,8 @@ __all__ = [
     "STDERR",
     "STDOUT",
     "TAIL_BYTES",
+    "LiveFile",
+    "LiveSink",
     "LogBuffer",
     "echo",
     "format_record",
@@ -150,7 +152,20 @@ def echo(target: Any, text: str) -> None:
         _local.echoing = previous
 
 
-class _LiveCopy:
+class LiveSink(Protocol):
+    """Where a running step's output is mirrored as it is captured (`keep_live_copy`)."""
+
+    def write(self, text: str) -> None:
+        """Called with the log's lock held: cheap, and never raises."""
+
+    def close(self) -> None:
+        """The capture ended: write nothing more (the stored log takes over)."""
+
+    def discard(self) -> None:
+        """Remove the mirror, once the stored log is written."""
+
+
+class LiveFile:
     """An append-only file mirroring a log while it is written; opened on the first write, so a
     step that prints nothing costs nothing. Failing to write it never fails the step."""
 
@@ -183,6 +198,11 @@ class _LiveCopy:
             with contextlib.suppress(OSError):
                 self._handle.close()
             self._handle = None
+
+    def discard(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
 
 
 class LogBuffer:
@@ -233,19 +253,19 @@ class LogBuffer:
         self._mid_line = False
         self._last_source = -1
         self._echo = (_EchoState(), _EchoState())
-        self._live: _LiveCopy | None = None
+        self._live: LiveSink | None = None
         self._live_budget = max_bytes
 
-    def keep_live_copy(self, path: Callable[[], str | None]) -> None:
-        """Also append everything captured, as it arrives (up to the buffer's size limit), to
-        the file `path()` names (asked on the first write; None: no copy), so another process
-        can follow a running step's output."""
-        self._live = _LiveCopy(path)
+    def keep_live_copy(self, sink: LiveSink) -> None:
+        """Also hand everything captured, as it arrives (up to the buffer's size limit), to
+        `sink` (a `LiveFile`, or parts in an object store), so another process can follow a
+        running step's output."""
+        self._live = sink
 
-    @property
-    def live_copy_path(self) -> str | None:
-        """The live copy's file, once one was written."""
-        return self._live.path if self._live is not None else None
+    def discard_live_copy(self) -> None:
+        """Remove the live copy (after the stored log was written)."""
+        if self._live is not None:
+            self._live.discard()
 
     # -- reading ------------------------------------------------------------------------------
 

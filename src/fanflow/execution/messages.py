@@ -13,6 +13,7 @@ import itertools
 import queue
 import time
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from fanflow.execution.core import NodeSpec
 from fanflow.execution.core.events import Event
 from fanflow.execution.core.scheduler import MapGroupTally
+from fanflow.execution.executors.local_resources import counted_needs
 from fanflow.execution.known import InvocationHandle, SplitRequest
 from fanflow.spec import Invocation
 
@@ -52,7 +54,8 @@ class Add:
 Message = Done | BodyStarted | Add | SplitRequest | Event
 
 
-def node_spec(inv: Invocation) -> NodeSpec:
+def node_spec(inv: Invocation, limits: Mapping[str, float] | None) -> NodeSpec:
+    """The core's view of an invocation; `limits` are the executor's `resource_limits`."""
     config = inv.step.config
     ratio = config.min_success_ratio if inv.map_group is not None else None
     return NodeSpec(
@@ -63,6 +66,7 @@ def node_spec(inv: Invocation) -> NodeSpec:
         config.timeout,
         inv.map_group,
         ratio,
+        counted_needs(inv.step.name, config.resources, config.resources_from_settings, limits),
     )
 
 

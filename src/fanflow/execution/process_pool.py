@@ -65,7 +65,7 @@ from typing import Any, ClassVar
 import cloudpickle
 
 from fanflow.execution.executors.base import local_dispatch_window
-from fanflow.execution.executors.local_resources import check_local_resources, offered_by
+from fanflow.execution.executors.local_resources import offered_by
 from fanflow.execution.process_worker import (
     EXIT_MESSAGE,
     PICKLE_PROTOCOL,
@@ -688,7 +688,7 @@ class ProcessExecutor:
         self.max_workers = max_workers
         self.max_parallelism = max_workers
         self.dispatch_window = local_dispatch_window(max_workers)
-        self._offered = offered_by(settings)
+        self.resource_limits: dict[str, float] | None = offered_by(settings)
         # Garbage-collected without shutdown: the workers exit once idle (atexit kills them).
         self._finalizer = weakref.finalize(self, self._pool.close_soon)
         self._finalizer.atexit = False
@@ -714,9 +714,9 @@ class ProcessExecutor:
         self._pool.start_listener = listener
 
     def check_shippable(self, invocations: Sequence[Invocation]) -> None:
-        """Workers are processes on this machine: only `FANFLOW_RESOURCES` is checked (a body
-        that cannot be pickled fails through its future, naming the step)."""
-        check_local_resources(invocations, self._offered)
+        """Nothing to check: a body that cannot be pickled fails through its future, naming
+        the step; declared resources are counted against `FANFLOW_RESOURCES` by the run's
+        core (`resource_limits`)."""
 
     def cancel(self, future: Future[Any]) -> bool:
         """Withdraw a queued task (True); a task a worker already has is not touched."""

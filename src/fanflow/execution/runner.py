@@ -83,6 +83,7 @@ class Orchestrator(LiveRunApi):
         self.record = RunRecord(self.store, description, unlisted, original_run_id)
         # Replaced by the executor's own dispatch window once it exists (`open`).
         self.window = max(1, self.max_parallelism)
+        self.resource_limits: dict[str, float] | None = None  # the executor's, once open
         self.core = RunScheduler(
             policy, self.window, depth_first=description.dynamic, closed=not description.dynamic
         )
@@ -156,6 +157,8 @@ class Orchestrator(LiveRunApi):
         executor = self.executor_cls(self.max_parallelism, self.settings)
         self.max_parallelism = executor.max_parallelism
         self.window = self.core.window = executor.dispatch_window
+        self.resource_limits = executor.resource_limits
+        self.core.limit_resources(executor.resource_limits)
         executor.watch_starts(self._body_started)
         try:
             self.record.create(self.mode, self.max_parallelism)
@@ -243,7 +246,8 @@ class Orchestrator(LiveRunApi):
             self._pending.update((inv.id, inv) for inv in item.invocations)
         self.observers.emit("steps_added", [inv.id for inv in item.invocations])
         self.builder.prefetch_external(item.invocations)
-        return ev.StepsAdded(tuple(node_spec(inv) for inv in item.invocations))
+        limits = self.resource_limits
+        return ev.StepsAdded(tuple(node_spec(inv, limits) for inv in item.invocations))
 
     # --- executing the core's commands ---------------------------------------------------------
 

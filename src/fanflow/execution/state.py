@@ -162,6 +162,29 @@ class SchedulerState:
                 heapq.heappush(self._ready, (-depth, self._order[node], node))
                 return
 
+    def release_where(self, key: str, accept: Callable[[str], bool | None]) -> None:
+        """Held nodes under `key` for which `accept(node)` is True go back in line, in the order
+        they were held; False keeps a node held; None stops the scan (nothing more can go)."""
+        held = self._held.get(key)
+        if not held:
+            return
+        kept: deque[str] = deque()
+        while held:
+            node = held.popleft()
+            if self._status[node] is not NodeStatus.READY:
+                continue  # skipped while held
+            verdict = accept(node)
+            if verdict is None:
+                kept.append(node)
+                break
+            if verdict:
+                depth = self._depth.get(node, 0) if self._depth_first else 0
+                heapq.heappush(self._ready, (-depth, self._order[node], node))
+            else:
+                kept.append(node)
+        kept.extend(held)
+        self._held[key] = kept
+
     def complete(self, node: str) -> list[str]:
         """Mark a running node completed; returns the dependents that became ready."""
         self._finish(node, NodeStatus.COMPLETED)

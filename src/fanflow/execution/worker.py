@@ -15,12 +15,10 @@ Invariants:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
 import logging
-import os
 import time
 import traceback
 import uuid
@@ -44,6 +42,7 @@ from fanflow.artifacts.unmaterialized_artifact import UnmaterializedArtifact
 from fanflow.config.retry_config import StepRetryConfig
 from fanflow.exceptions import MaterializerError, StepExecutionException, StepOutputError
 from fanflow.execution.known import ArtifactInput
+from fanflow.execution.live_logs import live_copy_for
 from fanflow.execution.logcapture import active_log, capture
 from fanflow.execution.map_results import MapResults
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, current_step
@@ -59,8 +58,6 @@ from fanflow.typecheck import (
 )
 
 logger = logging.getLogger("fanflow")
-
-LIVE_LOG_SUFFIX = ".live"
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,25 +382,25 @@ def execute_step(task: StepTask, prefix: str | None = None) -> StepResult:
     """Run one step with its output captured into its own log (written next to its artifacts)."""
     store = task.store.open()
     with capture(task.invocation_id, prefix=prefix) as log:
-        log.keep_live_copy(lambda: live_log_path(task, store))
+        live = live_copy_for(store, lambda: log_uri(task, store))
+        if live is not None:
+            log.keep_live_copy(live)
         result = _execute(task, store)
     if log.has_content:
-        uri = store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
+        uri = log_uri(task, store)
         try:
             store.write_text(uri, log.text())
             result.logs_uri = uri
         except OSError as exc:  # losing a log must not lose the step's result
             logger.warning("Could not store the log of step `%s`: %s", task.invocation_id, exc)
-        if log.live_copy_path is not None:
-            with contextlib.suppress(OSError):
-                os.remove(log.live_copy_path)
+        log.discard_live_copy()
     return result
 
 
-def live_log_path(task: StepTask, store: ArtifactStore) -> str | None:
-    """Where a running step's output is mirrored (its log's URI + `.live`; local stores only)."""
-    uri = store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
-    return uri + LIVE_LOG_SUFFIX if os.path.isabs(uri) else None
+def log_uri(task: StepTask, store: ArtifactStore) -> str:
+    """Where the step's log is stored when it ends (its live copy is next to it while it runs,
+    see `live_logs`)."""
+    return store.uri_for("logs", task.run_id, f"{task.step_run_id}.log")
 
 
 def execute_step_portable(task: StepTask) -> StepResult:

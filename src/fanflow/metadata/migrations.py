@@ -5,6 +5,7 @@
     migrations.current(url)     # the revision a store is at (None: empty database)
     migrations.pending(url)     # what `upgrade` would apply, oldest first
     migrations.upgrade(url)     # bring a store up to date (opening a store does this too)
+    migrations.upgrade_sql(url) # the SQL `upgrade` would run there, changing nothing
 
 One history serves SQLite and PostgreSQL; its scripts ship inside the package (`versions/`), so
 no alembic.ini is needed. Opening a store upgrades it automatically (`engine.py`); this module is
@@ -44,7 +45,7 @@ from fanflow.metadata.store_state import (
     sqlite_path,
 )
 
-__all__ = ["Revision", "current", "history", "pending", "upgrade"]
+__all__ = ["Revision", "current", "history", "pending", "upgrade", "upgrade_sql"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,25 +139,74 @@ def pending(url: str) -> list[str]:
 def upgrade(url: str, target: str = "head") -> str:
     """Upgrade the store at `url` to `target` (default: the newest revision); returns the
     revision it is at afterwards. Safe to call from several processes at once."""
-    from alembic import command
-
     path = sqlite_path(url)
     if path and path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return _upgrade(url, target, None)
+
+
+def upgrade_sql(url: str, target: str = "head") -> list[str]:
+    """The SQL statements `upgrade(url, target)` would run on this store, changing nothing.
+
+    The migrations look at the store as they go (which tables and indexes exist), so the SQL
+    cannot be rendered offline: the upgrade runs for real inside a transaction that is rolled
+    back (DDL is transactional on PostgreSQL and SQLite), and the statements that would change
+    the store are returned, each ending in `;` with its parameters in a comment. A SQLite file
+    that does not exist yet is not created: the SQL of a new store is rendered in memory.
+    """
+    path = sqlite_path(url)
+    if path and path != ":memory:" and not os.path.exists(path):
+        url = "sqlite://"
+    statements: list[str] = []
+    _upgrade(url, target, statements)
+    return statements
+
+
+_READS = ("SELECT", "PRAGMA", "BEGIN", "SHOW", "WITH")
+
+
+def _upgrade(url: str, target: str, capture: list[str] | None) -> str:
+    """One upgrade under the schema lock; with `capture`, record the statements that change
+    the store into it and roll everything back."""
+    from alembic import command
+
     engine = _engine(url)
+    if capture is not None:
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _record(
+            _conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, _many: bool
+        ) -> None:
+            text = statement.strip()
+            if not text or text.upper().startswith(_READS):
+                return
+            shown = f"{text};"
+            if parameters:
+                shown += f"\n-- parameters: {parameters!r}"
+            capture.append(shown)
+
     try:
-        with engine.connect() as conn, conn.begin():
-            schema_lock(conn)
-            _adopt(conn, url)
-            command.upgrade(_config(conn), target)
-            if conn.dialect.name == "sqlite":
-                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                if broken:
-                    raise MetadataStoreError(
-                        f"Upgrading {describe(url)} would break {len(broken)} references "
-                        f"(first: {tuple(broken[0])}); nothing was changed."
-                    )
-            revision = read_revision(conn)
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                schema_lock(conn)
+                _adopt(conn, url)
+                command.upgrade(_config(conn), target)
+                if conn.dialect.name == "sqlite":
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise MetadataStoreError(
+                            f"Upgrading {describe(url)} would break {len(broken)} references "
+                            f"(first: {tuple(broken[0])}); nothing was changed."
+                        )
+                revision = read_revision(conn)
+            except BaseException:
+                transaction.rollback()
+                raise
+            if capture is None:
+                transaction.commit()
+            else:
+                transaction.rollback()
     finally:
         engine.dispose()
     return revision or ""

@@ -15,6 +15,7 @@ class NodeSpec:
 
     `min_success_ratio` is set on branches of a map that tolerates failed branches: a failed
     branch then does not fail the run nor skip the fan-in while the group's ratio holds.
+    `resources` are the step's declared `resources=` as sorted (name, amount) pairs.
     """
 
     id: str
@@ -24,6 +25,7 @@ class NodeSpec:
     timeout: float | None = None
     map_group: str | None = None
     min_success_ratio: float | None = None
+    resources: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,10 @@ object adds everything else the run decides, so that all of it can be tested wit
 - the dispatch window: at most `window` invocations are dispatched and not yet finished;
 - per-step `max_concurrency`: a ready invocation of a step at its limit stays ready (held aside
   in `SchedulerState`), it is never marked running before it can start;
+- declared resources, when the executor runs steps on this machine (`limit_resources`, from
+  `FANFLOW_RESOURCES`): a step holds its `resources=` amounts from dispatch to its end; one
+  whose needs do not fit the free amounts is held like a step at its `max_concurrency`, while
+  ready steps that fit go ahead; one that could never fit fails the run as it joins it;
 - failure policies: `continue_on_failure` (only dependents are skipped), `stop_on_failure`
   (nothing new starts; dispatched work whose body has not started is cancelled; running steps
   finish), `fail_fast` (as stop, and running steps are given up on at once);
@@ -22,7 +26,7 @@ for one node are never repeated; the scheduler reads no clock: time arrives with
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from fanflow.enums import ExecutionMode
@@ -39,7 +43,11 @@ from fanflow.execution.core.events import (
     StopRequested,
     Tick,
 )
+from fanflow.execution.core.resources import ResourcePool
 from fanflow.execution.state import NodeStatus, SchedulerState
+
+RESOURCES_KEY = "\0resources"
+"""The key ready steps waiting for declared resources are held under (no step has this name)."""
 
 
 @dataclass(slots=True)
@@ -87,6 +95,13 @@ class RunScheduler:
         self.interrupted = False
         self.closed = closed
         self.stop_deadline: float | None = None
+        self.resources: ResourcePool | None = None
+
+    def limit_resources(self, limits: Mapping[str, float] | None) -> None:
+        """Count declared resources against `limits` (this machine's `FANFLOW_RESOURCES`);
+        None leaves placement to the executor (a Dask cluster places steps on its workers).
+        Called before any step joins the run."""
+        self.resources = None if limits is None else ResourcePool(limits)
 
     # --- the one entry point ---------------------------------------------------------------------
 
@@ -147,6 +162,14 @@ class RunScheduler:
     # --- transitions -----------------------------------------------------------------------------
 
     def _add(self, nodes: tuple[NodeSpec, ...]) -> list[Command]:
+        pool = self.resources
+        if pool is not None:  # refuse what could never start before any of them is added
+            for spec in nodes:
+                error = spec.resources and pool.problem(
+                    spec.id, spec.step or spec.id, spec.resources
+                )
+                if error:
+                    raise error
         for spec in nodes:
             self.specs[spec.id] = spec
         self._count_groups(nodes)
@@ -264,6 +287,28 @@ class RunScheduler:
         if spec.max_concurrency is not None:
             self.running_by_step[spec.step] -= 1
             self.state.release(spec.step)
+        pool = self.resources
+        if spec.resources and pool is not None:
+            pool.give(spec.resources)
+            self._requeue_for_resources(pool, [name for name, _ in spec.resources])
+
+    def _requeue_for_resources(self, pool: ResourcePool, freed: list[str]) -> None:
+        """Held steps that fit what is free now go back in line, oldest first; steps behind a
+        big request that does not fit yet may go ahead of it. Each put back is counted against a
+        scratch copy of the free amounts, so one freed GPU wakes one step, not all of them."""
+        free = dict(pool.free)
+
+        def accept(node: str) -> bool | None:
+            if pool.exhausted(free, freed):
+                return None
+            needs = self.specs[node].resources
+            if not pool.fits(needs, free):
+                return False
+            for name, amount in needs:
+                free[name] -= amount
+            return True
+
+        self.state.release_where(RESOURCES_KEY, accept)
 
     def _skip(self, nodes: list[str]) -> list[Command]:
         return [Skip(tuple(nodes), self.skip_reason())] if nodes else []
@@ -282,14 +327,22 @@ class RunScheduler:
         return [Dispatch(tuple(taken))] if taken else []
 
     def _hold(self, node: str) -> str | None:
+        """None when `node` may start now (its step's slot and resources are then taken); else
+        the key it waits under until a slot or resources are released."""
         spec = self.specs[node]
         limit = spec.max_concurrency
-        if limit is None:
+        pool = self.resources if spec.resources else None
+        if limit is None and pool is None:
             return None
         running = self.running_by_step.get(spec.step, 0)
-        if running >= limit:
+        if limit is not None and running >= limit:
             return spec.step
-        self.running_by_step[spec.step] = running + 1
+        if pool is not None:
+            if not pool.fits(spec.resources):
+                return RESOURCES_KEY
+            pool.take(spec.resources)
+        if limit is not None:
+            self.running_by_step[spec.step] = running + 1
         return None
 
     def status(self, node: str) -> NodeStatus:

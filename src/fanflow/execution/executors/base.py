@@ -44,13 +44,18 @@ Sizing (instance attributes, known once the executor exists):
 - `max_parallelism`: how many bodies it runs at once. Constructed with `max_parallelism=0`
   (what the registry's `default_parallelism` gives for a cluster executor), the executor sizes
   itself (a Dask cluster: its worker threads) and reports the size here;
+- `resource_limits`: the totals of declared resources (`FANFLOW_RESOURCES`) when bodies run
+  on this machine: the run's scheduler core then counts `@step(resources=...)` against them
+  (a step waits until its amounts are free; one asking for more than the total, or for a
+  resource not declared, fails the run before anything runs). None for an executor that places
+  steps by resources itself (Dask: worker resources);
 - `dispatch_window`: how many tasks the orchestrator may hand over before earlier ones finish
   (more than `max_parallelism`, so each turn of its loop carries more tiny steps; an executor
   that groups tasks on its side, like Dask, asks for more).
 
 Before anything of a batch of invocations runs, the orchestrator calls
 `check_shippable(invocations)`: the executor raises a clear error naming the step when it cannot
-run one (a function that cannot be pickled for remote workers, `resources=` nobody offers).
+run one (a function that cannot be pickled for remote workers, `resources=` no worker offers).
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ class Executor(Protocol):
     is_remote: ClassVar[bool]
     max_parallelism: int
     dispatch_window: int
+    resource_limits: dict[str, float] | None
 
     def __init__(self, max_parallelism: int, settings: Settings) -> None: ...
 

@@ -202,6 +202,7 @@ class DaskExecutor:
         self._max_running = max_parallelism if max_parallelism > 0 else None
         self.max_parallelism = max_parallelism if max_parallelism > 0 else self._nthreads
         self.dispatch_window = 4 * max_parallelism if max_parallelism > 0 else LOCAL_WINDOW
+        self.resource_limits: dict[str, float] | None = None  # workers' resources place steps
         self._pending: deque[_Item] = deque()
         self._batches: dict[Any, list[_Item]] = {}  # Dask future -> the steps it runs
         self._durations: dict[str, float] = {}  # group -> smoothed seconds per step

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from fanflow.config import Settings
 from fanflow.execution.executors.base import StartListener
-from fanflow.execution.executors.local_resources import check_local_resources, offered_by
+from fanflow.execution.executors.local_resources import offered_by
 from fanflow.spec import Invocation
 
 
@@ -38,10 +38,10 @@ class SequentialExecutor:
         self._listener: StartListener | None = None
         self.max_parallelism = 1
         self.dispatch_window = 1
-        self._offered = offered_by(settings)
+        self.resource_limits: dict[str, float] | None = offered_by(settings)
 
     def check_shippable(self, invocations: Sequence[Invocation]) -> None:
-        check_local_resources(invocations, self._offered)
+        return None  # bodies run in this process; resources are counted by the run's core
 
     def watch_starts(self, listener: StartListener) -> None:
         self._listener = listener

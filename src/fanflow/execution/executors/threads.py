@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from fanflow.config import Settings
 from fanflow.execution.executors.base import StartListener, local_dispatch_window
-from fanflow.execution.executors.local_resources import check_local_resources, offered_by
+from fanflow.execution.executors.local_resources import offered_by
 from fanflow.execution.executors.sequential import run_into
 from fanflow.spec import Invocation
 
@@ -41,7 +41,7 @@ class ThreadExecutor:
         self._max_workers = max(1, max_parallelism)
         self.max_parallelism = self._max_workers
         self.dispatch_window = local_dispatch_window(self._max_workers)
-        self._offered = offered_by(settings)
+        self.resource_limits: dict[str, float] | None = offered_by(settings)
         self._work: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._threads = 0  # live threads that count against the limit
         self._idle = 0
@@ -57,7 +57,7 @@ class ThreadExecutor:
         self._listener = listener
 
     def check_shippable(self, invocations: Sequence[Invocation]) -> None:
-        check_local_resources(invocations, self._offered)
+        return None  # bodies run in this process; resources are counted by the run's core
 
     def submit(self, fn: Callable[[Any], Any], task: Any) -> Future[Any]:
         future: Future[Any] = Future()
