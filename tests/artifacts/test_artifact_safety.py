@@ -111,9 +111,9 @@ def test_a_symlink_planted_after_a_load_is_refused_on_the_next_load(tmp_path):
 
     @pipeline(enable_cache=False)
     def numbered_twice():
-        make_number()
+        make_numbers()
 
-    output = numbered_twice().steps["make_number"].output
+    output = numbered_twice().steps["make_numbers"].output
     store = LocalArtifactStore(load_settings().artifact_root)
     for _ in range(2):  # the second load finds the folder's scan remembered
         with store.local_copy(output.uri) as folder:
