@@ -4,7 +4,9 @@ by a fan-in, and a wider second grid that re-uses every branch the first one alr
 python examples/hyperparameter_tuning/tune.py                      # 4 x 4 grid, then 6 x 4
 python examples/hyperparameter_tuning/tune.py --compare            # threads vs processes
 python examples/hyperparameter_tuning/tune.py --samples 300 --c 2 --gamma 2   # tiny (CI)
-python examples/hyperparameter_tuning/tune.py --compare --model mlp   # a GIL-bound model
+python examples/hyperparameter_tuning/tune.py --compare --model mlp   # many small NumPy calls
+python examples/hyperparameter_tuning/tune.py --compare --model perceptron   # pure Python
+python examples/hyperparameter_tuning/tune.py --compare --orchestrators local,processes,dask
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
@@ -24,6 +27,49 @@ from fanflow import pipeline, step, unmapped
 
 C_VALUES = [0.1, 1.0, 10.0, 100.0, 0.01, 1000.0]
 GAMMA_VALUES = [0.0001, 0.0003, 0.001, 0.003]
+
+
+@dataclass
+class Perceptron:
+    """A multi-class perceptron trained in pure Python.
+
+    It stands for the work that holds the GIL all the time — feature code written in Python,
+    simulators, models without a C core — the case where worker processes beat threads.
+    `margin` (the grid's C) is how far the true class must lead before a sample stops
+    updating the weights; `decay` (the grid's gamma) shrinks the weights after every epoch.
+    """
+
+    weights: list[list[float]]
+    margin: float
+    decay: float
+
+    @classmethod
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, margin: float, decay: float, epochs: int = 4
+    ) -> Perceptron:
+        rows = (x / 16.0).tolist()
+        labels = y.tolist()
+        classes = int(max(labels)) + 1
+        weights = [[0.0] * len(rows[0]) for _ in range(classes)]
+        for _ in range(epochs):
+            for row, label in zip(rows, labels, strict=True):
+                scores = [sum(w * v for w, v in zip(ws, row, strict=True)) for ws in weights]
+                rival = max((k for k in range(classes) if k != label), key=scores.__getitem__)
+                if scores[label] - scores[rival] < margin:
+                    weights[label] = [w + v for w, v in zip(weights[label], row, strict=True)]
+                    weights[rival] = [w - v for w, v in zip(weights[rival], row, strict=True)]
+            weights = [[w * (1.0 - decay) for w in ws] for ws in weights]
+        return cls(weights, margin, decay)
+
+    def score(self, x: np.ndarray, y: np.ndarray) -> float:
+        right = 0
+        for row, label in zip((x / 16.0).tolist(), y.tolist(), strict=True):
+            scores = [sum(w * v for w, v in zip(ws, row, strict=True)) for ws in self.weights]
+            right += max(range(len(scores)), key=scores.__getitem__) == label
+        return right / len(y)
+
+
+Model = SVC | MLPClassifier | Perceptron
 
 
 @step
@@ -52,14 +98,20 @@ def train(
     gamma: float,
     repeats: int = 1,
     model_kind: str = "svm",
-) -> tuple[Annotated[SVC | MLPClassifier, "model"], Annotated[float, "score"]]:
+) -> tuple[Annotated[Model, "model"], Annotated[float, "score"]]:
     """One grid point: fit a model and score it on the validation split.
 
     "svm" is an RBF SVM (C, gamma); libsvm's fit runs in C. "mlp" is a small neural network
     trained in minibatches of 16 (alpha = c, learning rate = 10 x gamma): many short NumPy calls,
-    so Python holds the GIL for much of the fit. `repeats` refits the same model to make the
+    so Python holds the GIL for much of the fit. "perceptron" is pure Python (margin = c,
+    decay = gamma): it holds the GIL throughout. `repeats` refits the same model to make the
     step heavier for speed comparisons.
     """
+    if model_kind == "perceptron":
+        model = Perceptron.fit(x_train, y_train, margin=c, decay=gamma)
+        for _ in range(repeats - 1):
+            model = Perceptron.fit(x_train, y_train, margin=c, decay=gamma)
+        return model, model.score(x_valid, y_valid)
     if model_kind == "mlp":
         model = MLPClassifier(
             hidden_layer_sizes=(32,), alpha=c, learning_rate_init=10 * gamma,
@@ -74,12 +126,14 @@ def train(
 
 @step
 def pick_best(
-    models: list[SVC | MLPClassifier], scores: list[float]
-) -> tuple[Annotated[SVC | MLPClassifier, "best_model"], Annotated[dict, "best"]]:
+    models: list[Model], scores: list[float]
+) -> tuple[Annotated[Model, "best_model"], Annotated[dict, "best"]]:
     """The fan-in: every branch's model and score, in grid order; keep the best."""
     best = int(np.argmax(scores))
     model = models[best]
-    if isinstance(model, MLPClassifier):
+    if isinstance(model, Perceptron):
+        params = {"C": model.margin, "gamma": model.decay}
+    elif isinstance(model, MLPClassifier):
         params = {"C": model.alpha, "gamma": model.learning_rate_init / 10}
     else:
         params = {"C": model.C, "gamma": model.gamma}
@@ -178,8 +232,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1797, help="digits to use (max 1797)")
     parser.add_argument("--c", type=int, default=4, help="values of C in the first grid")
     parser.add_argument("--gamma", type=int, default=4, help="values of gamma")
-    parser.add_argument("--orchestrator", default="local", help="local (threads) or processes")
-    parser.add_argument("--model", choices=["svm", "mlp"], default="svm")
+    parser.add_argument("--orchestrator", default="local", help="local, processes or dask")
+    parser.add_argument("--model", choices=["svm", "mlp", "perceptron"], default="svm")
     parser.add_argument("--compare", action="store_true", help="time threads against processes")
     parser.add_argument("--orchestrators", default="local,processes")
     parser.add_argument("--repeats", type=int, default=3, help="fits per branch in --compare")

@@ -101,6 +101,26 @@ def test_hyperparameter_tuning_with_the_gil_bound_model(fanflow_home):
 
 
 @pytest.mark.slow
+def test_hyperparameter_tuning_with_the_pure_python_model_on_each_orchestrator(fanflow_home):
+    output = run_example(
+        "hyperparameter_tuning/tune.py", "--compare", "--model", "perceptron", "--samples", "200",
+        "--c", "1", "--gamma", "2", "--repeats", "1",
+        "--orchestrators", "local,processes,dask", home=fanflow_home,
+    )
+    for orchestrator in ("local", "processes", "dask"):
+        assert re.search(rf"{orchestrator}: perceptron grid of 2 fits x 1 in [\d.]+ s", output)
+    assert re.search(r"speed-up of dask over threads: [\d.]+x", output)
+    from fanflow.client import Client
+
+    run = Client().get_pipeline("tuning").last_run
+    best = run.steps["pick_best"].outputs["best"][0].load()
+    model = run.steps["pick_best"].outputs["best_model"][0].load()
+    assert type(model).__name__ == "Perceptron"
+    assert (model.margin, model.decay) == (best["C"], best["gamma"])
+    assert 0.5 < best["score"] <= 1.0
+
+
+@pytest.mark.slow
 def test_ensemble_prints_each_member_and_the_soft_vote(fanflow_home):
     output = run_example(
         "ensemble/ensemble.py", "--samples", "300", "--families", "svm,knn,naive_bayes",
