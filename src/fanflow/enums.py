@@ -94,6 +94,8 @@ class HookType(str, Enum):
     RUN_END = "run_end"
     RUN_SUCCESS = "run_success"
     RUN_FAILURE = "run_failure"
+    RUN_PAUSE = "run_pause"
+    RUN_RESUME = "run_resume"
     CUSTOM = "custom"
 
     def __str__(self) -> str:

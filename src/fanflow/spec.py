@@ -191,6 +191,9 @@ class RunOptions:
     on_success: Callable[..., Any] | None = None
     on_start: Callable[..., Any] | None = None
     on_end: Callable[..., Any] | None = None
+    # Dynamic pipelines only (ZenML ignores them on static ones): the graceful stop and resume.
+    on_pause: Callable[..., Any] | None = None
+    on_resume: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -184,3 +184,50 @@ def test_step_resolve_names_the_source():
     source = located.resolve()
     assert source.module == __name__
     assert source.import_path.endswith("located")
+
+
+def test_run_context_gives_the_active_run_in_the_function_and_run_hooks():
+    """`DynamicPipelineRunContext.get().run` is the current run, in the pipeline function and
+    in run-level hooks (which fire outside any step); outside a dynamic run `get()` is None."""
+    from fanflow.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
+
+    seen: dict[str, object] = {}
+
+    def on_end():
+        context = DynamicPipelineRunContext.get()
+        assert context is not None
+        seen["hook_run"] = context.run.id
+        seen["hook_status"] = context.run.status
+
+    @step
+    def one() -> int:
+        return 1
+
+    @pipeline(
+        dynamic=True,
+        enable_cache=False,
+        on_start=lambda: seen.update(start=DynamicPipelineRunContext.get().run.name),
+        on_end=on_end,
+    )
+    def context_pipeline() -> None:
+        context = DynamicPipelineRunContext.get()
+        assert context is not None
+        seen["pipeline"] = context.pipeline
+        seen["function_run"] = context.run.id
+        one()
+
+    assert DynamicPipelineRunContext.get() is None
+    run = context_pipeline()
+    assert DynamicPipelineRunContext.get() is None
+    assert seen["function_run"] == run.id == seen["hook_run"]
+    assert seen["start"] == run.name
+    assert seen["pipeline"] is context_pipeline
+    assert seen["hook_status"] == "completed"  # on_end fires once the run is terminal
+
+    @pipeline
+    def static_pipeline() -> None:
+        seen["static"] = DynamicPipelineRunContext.get()
+        one()
+
+    static_pipeline()
+    assert seen["static"] is None

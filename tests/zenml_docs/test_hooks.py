@@ -304,3 +304,111 @@ def test_run_hook_in_a_dynamic_pipeline_function_records_with_the_run():
     ).items
     assert invocation.step_run_id is None
     assert invocation.outputs["output"][0].load() == 40
+
+
+def _lines(path) -> list[str]:
+    return path.read_text(encoding="utf-8").split() if path.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sigterm", "fanflow runs stop"])
+def test_on_pause_fires_when_the_run_stops_and_on_resume_when_it_resumes(
+    how, fanflow_home, tmp_path, monkeypatch
+):
+    """Dynamic pipelines: `on_pause` "once when the run pauses", `on_resume` "once when a paused
+    run resumes". fanflow's pause is the graceful stop (run status `stopped`), its resume is
+    `run.resume()` / `fanflow runs resume`; `on_resume` fires before the resumed run's steps."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from fanflow.cli.app import cli
+
+    script = Path(__file__).parent / "scripts" / "pausable.py"
+    ledger, release = tmp_path / "ledger.txt", tmp_path / "release"
+    env = {**os.environ, "LEDGER": str(ledger), "RELEASE": str(release)}
+    process = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "first" not in _lines(ledger) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "first" in _lines(ledger), "the step never started"
+        if how == "sigterm":
+            process.send_signal(signal.SIGTERM)
+            release.touch()
+        else:
+            name = Client().get_pipeline("pausable").last_run.name
+            stopper = CliRunner().invoke(cli, ["runs", "stop", name, "--no-wait"])
+            assert stopper.exit_code == 0, stopper.output
+            release.touch()
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "RunStoppedError" in stderr
+    stopped = Client().get_pipeline("pausable").last_run
+    assert stopped.status == "stopped"
+    assert _lines(ledger) == ["start", "first", "pause", "end"]
+    paused = Client().list_hook_invocations(pipeline_run_id=stopped.id)
+    kinds = [i.hook_type for i in paused]
+    assert kinds == [HookType.RUN_START, HookType.RUN_PAUSE, HookType.RUN_END]
+    assert paused[1].status == "completed" and paused[1].name.endswith("on_pause")
+
+    ledger.unlink()
+    monkeypatch.setenv("LEDGER", str(ledger))
+    monkeypatch.setenv("RELEASE", str(release))
+    monkeypatch.chdir(script.parent)  # `fanflow runs resume` imports the pipeline from here
+    resumer = CliRunner().invoke(cli, ["runs", "resume", stopped.name], catch_exceptions=False)
+    assert resumer.exit_code == 0, resumer.output
+    assert _lines(ledger) == ["start", "resume", "second", "end"]  # `first` is reused
+    resumed = Client().get_pipeline("pausable").last_run
+    assert resumed.status == "completed"
+    kinds = [i.hook_type for i in Client().list_hook_invocations(pipeline_run_id=resumed.id)]
+    assert kinds == [HookType.RUN_START, HookType.RUN_RESUME, HookType.RUN_END]
+
+
+def test_on_resume_skips_resumed_failed_runs_and_static_pipelines_ignore_pause_hooks(
+    caplog,
+):
+    """Only a stopped (ZenML: paused) run's resume is a resume in ZenML's sense; a failed run
+    resumed is a retry. ZenML ignores `on_pause`/`on_resume` on static pipelines."""
+    fail = {"now": True}
+
+    @step
+    def flaky() -> int:
+        if fail["now"]:
+            raise ValueError("not yet")
+        return 1
+
+    @pipeline(
+        dynamic=True,
+        enable_cache=False,
+        on_pause=lambda: calls.append("pause"),
+        on_resume=lambda: calls.append("resume"),
+    )
+    def retried() -> None:
+        flaky()
+
+    with pytest.raises(RunFailedError) as failed:
+        retried()
+    fail["now"] = False
+    Client().get_pipeline_run(failed.value.run_name).resume()
+    assert calls == []
+
+    with caplog.at_level(logging.WARNING, logger="fanflow"):
+
+        @pipeline(on_pause=lambda: calls.append("pause"), on_resume=lambda: calls.append("resume"))
+        def static_pipeline() -> None:
+            flaky()
+
+    assert "ignored on this static pipeline" in caplog.text
+    static_pipeline()
+    assert calls == []

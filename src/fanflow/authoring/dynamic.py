@@ -49,6 +49,7 @@ from fanflow.config import Settings
 from fanflow.enums import ExecutionMode
 from fanflow.exceptions import StepExecutionException, StepInterfaceError
 from fanflow.execution.known import InvocationHandle, KnownArtifact
+from fanflow.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
 from fanflow.execution.recording import hook_records
 from fanflow.execution.run_setup import RunDescription
 from fanflow.execution.runner import Orchestrator
@@ -397,10 +398,15 @@ def run_dynamic(
     resume: Any = None,
     step_overrides: Mapping[str, StepOverrides] | None = None,
     pipeline_settings: Mapping[str, Any] | None = None,
+    pipeline: Any = None,
 ) -> PipelineRunView:
     """Run a dynamic pipeline function to the end; returns the run or raises RunFailedError.
 
-    Pipeline-level hooks run once for the whole run (after it is recorded), as in ZenML.
+    Pipeline-level hooks run once for the whole run (after it is recorded), as in ZenML, inside
+    the run's `DynamicPipelineRunContext` (so they can read `.get().run`). ZenML's pause and
+    resume map onto the graceful stop: `on_pause` fires once when the run stops gracefully
+    (first Ctrl-C, SIGTERM, `fanflow runs stop`), `on_resume` once when a stopped run is
+    resumed, before its steps.
     """
     orchestrator = orchestrator_for(description, settings, unlisted, resume)
     run = DynamicRun(
@@ -421,29 +427,36 @@ def run_dynamic(
         if call is not None:
             run_calls.append(call)
 
-    fire("on_start")
-    try:
-        with graceful_interrupts(orchestrator.interrupt), dynamic_context(run):
-            func(**parameters)
-            run.await_all()
-    except BaseException as exc:
-        cause = exc
-        orchestrator.function_raised(exc)
-    finally:
-        orchestrator.close_dynamic()
-        thread.join()
-    if orchestrator.loop_error is not None and cause is None:
-        cause = orchestrator.loop_error
-    outcome = orchestrator.close(cause)
-    interrupted = orchestrator.interrupted or isinstance(cause, KeyboardInterrupt)
-    failed = outcome.status == "failed"
-    first_error = cause or (outcome.failures[0][1] if outcome.failures else None)
-    if not interrupted:
-        if failed:
+    context = DynamicPipelineRunContext(
+        pipeline, orchestrator.run_id, lambda run_id: run.client.get_pipeline_run(run_id), run
+    )
+    with context:
+        fire("on_start")
+        if resume is not None and resume.resumes_stopped:
+            fire("on_resume")
+        try:
+            with graceful_interrupts(orchestrator.interrupt), dynamic_context(run):
+                func(**parameters)
+                run.await_all()
+        except BaseException as exc:
+            cause = exc
+            orchestrator.function_raised(exc)
+        finally:
+            orchestrator.close_dynamic()
+            thread.join()
+        if orchestrator.loop_error is not None and cause is None:
+            cause = orchestrator.loop_error
+        outcome = orchestrator.close(cause)
+        interrupted = orchestrator.interrupted or isinstance(cause, KeyboardInterrupt)
+        failed = outcome.status == "failed"
+        first_error = cause or (outcome.failures[0][1] if outcome.failures else None)
+        if interrupted:
+            fire("on_pause")
+        elif failed:
             fire("on_failure", first_error)
         else:
             fire("on_success")
-    fire("on_end", first_error if failed or interrupted else None)
+        fire("on_end", first_error if failed or interrupted else None)
     MetadataStore(settings.metadata_url).record_hook_invocations(
         hook_records(run_calls, outcome.run_id, None)
     )

@@ -96,6 +96,8 @@ class Pipeline:
         on_success: Any = None,
         on_start: Any = None,
         on_end: Any = None,
+        on_pause: Any = None,
+        on_resume: Any = None,
         **zenml_options: Any,
     ) -> None:
         _check_zenml_options(zenml_options, "@pipeline")
@@ -122,8 +124,11 @@ class Pipeline:
                 on_success=resolve_hook(on_success, "on_success"),
                 on_start=resolve_hook(on_start, "on_start"),
                 on_end=resolve_hook(on_end, "on_end"),
+                on_pause=resolve_hook(on_pause, "on_pause"),
+                on_resume=resolve_hook(on_resume, "on_resume"),
             )
         )
+        _note_ignored_pause_hooks(self)
         self._signature = inspect.signature(func)
         self._inputs = parse_inputs(func, self.name)
         self._config_parameters: dict[str, Any] = {}
@@ -208,6 +213,8 @@ class Pipeline:
         on_success: Any = None,
         on_start: Any = None,
         on_end: Any = None,
+        on_pause: Any = None,
+        on_resume: Any = None,
         config_path: str | os.PathLike[str] | None = None,
         steps: Mapping[str, Any] | None = None,
         step_configurations: Mapping[str, Any] | None = None,
@@ -257,6 +264,8 @@ class Pipeline:
             "on_success": resolve_hook(on_success, "on_success"),
             "on_start": resolve_hook(on_start, "on_start"),
             "on_end": resolve_hook(on_end, "on_end"),
+            "on_pause": resolve_hook(on_pause, "on_pause"),
+            "on_resume": resolve_hook(on_resume, "on_resume"),
         }
         clone.options = _validated(
             dataclasses.replace(
@@ -266,6 +275,8 @@ class Pipeline:
                 **{key: value for key, value in changes.items() if value is not None},
             )
         )
+        if on_pause is not None or on_resume is not None:
+            _note_ignored_pause_hooks(clone)
         if parameters is not None:
             unknown = sorted(set(parameters) - set(self._signature.parameters))
             if unknown:
@@ -459,6 +470,7 @@ class Pipeline:
                 resume=resume,
                 step_overrides=self._step_overrides,
                 pipeline_settings=pipeline_settings,
+                pipeline=self,
             )
         with tracing(self.name) as trace:
             trace.max_fan_out = self.options.max_fan_out
@@ -530,6 +542,16 @@ def _validated(options: RunOptions) -> RunOptions:
     if options.execution_mode is not None and options.execution_mode not in modes:
         raise ValueError(f"execution_mode must be one of {modes}, got {options.execution_mode!r}.")
     return options
+
+
+def _note_ignored_pause_hooks(pipeline: Pipeline) -> None:
+    """ZenML ignores `on_pause`/`on_resume` on static pipelines; say so rather than be silent."""
+    if not pipeline.dynamic and (pipeline.options.on_pause or pipeline.options.on_resume):
+        logger.warning(
+            "Pipeline %s: on_pause/on_resume hooks fire only for dynamic pipelines "
+            "(@pipeline(dynamic=True)); they are ignored on this static pipeline.",
+            pipeline.name,
+        )
 
 
 @overload

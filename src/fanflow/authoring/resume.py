@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 class ResumeSource:
     original_run_id: str
     reuse: dict[str, tuple[str, dict[str, Any]]]
+    # The run was stopped gracefully (ZenML's "paused"): a dynamic pipeline's `on_resume` fires.
+    resumes_stopped: bool = False
 
 
 def _find_pipeline(source: str, main_file: str | None) -> Pipeline:
@@ -109,4 +111,6 @@ def resume_run(run: PipelineRunView) -> PipelineRunView:
     }
     resumed = pipeline.with_options(**{k: v for k, v in options.items() if v is not None})
     reuse = store.completed_steps(record.id)
-    return resumed._run(parameters, ResumeSource(record.id, reuse))
+    return resumed._run(
+        parameters, ResumeSource(record.id, reuse, resumes_stopped=record.status == "stopped")
+    )

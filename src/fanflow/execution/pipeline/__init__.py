@@ -1,0 +1,1 @@
+"""Pipeline execution state that user code can read (ZenML's `zenml.execution.pipeline`)."""

@@ -1,0 +1,1 @@
+"""The dynamic pipeline run context (ZenML's `zenml.execution.pipeline.dynamic`)."""
