@@ -24,6 +24,8 @@ from fanflow.config import load_settings
         ("FANFLOW_STEP_LOG_PREFIX", "sometimes"),
         ("FANFLOW_MAX_STEP_LOG_BYTES", "lots"),
         ("FANFLOW_MAX_STEP_LOG_BYTES", "-5"),
+        ("FANFLOW_ENFORCE_TYPE_ANNOTATIONS", "strict"),
+        ("ZENML_ENFORCE_TYPE_ANNOTATIONS", "maybe"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(monkeypatch, name, raw):
@@ -38,7 +40,9 @@ def test_values_parse_into_one_settings_object(monkeypatch, fanflow_home):
     monkeypatch.setenv("FANFLOW_STEP_LOG_PREFIX", "off")
     monkeypatch.setenv("FANFLOW_MAX_STEP_LOG_BYTES", "4096")
     monkeypatch.setenv("FANFLOW_LOGGING_VERBOSITY", "warning")
+    monkeypatch.setenv("ZENML_ENFORCE_TYPE_ANNOTATIONS", "yes")
     settings = load_settings()
+    assert settings.enforce_type_annotations is True
     assert settings.home == fanflow_home
     assert settings.heartbeat_interval == 0.5
     assert settings.stop_grace_period == 0.0
@@ -54,9 +58,12 @@ def test_defaults(monkeypatch):
         "FANFLOW_STEP_LOG_PREFIX",
         "FANFLOW_MAX_STEP_LOG_BYTES",
         "FANFLOW_LOGGING_VERBOSITY",
+        "FANFLOW_ENFORCE_TYPE_ANNOTATIONS",
+        "ZENML_ENFORCE_TYPE_ANNOTATIONS",
     ):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
+    assert settings.enforce_type_annotations is False
     assert settings.heartbeat_interval == 10.0
     assert settings.stop_grace_period == 30.0
     assert (settings.step_log.prefix, settings.step_log.prefix_chosen) == ("auto", False)

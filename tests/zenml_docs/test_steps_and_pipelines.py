@@ -167,3 +167,63 @@ def test_step_called_outside_a_pipeline_is_listed_under_its_name():
     assert standalone.entrypoint(1) == 2
     assert "standalone" in [p.name for p in Client().list_pipelines()]
     assert Client().get_pipeline("standalone").last_run.steps["standalone"].output.load() == 2
+
+
+@pytest.mark.parametrize(
+    "variable", ["ZENML_ENFORCE_TYPE_ANNOTATIONS", "FANFLOW_ENFORCE_TYPE_ANNOTATIONS"]
+)
+def test_enforce_type_annotations_raises_for_a_step_missing_one(monkeypatch, variable):
+    """The docs: "set the environment variable `ZENML_ENFORCE_TYPE_ANNOTATIONS` to `True`. ZenML
+    will then raise an exception in case one of the steps you're trying to run is missing a type
+    annotation" (checked when the step is defined, as ZenML does)."""
+    monkeypatch.delenv("FANFLOW_ENFORCE_TYPE_ANNOTATIONS", raising=False)
+    monkeypatch.delenv("ZENML_ENFORCE_TYPE_ANNOTATIONS", raising=False)
+
+    @step
+    def loose(a, b: int):  # allowed by default: the missing annotations are Any
+        return b
+
+    monkeypatch.setenv(variable, "True")
+    with pytest.raises(RuntimeError, match="Missing type annotation for input 'a' of step"):
+
+        @step
+        def untyped_input(a, b: int) -> int:
+            return b
+
+    with pytest.raises(RuntimeError, match="Missing return type annotation for step function"):
+
+        @step
+        def untyped_return(a: int):
+            return a
+
+    with pytest.raises(RuntimeError, match="Missing return type annotation"):
+
+        @step
+        def returns_nothing(a: int):  # ZenML wants `-> None` spelled out too
+            print(a)
+
+    @step
+    def typed(a: int) -> None:
+        print(a)
+
+    @pipeline
+    def typed_pipeline() -> None:
+        typed(1)
+
+    assert typed_pipeline().status == "completed"
+
+
+def test_fanflow_enforce_variable_wins_over_zenml_one(monkeypatch):
+    monkeypatch.setenv("ZENML_ENFORCE_TYPE_ANNOTATIONS", "true")
+    monkeypatch.setenv("FANFLOW_ENFORCE_TYPE_ANNOTATIONS", "false")
+
+    @step
+    def loose(a):
+        return a
+
+    monkeypatch.setenv("FANFLOW_ENFORCE_TYPE_ANNOTATIONS", "sometimes")
+    with pytest.raises(ValueError, match="FANFLOW_ENFORCE_TYPE_ANNOTATIONS must be a true/false"):
+
+        @step
+        def any_step(a: int) -> int:
+            return a

@@ -101,6 +101,24 @@ def _split_annotated(
     return base, (names[0] if names else None), config
 
 
+def check_annotations(func: Callable[..., Any], step_name: str) -> None:
+    """ZenML's `ZENML_ENFORCE_TYPE_ANNOTATIONS`: every input and the return value of a step
+    must be annotated (`-> None` counts); raised when the step is defined, as in ZenML."""
+    hints = _resolved_hints(func)
+    hint = "(FANFLOW_ENFORCE_TYPE_ANNOTATIONS / ZENML_ENFORCE_TYPE_ANNOTATIONS is set)"
+    for parameter in inspect.signature(func).parameters.values():
+        if parameter.name not in hints:
+            raise StepInterfaceError(
+                f"Missing type annotation for input {parameter.name!r} of step function "
+                f"{step_name!r} {hint}."
+            )
+    if "return" not in hints:
+        raise StepInterfaceError(
+            f"Missing return type annotation for step function {step_name!r} {hint}; annotate "
+            "it, with -> None when it returns nothing."
+        )
+
+
 def parse_inputs(func: Callable[..., Any], step_name: str) -> tuple[InputSignature, ...]:
     hints = _resolved_hints(func)
     inputs = []

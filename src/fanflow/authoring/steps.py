@@ -17,8 +17,14 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from fanflow.authoring.signature import attach_materializers, parse_inputs, parse_outputs
+from fanflow.authoring.signature import (
+    attach_materializers,
+    check_annotations,
+    parse_inputs,
+    parse_outputs,
+)
 from fanflow.authoring.tracing import active_dynamic_run, active_trace, check_explicit_id
+from fanflow.config import enforce_type_annotations
 from fanflow.config.resource_settings import ResourceSettings
 from fanflow.config.retry_config import StepRetryConfig
 from fanflow.config.step_settings import (
@@ -198,6 +204,8 @@ class Step:
             logger.debug(
                 "Step %s: options %s have no effect in fanflow.", step_name, sorted(zenml_options)
             )
+        if enforce_type_annotations():
+            check_annotations(func, step_name)
         outputs, returns_tuple = parse_outputs(func, step_name)
         outputs = attach_materializers(outputs, output_materializers, step_name)
         settings_all = merge_settings(settings)

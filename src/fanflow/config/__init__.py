@@ -13,6 +13,9 @@
 | `FANFLOW_STOP_GRACE_PERIOD` | seconds running steps get after Ctrl-C (0 or more) | 30 |
 | `FANFLOW_STEP_LOG_PREFIX` | `auto`, or a true/false word: prefix step output lines | auto |
 | `FANFLOW_MAX_STEP_LOG_BYTES` | bound on one step's captured log (positive integer) | 50 MiB |
+| `FANFLOW_ENFORCE_TYPE_ANNOTATIONS` | true/false: steps must annotate inputs and return | false |
+
+`ZENML_ENFORCE_TYPE_ANNOTATIONS` is read too when `FANFLOW_ENFORCE_TYPE_ANNOTATIONS` is unset.
 
 Invariants: nothing here does I/O at import; `load_settings()` reads the environment each time it
 is called (a run or a Client reads it once), so tests and users can change `FANFLOW_HOME` between
@@ -41,6 +44,7 @@ __all__ = [
     "StepLogSettings",
     "StepRetryConfig",
     "default_max_parallelism",
+    "enforce_type_annotations",
     "load_settings",
     "parse_resources",
     "step_log_settings",
@@ -97,6 +101,9 @@ class Settings:
     metadata_lock_patience_s: float = 300.0
     # Options for the artifact store's file system (fsspec), e.g. S3 credentials or endpoint.
     artifact_storage_options: dict[str, Any] = field(default_factory=dict)
+    enforce_type_annotations: bool = False
+    """`FANFLOW_ENFORCE_TYPE_ANNOTATIONS` (or ZenML's `ZENML_ENFORCE_TYPE_ANNOTATIONS`): defining
+    a step whose inputs or return value lack a type annotation raises, as in ZenML."""
 
 
 def _blank(raw: str | None) -> bool:
@@ -163,6 +170,35 @@ def step_log_settings() -> StepLogSettings:
     return parse_step_log(
         environ.get("FANFLOW_STEP_LOG_PREFIX"), environ.get("FANFLOW_MAX_STEP_LOG_BYTES")
     )
+
+
+ENFORCE_TYPE_ANNOTATIONS_VARIABLES = (
+    "FANFLOW_ENFORCE_TYPE_ANNOTATIONS",
+    "ZENML_ENFORCE_TYPE_ANNOTATIONS",
+)
+
+
+def enforce_type_annotations() -> bool:
+    """Whether steps must annotate every input and their return value.
+
+    The first of `FANFLOW_ENFORCE_TYPE_ANNOTATIONS` and ZenML's `ZENML_ENFORCE_TYPE_ANNOTATIONS`
+    that is set decides, so a program written for ZenML keeps its behaviour. Read each time a
+    step is defined (cheap: two environment lookups). Unlike ZenML, which treats a word it does
+    not know as false, a value that is not a true/false word is an error naming the variable.
+    """
+    for name in ENFORCE_TYPE_ANNOTATIONS_VARIABLES:
+        raw = os.environ.get(name)
+        if raw is None or _blank(raw):
+            continue
+        word = raw.strip().lower()
+        if word in _TRUE_WORDS or word == "y":  # ZenML also reads y/n
+            return True
+        if word in _FALSE_WORDS or word == "n":
+            return False
+        raise ValueError(
+            f"{name} must be a true/false word (1/0, true/false, yes/no, on/off), got {raw!r}"
+        )
+    return False
 
 
 def parse_resources(raw: str | None, source: str = "FANFLOW_RESOURCES") -> dict[str, float]:
@@ -253,4 +289,5 @@ def load_settings() -> Settings:
         artifact_storage_options=storage_options_from(
             os.environ.get("FANFLOW_ARTIFACT_STORAGE_OPTIONS")
         ),
+        enforce_type_annotations=enforce_type_annotations(),
     )
