@@ -231,3 +231,56 @@ def test_run_context_gives_the_active_run_in_the_function_and_run_hooks():
 
     static_pipeline()
     assert seen["static"] is None
+
+
+def test_chunk_wires_one_item_of_a_sequence_output_to_a_downstream_step():
+    """`.load()` materializes for control flow, `.chunk(index=idx)` wires one item of a
+    sequence-like artifact to a downstream step (the step gets the item, not the list)."""
+    import pytest
+
+    @step
+    def make_specs() -> list[str]:
+        return ["a", "bb", "ccc"]
+
+    @step
+    def pair() -> tuple[int, int]:
+        return 1, 2
+
+    @step
+    def process(spec: str) -> int:
+        return len(spec)
+
+    @step
+    def total(lengths: list[int]) -> int:
+        return sum(lengths)
+
+    errors: dict[str, str] = {}
+
+    @pipeline(dynamic=True, enable_cache=False)
+    def chunked() -> None:
+        specs = make_specs()
+        lengths = [process(specs.chunk(index=idx)) for idx in range(len(specs.load()))]
+        total(lengths)
+        first = specs.chunk(0)
+        assert first.load() == "a"
+        for bad, kind in ((3, ValueError), (-1, ValueError), ("0", TypeError)):
+            with pytest.raises(kind) as raised:
+                specs.chunk(bad)
+            errors[repr(bad)] = str(raised.value)
+        scalar = process(first)
+        with pytest.raises(ValueError) as raised:
+            scalar.chunk(0)
+        errors["scalar"] = str(raised.value)
+        with pytest.raises(ValueError):
+            pair.submit().chunk(0)
+        assert make_specs.submit().chunk(index=2).load() == "ccc"  # a future waits, then chunks
+        assert make_specs.submit()[0].chunk(1).load() == "bb"
+
+    run = chunked()
+    assert run.steps["total"].output.load() == 6
+    assert [run.steps[f"process_{i}"].output.load() for i in (2, 3)] == [2, 3]
+    assert run.steps["process"].inputs["spec"].load() == "a"
+    assert errors["3"] == (
+        "Chunk index `3` out of range for output artifact `output` of step `make_specs` (3 items)."
+    )
+    assert "can not be chunked" in errors["scalar"]

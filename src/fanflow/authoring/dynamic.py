@@ -97,6 +97,8 @@ class DynamicRun:
         self.step_overrides: Mapping[str, StepOverrides] = {}
         # The pipeline's merged `settings` (every step's lowest settings layer).
         self.pipeline_settings: Mapping[str, Any] = {}
+        # Item artifact ids of the outputs `.chunk(index)` split, by output artifact id.
+        self._chunks: dict[str, list[str]] = {}
 
     @property
     def client(self) -> Client:
@@ -137,9 +139,33 @@ class DynamicRun:
                 handle.invocation_id,
                 name,
                 self.orchestrator.run_id,
+                (self, handle),
             )
             for name, av_id in zip(names, ids, strict=True)
         ]
+
+    def chunk(self, handle: InvocationHandle, output_name: str, index: int) -> ArtifactVersionView:
+        """One item of a finished sequence output (ZenML's `.chunk(index)`). The output is split
+        into item artifacts once (as `.map` splits it); later chunks reuse the split."""
+        where = f"output artifact `{output_name}` of step `{handle.invocation_id}`"
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"Chunk index for {where} must be an int, got {index!r}.")
+        self.wait(handle)
+        source = handle.outputs[output_name]
+        items = self._chunks.get(source.id)
+        if items is None:
+            request = self.orchestrator.split(source)
+            if request.error is not None:
+                raise ValueError(
+                    f"The {where} can not be chunked: {request.error}."
+                ) from request.error
+            items = self._chunks[source.id] = [item.id for item in request.items]
+        if not 0 <= index < len(items):
+            raise ValueError(
+                f"Chunk index `{index}` out of range for {where} ({len(items)} items)."
+            )
+        record = self.orchestrator.artifact_records([items[index]])[items[index]]
+        return ArtifactVersionView(record, self.client)
 
     # --- turning values into references -----------------------------------------------------
 

@@ -25,19 +25,36 @@ if TYPE_CHECKING:
 class OutputArtifact(ArtifactVersionView):
     """A finished step's output in the running dynamic pipeline (an artifact version + names)."""
 
-    __slots__ = ("invocation_id", "output_name", "run_id")
+    __slots__ = ("_handle", "_run", "invocation_id", "output_name", "run_id")
 
     def __init__(
-        self, view: ArtifactVersionView, invocation_id: str, output_name: str, run_id: str
+        self,
+        view: ArtifactVersionView,
+        invocation_id: str,
+        output_name: str,
+        run_id: str,
+        live: tuple[DynamicRun, InvocationHandle] | None = None,
     ) -> None:
         super().__init__(view._record, view._client)
         self.invocation_id = invocation_id
         self.output_name = output_name
         self.run_id = run_id
+        self._run: DynamicRun | None = live[0] if live is not None else None
+        self._handle: InvocationHandle | None = live[1] if live is not None else None
 
     @property
     def step_name(self) -> str:
         return self.invocation_id
+
+    def chunk(self, index: int) -> ArtifactVersionView:
+        """Item `index` of this sequence output, as an artifact to pass to another step (ZenML's
+        `.chunk(index=...)`): the downstream step gets that one item, loaded only there."""
+        if self._run is None or self._handle is None:
+            raise ValueError(
+                f"Output artifact `{self.output_name}` of step `{self.invocation_id}` can be "
+                "chunked only inside the dynamic pipeline run that produced it."
+            )
+        return self._run.chunk(self._handle, self.output_name, index)
 
     def __repr__(self) -> str:
         return (
@@ -73,6 +90,11 @@ class ArtifactFuture:
     def load(self) -> Any:
         self.wait()
         return self._run.load_known(self._handle.outputs[self.output_name])
+
+    def chunk(self, index: int) -> ArtifactVersionView:
+        """Item `index` of this sequence output, as an artifact to pass to another step (ZenML's
+        `.chunk(index=...)`): the downstream step gets that one item, loaded only there."""
+        return self._run.chunk(self._handle, self.output_name, index)
 
     def __repr__(self) -> str:
         return f"ArtifactFuture({self.invocation_id!r}, {self.output_name!r})"
@@ -119,6 +141,15 @@ class StepFuture:
         if not values:
             return None
         return values[0] if len(values) == 1 else tuple(values)
+
+    def chunk(self, index: int) -> ArtifactVersionView:
+        """Item `index` of the step's single sequence output (see `ArtifactFuture.chunk`)."""
+        if len(self.output_names) != 1:
+            raise ValueError(
+                f"Step {self.invocation_id} has {len(self.output_names)} outputs; index or unpack "
+                "the future and chunk one of them."
+            )
+        return self._run.chunk(self._handle, self.output_names[0], index)
 
     def get_artifact(self, key: str) -> ArtifactFuture:
         if key not in self.output_names:
