@@ -116,14 +116,20 @@ def _announce_fallback(data_type: type, reason: str | None) -> None:
 
 
 def _hash_and_size(directory: str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    total = 0
     entries: list[tuple[str, str]] = []
     for current, dirs, files in os.walk(directory):
         dirs.sort()
         for name in files:
             full = os.path.join(current, name)
             entries.append((os.path.relpath(full, directory), full))
+    return hash_entries(entries)
+
+
+def hash_entries(entries: list[tuple[str, str]]) -> tuple[str, int]:
+    """The content hash and total size of files given as (relative name, path) pairs: each
+    name and its bytes in name order, so a folder hashes the same wherever it lies."""
+    digest = hashlib.sha256()
+    total = 0
     for relative, full in sorted(entries):
         digest.update(relative.encode())
         digest.update(b"\0")

@@ -335,3 +335,22 @@ def to_plain_json(value: Any, *, strict: bool = False) -> Any:
     if strict:
         raise NotRecordable(f"{kind.__module__}.{kind.__qualname__} has no plain JSON form")
     return repr(value)
+
+
+def recordable_metadata(metadata: Any, what: str) -> dict[str, Any]:
+    """`metadata` as plain JSON for a metadata column; `what` names the argument in the errors
+    (a non-dict, or a value with no JSON form, is a ValueError as in ZenML)."""
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{what} must be a dict, got {type(metadata).__qualname__}.")
+    plain = {}
+    for key, value in metadata.items():
+        try:
+            plain[str(key)] = to_plain_json(value, strict=True)
+        except NotRecordable as exc:
+            raise ValueError(
+                f"{what} {key!r}: a value of type {type(value).__qualname__} cannot be "
+                "recorded; use JSON-compatible values (numbers, strings, lists, dicts, ...) or "
+                "fanflow.metadata.metadata_types."
+            ) from exc
+    return plain
+

@@ -17,6 +17,7 @@ import hashlib
 import os
 from typing import Any
 
+from fanflow.artifacts.io import hash_entries
 from fanflow.artifacts.local_store import RUNS_DIR, STAGING_DIR, has_scheme
 from fanflow.artifacts.store import ArtifactStore
 
@@ -70,14 +71,14 @@ def describe_registered(store: ArtifactStore, uri: str) -> tuple[str, int]:
     if not has_scheme(uri) or uri.startswith("file://"):
         path = uri.removeprefix("file://")
         if os.path.isfile(path):
-            return _hash_local([(os.path.basename(path), path)])
+            return hash_entries([(os.path.basename(path), path)])
         entries = []
         for current, dirs, files in os.walk(path):
             dirs.sort()
             for name in files:
                 full = os.path.join(current, name)
                 entries.append((os.path.relpath(full, path), full))
-        return _hash_local(entries)
+        return hash_entries(entries)
     fs: Any = getattr(store, "fs")  # noqa: B009 - fsspec stores only
     base = str(store._path(uri)).rstrip("/")  # type: ignore[attr-defined]
     digest = hashlib.sha256(b"fanflow-registered-listing\0")
@@ -90,18 +91,4 @@ def describe_registered(store: ArtifactStore, uri: str) -> tuple[str, int]:
         tag = info.get("ETag") or info.get("etag") or info.get("md5") or info.get("mtime") or ""
         digest.update(f"{relative}\0{size}\0{tag}\0".encode())
         total += size
-    return digest.hexdigest(), total
-
-
-def _hash_local(entries: list[tuple[str, str]]) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    total = 0
-    for relative, full in sorted(entries):
-        digest.update(relative.encode())
-        digest.update(b"\0")
-        with open(full, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-                total += len(chunk)
-        digest.update(b"\0")
     return digest.hexdigest(), total

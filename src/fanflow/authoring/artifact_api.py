@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fanflow.artifacts.io import load_value, save_value
-from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
+from fanflow.artifacts.json_codec import recordable_metadata
 from fanflow.authoring.manual_artifacts import save_manual_artifact
 from fanflow.client import ArtifactVersionView, Client
 from fanflow.config import load_settings
@@ -65,7 +65,7 @@ def save_artifact(
     **_ignored: Any,
 ) -> ArtifactVersionView | PendingArtifactVersion:
     """Save `data` as a new version of the artifact `name` (version "1", "2", ... by default)."""
-    metadata = _recordable(user_metadata or {}, "user_metadata")
+    metadata = recordable_metadata(user_metadata or {}, "user_metadata")
     runtime = active_step()
     if runtime is None:
         return save_manual_artifact(
@@ -120,7 +120,7 @@ def register_artifact(
     from fanflow.artifacts.registered import describe_registered, registered_location
     from fanflow.artifacts.store import artifact_store_for
 
-    metadata = _recordable(artifact_metadata or {}, "artifact_metadata")
+    metadata = recordable_metadata(artifact_metadata or {}, "artifact_metadata")
     runtime = active_step()
     settings = load_settings()
     store = (
@@ -179,21 +179,6 @@ def load_artifact(name_or_id: str | uuid.UUID, version: str | int | None = None)
     return Client().get_artifact_version(name_or_id, version).load()
 
 
-def _recordable(metadata: dict[str, Any], what: str) -> dict[str, Any]:
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{what} must be a dict, got {type(metadata).__qualname__}.")
-    plain = {}
-    for key, value in metadata.items():
-        try:
-            plain[str(key)] = to_plain_json(value, strict=True)
-        except NotRecordable as exc:
-            raise ValueError(
-                f"Metadata {key!r}: a value of type {type(value).__qualname__} cannot be "
-                "recorded; use JSON-compatible values (numbers, strings, lists, dicts, ...)."
-            ) from exc
-    return plain
-
-
 def log_metadata(
     metadata: dict[str, Any],
     step_id: str | uuid.UUID | None = None,
@@ -206,7 +191,7 @@ def log_metadata(
     **model_arguments: Any,
 ) -> None:
     """Attach metadata to a step run, a run or an artifact version (ZenML's dispatch order)."""
-    plain = _recordable(metadata, "metadata")
+    plain = recordable_metadata(metadata, "metadata")
     if any(value is not None and value is not False for value in model_arguments.values()):
         raise ValueError("log_metadata: model versions are not supported by fanflow.")
     runtime = active_step()
@@ -378,7 +363,7 @@ def bulk_log_metadata(
         raise ValueError("You must select at least one entity to log metadata to.")
     if model_versions or infer_models:
         raise ValueError("bulk_log_metadata: model versions are not supported by fanflow.")
-    plain = _recordable(metadata, "metadata")
+    plain = recordable_metadata(metadata, "metadata")
     runtime = active_step()
     if infer_artifacts and runtime is None:
         raise ValueError("Infer options can be used only within a step function code.")

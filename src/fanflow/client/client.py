@@ -23,7 +23,7 @@ from fanflow.artifacts.items import (
     parent_id,
     source_from_metadata,
 )
-from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
+from fanflow.artifacts.json_codec import recordable_metadata
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
 from fanflow.client.filters import check_filters
 from fanflow.client.views import (
@@ -288,20 +288,7 @@ class Client:
         """Attach `metadata` to each of `resources` (pipeline runs, step runs, artifact
         versions), merging with what they hold, in one transaction; ZenML's signature.
         `stack_component_id` and `publisher_step_id` are accepted and have no effect."""
-        if not isinstance(metadata, dict):
-            raise ValueError(
-                f"create_run_metadata: metadata must be a dict, got {type(metadata).__name__}."
-            )
-        plain: dict[str, Any] = {}
-        for key, value in metadata.items():
-            try:
-                plain[str(key)] = to_plain_json(value, strict=True)
-            except NotRecordable as exc:
-                raise ValueError(
-                    f"create_run_metadata: metadata {key!r} of type {type(value).__qualname__} "
-                    "cannot be recorded; use JSON-compatible values or fanflow.metadata."
-                    "metadata_types."
-                ) from exc
+        plain = recordable_metadata(metadata, "create_run_metadata: metadata")
         targets = {
             MetadataResourceTypes.PIPELINE_RUN: "run",
             MetadataResourceTypes.STEP_RUN: "step",
