@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fanflow.artifacts.external_artifact import ExternalArtifact
-from fanflow.artifacts.items import ITEM_MATERIALIZER, source_from_metadata
 from fanflow.authoring.binding import (
     Unmapped,
     after_ids,
@@ -388,22 +387,7 @@ class DynamicRun:
             value.wait()
             return value._handle.outputs[value.output_name]
         if isinstance(value, ArtifactVersionView):
-            record = value._record
-            item = (  # its parent's files exist even when it is inline: the split wrote them
-                source_from_metadata(record.uri, record.run_metadata)
-                if record.materializer == ITEM_MATERIALIZER
-                else None
-            )
-            return KnownArtifact(
-                record.id,
-                record.name,
-                record.uri,
-                record.materializer,
-                record.data_type,
-                record.content_hash,
-                item,
-                record.inline_payload,
-            )
+            return KnownArtifact.of_version(value._record)
         return None
 
     # --- the end -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fanflow.artifacts.items import ITEM_MATERIALIZER, SplitResult, source_from_metadata
+from fanflow.artifacts.items import SplitResult
 from fanflow.artifacts.store import ArtifactStore
 from fanflow.execution import cache, recording
 from fanflow.execution.known import ArtifactInput, KnownArtifact, SplitRequest
@@ -153,19 +153,7 @@ class TaskBuilder:
         expected = {output.name for output in inv.step.outputs}
         if set(outputs) != expected:
             return None
-        known = {
-            name: KnownArtifact(
-                av.id,
-                av.name,
-                av.uri,
-                av.materializer,
-                av.data_type,
-                av.content_hash,
-                None,
-                av.inline_payload,
-            )
-            for name, av in outputs.items()
-        }
+        known = {name: KnownArtifact.of_version(av) for name, av in outputs.items()}
         if not all(
             k.inline is not None or self.artifact_store.exists(k.uri) for k in known.values()
         ):
@@ -252,18 +240,4 @@ class TaskBuilder:
         for av_id, av in records.items():
             # An item's parent has its files at its URI even when it is inline (the split
             # wrote them): tasks refer to them rather than carry the parent's bytes.
-            item = (
-                source_from_metadata(av.uri, av.run_metadata)
-                if av.materializer == ITEM_MATERIALIZER
-                else None
-            )
-            self.external[av_id] = KnownArtifact(
-                av.id,
-                av.name,
-                av.uri,
-                av.materializer,
-                av.data_type,
-                av.content_hash,
-                item,
-                av.inline_payload,
-            )
+            self.external[av_id] = KnownArtifact.of_version(av)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fanflow.artifacts.items import ItemSource
+from fanflow.artifacts.items import ITEM_MATERIALIZER, ItemSource, source_from_metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,26 @@ class KnownArtifact:
     content_hash: str | None
     item: ItemSource | None = None
     inline: bytes | None = None  # the recorded bytes of an inline artifact (no files)
+
+    @classmethod
+    def of_version(cls, record: Any) -> KnownArtifact:
+        """A recorded artifact version (`ArtifactVersionRecord`) as a known input; a split item
+        keeps where its parent's files are (they exist even when the item is inline)."""
+        item = (
+            source_from_metadata(record.uri, record.run_metadata)
+            if record.materializer == ITEM_MATERIALIZER
+            else None
+        )
+        return cls(
+            record.id,
+            record.name,
+            record.uri,
+            record.materializer,
+            record.data_type,
+            record.content_hash,
+            item,
+            record.inline_payload,
+        )
 
     def as_input(self) -> ArtifactInput:
         return ArtifactInput(
