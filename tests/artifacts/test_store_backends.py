@@ -145,7 +145,8 @@ def test_manifest_lists_every_file_with_size_and_hash(remote: FsspecArtifactStor
     saved = save_value(pd.Series([1, 2], name="s"), remote, remote.uri_for("series"))
     manifest = remote.read_manifest(saved.uri)
     names = sorted(entry["path"] for entry in manifest["files"])
-    assert names == ["data.parquet", "series.json"]
+    # the data, and the `describe()` visualization with its index
+    assert names == [".fanflow-visualizations.json", "data.parquet", "describe.csv", "series.json"]
     assert sum(entry["size"] for entry in manifest["files"]) == saved.size
     assert all(len(entry["sha256"]) == 64 for entry in manifest["files"])
 
@@ -247,8 +248,9 @@ def test_a_long_upload_keeps_its_marker_fresh(
         time.sleep(0.01)
 
     monkeypatch.setattr(remote.fs, "put_file", put_and_look)
-    save_value(pd.Series([1, 2, 3], name="s"), remote, remote.uri_for("long"))  # two files
-    assert len(seen) == 2 and seen[1] > seen[0]  # rewritten between the files
+    # four files: the Parquet data, the Series name, `describe.csv` and the visualization index
+    save_value(pd.Series([1, 2, 3], name="s"), remote, remote.uri_for("long"))
+    assert len(seen) == 4 and seen == sorted(seen) and seen[-1] > seen[0]  # rewritten each time
     assert remote.pending() == []
 
 

@@ -222,7 +222,12 @@ def test_multi_file_artifacts_download_as_zip(http: Any, settings: Any) -> None:
     try:
         response = http.get(f"/api/artifacts/{series['id']}/download")
         archive = zipfile.ZipFile(io.BytesIO(response.content))
-        assert sorted(archive.namelist()) == ["data.parquet", "notes.txt"]
+        assert sorted(archive.namelist()) == [
+            ".fanflow-visualizations.json",
+            "data.parquet",
+            "describe.csv",
+            "notes.txt",
+        ]
     finally:
         extra.unlink()
 

@@ -206,7 +206,10 @@ def test_download_files_of_an_artifact_version_as_a_zip(tmp_path, monkeypatch):
     os.makedirs("path/to")
     artifact.download_files("path/to/save.zip")
     with zipfile.ZipFile("path/to/save.zip") as archive:
-        (name,) = archive.namelist()
+        # the data, and the `describe()` visualization with its index, as ZenML stores them too
+        names = sorted(archive.namelist())
+        assert names == [".fanflow-visualizations.json", "data.parquet", "describe.csv"]
+        name = "data.parquet"
         stored = archive.read(name)
     with open(os.path.join(artifact.uri, name), "rb") as handle:
         assert handle.read() == stored

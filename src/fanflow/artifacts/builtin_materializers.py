@@ -26,7 +26,7 @@ from typing import Any
 
 from fanflow.artifacts import json_codec
 from fanflow.artifacts.materializers import BaseMaterializer
-from fanflow.enums import ArtifactType
+from fanflow.enums import ArtifactType, VisualizationType
 
 
 class UseFallback(Exception):
@@ -159,6 +159,10 @@ class NumpyMaterializer(BaseMaterializer):
     def extract_metadata(self, data: Any) -> dict[str, Any]:
         return {"shape": list(getattr(data, "shape", ())), "dtype": str(getattr(data, "dtype", ""))}
 
+    # No `save_visualizations`: ZenML's for arrays (a histogram of a 1-D array, a 3-D array of
+    # 3 or 4 channels as an image) are drawn with matplotlib, which fanflow does not depend on;
+    # ZenML too records none when matplotlib is missing.
+
 
 class PandasMaterializer(BaseMaterializer):
     """pandas DataFrame and Series as Parquet (needs pyarrow); a Series keeps its name."""
@@ -220,6 +224,21 @@ class PandasMaterializer(BaseMaterializer):
     def extract_metadata(self, data: Any) -> dict[str, Any]:
         shape = getattr(data, "shape", ())
         return {"shape": list(shape)}
+
+    def save_visualizations(self, data: Any) -> dict[str, Any]:
+        """ZenML's built-in visualization: summary statistics (`describe()`) as `describe.csv`.
+
+        A DataFrame without columns has nothing to describe (pandas raises), so it gets none.
+        `describe_csv` gives pandas' exact text, several times faster for numeric frames.
+        """
+        from fanflow.artifacts.pandas_describe import describe_csv
+
+        if getattr(data, "ndim", 1) == 2 and len(data.columns) == 0:
+            return {}
+        path = os.path.join(self.uri, "describe.csv")
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(describe_csv(data))
+        return {path: VisualizationType.CSV}
 
 
 class PydanticMaterializer(BaseMaterializer):

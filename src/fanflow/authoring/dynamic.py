@@ -38,6 +38,7 @@ from fanflow.authoring.futures import (
     OutputArtifact,
     StepFuture,
 )
+from fanflow.authoring.hook_outputs import named_outputs, save_outside
 from fanflow.authoring.launch import finished_run, orchestrator_for, stopped_error
 from fanflow.authoring.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments
 from fanflow.authoring.run_config import StepOverrides
@@ -430,9 +431,17 @@ def run_dynamic(
     run_where = f"run `{orchestrator.run_name}`"
     run_calls: list[HookCall] = []
 
+    def store_return(hook: Any, result: Any) -> dict[str, list[str]]:
+        return save_outside(named_outputs(hook, result), settings)
+
     def fire(kind: str, exc: BaseException | None = None) -> None:
         call = call_hook(
-            getattr(options, kind), kind, run_where, exc, hook_type=kind.replace("on_", "run_")
+            getattr(options, kind),
+            kind,
+            run_where,
+            exc,
+            hook_type=kind.replace("on_", "run_"),
+            store_return=store_return if settings.track_lifecycle_hook_outputs else None,
         )
         if call is not None:
             run_calls.append(call)

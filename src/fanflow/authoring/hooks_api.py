@@ -25,64 +25,16 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from fanflow.artifacts.io import save_value
-from fanflow.authoring.manual_artifacts import save_manual_artifact
-from fanflow.authoring.signature import parse_outputs
+from fanflow.authoring.hook_outputs import named_outputs, save_in_step, save_outside
 from fanflow.authoring.tracing import active_dynamic_run
 from fanflow.enums import HookType
 from fanflow.execution.recording import hook_records
-from fanflow.execution.runtime import ExtraArtifact, StepRuntime, active_step
+from fanflow.execution.runtime import active_step
 from fanflow.execution.step_hooks import HookCall, finish_awaitable, hook_name
-from fanflow.ids import new_id, utcnow
+from fanflow.ids import utcnow
 from fanflow.metadata.store import MetadataStore
 
 logger = logging.getLogger("fanflow")
-
-
-def _named_outputs(func: Callable[..., Any], result: Any) -> dict[str, Any]:
-    """The return value by output name, read from the function's return annotation."""
-    label = f"hook {getattr(func, '__name__', func)!r}"
-    outputs, _ = parse_outputs(func, label)
-    if not outputs:
-        return {}
-    if len(outputs) == 1:
-        return {outputs[0].name: result}
-    names = [output.name for output in outputs]
-    if not isinstance(result, (list, tuple)):
-        raise ValueError(
-            f"Hook function with multiple outputs ({names}) must return a tuple or list, got "
-            f"{type(result).__name__}."
-        )
-    if len(result) != len(names):
-        raise ValueError(
-            f"Hook function returned {len(result)} values but its annotation declares "
-            f"{len(names)} outputs."
-        )
-    return dict(zip(names, result, strict=True))
-
-
-def _save_in_step(runtime: StepRuntime, values: dict[str, Any]) -> dict[str, list[str]]:
-    """Save outputs with the running step's artifacts (recorded with its result, not as its
-    outputs)."""
-    saved_ids: dict[str, list[str]] = {}
-    store = runtime.artifact_store
-    for output_name, value in values.items():
-        artifact_id = new_id()
-        saved = save_value(
-            value, store, store.uri_for("hook_outputs", output_name, artifact_id), None, artifact_id
-        )
-        runtime.extra_artifacts.append(
-            ExtraArtifact(output_name, None, saved, {}, link_output=False)
-        )
-        saved_ids[output_name] = [saved.id]
-    return saved_ids
-
-
-def _save_outside(values: dict[str, Any], settings: Any) -> dict[str, list[str]]:
-    return {
-        output_name: [save_manual_artifact(value, output_name, settings=settings).id.hex]
-        for output_name, value in values.items()
-    }
 
 
 def run_hook(
@@ -108,7 +60,7 @@ def run_hook(
             status, error = "failed", "".join(traceback.format_exception(exc))
             raise
         if store_return:  # after the call succeeded: a bad return does not fail the record
-            outputs = _named_outputs(loaded, result)
+            outputs = named_outputs(loaded, result)
         return result
     finally:
         if track:
@@ -116,12 +68,12 @@ def run_hook(
             try:
                 if runtime is not None:
                     if outputs:
-                        call.outputs = _save_in_step(runtime, outputs)
+                        call.outputs = save_in_step(runtime, outputs)
                     runtime.hook_calls.append(call)
                 elif dynamic is not None:
                     settings = dynamic.settings
                     if outputs:
-                        call.outputs = _save_outside(outputs, settings)
+                        call.outputs = save_outside(outputs, settings)
                     MetadataStore(settings.metadata_url).record_hook_invocations(
                         hook_records([call], dynamic.orchestrator.run_id, None)
                     )

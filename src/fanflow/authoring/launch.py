@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from fanflow.authoring.hook_outputs import store_step_hook_return
 from fanflow.client import Client, PipelineRunView
 from fanflow.config import Settings, load_settings
 from fanflow.enums import ExecutionMode
@@ -74,13 +75,16 @@ def orchestrator_for(
     store's statuses converge without any reader writing.
     """
     repair_dead_runs(MetadataStore(settings.metadata_url))
-    return Orchestrator(
+    orchestrator = Orchestrator(
         description,
         settings,
         unlisted=unlisted,
         reuse=resume.reuse if resume is not None else None,
         original_run_id=resume.original_run_id if resume is not None else None,
     )
+    if settings.track_lifecycle_hook_outputs:
+        orchestrator.builder.hook_output_saver = store_step_hook_return
+    return orchestrator
 
 
 def stopped_error(run_name: str) -> RunStoppedError:

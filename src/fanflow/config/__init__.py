@@ -14,8 +14,10 @@
 | `FANFLOW_STEP_LOG_PREFIX` | `auto`, or a true/false word: prefix step output lines | auto |
 | `FANFLOW_MAX_STEP_LOG_BYTES` | bound on one step's captured log (positive integer) | 50 MiB |
 | `FANFLOW_ENFORCE_TYPE_ANNOTATIONS` | true/false: steps must annotate inputs and return | false |
+| `FANFLOW_TRACK_LIFECYCLE_HOOK_OUTPUTS` | true/false: store lifecycle hook return values | false |
 
-`ZENML_ENFORCE_TYPE_ANNOTATIONS` is read too when `FANFLOW_ENFORCE_TYPE_ANNOTATIONS` is unset.
+`ZENML_ENFORCE_TYPE_ANNOTATIONS` is read too when `FANFLOW_ENFORCE_TYPE_ANNOTATIONS` is unset,
+and `ZENML_TRACK_LIFECYCLE_HOOK_OUTPUTS` when `FANFLOW_TRACK_LIFECYCLE_HOOK_OUTPUTS` is unset.
 
 Invariants: nothing here does I/O at import; `load_settings()` reads the environment each time it
 is called (a run or a Client reads it once), so tests and users can change `FANFLOW_HOME` between
@@ -49,6 +51,7 @@ __all__ = [
     "parse_resources",
     "step_log_settings",
     "storage_options_from",
+    "track_lifecycle_hook_outputs",
 ]
 
 ORCHESTRATOR_MODES = ("local", "threads", "sequential", "processes", "dask")
@@ -104,6 +107,10 @@ class Settings:
     enforce_type_annotations: bool = False
     """`FANFLOW_ENFORCE_TYPE_ANNOTATIONS` (or ZenML's `ZENML_ENFORCE_TYPE_ANNOTATIONS`): defining
     a step whose inputs or return value lack a type annotation raises, as in ZenML."""
+    track_lifecycle_hook_outputs: bool = False
+    """`FANFLOW_TRACK_LIFECYCLE_HOOK_OUTPUTS` (or ZenML's `ZENML_TRACK_LIFECYCLE_HOOK_OUTPUTS`):
+    lifecycle hooks' return values are saved as artifact versions, the outputs of their hook
+    invocation (as `run_hook(..., store_return=True)` does). Off, they are discarded."""
 
 
 def _blank(raw: str | None) -> bool:
@@ -178,6 +185,12 @@ ENFORCE_TYPE_ANNOTATIONS_VARIABLES = (
 )
 
 
+TRACK_LIFECYCLE_HOOK_OUTPUTS_VARIABLES = (
+    "FANFLOW_TRACK_LIFECYCLE_HOOK_OUTPUTS",
+    "ZENML_TRACK_LIFECYCLE_HOOK_OUTPUTS",
+)
+
+
 def enforce_type_annotations() -> bool:
     """Whether steps must annotate every input and their return value.
 
@@ -186,7 +199,21 @@ def enforce_type_annotations() -> bool:
     step is defined (cheap: two environment lookups). Unlike ZenML, which treats a word it does
     not know as false, a value that is not a true/false word is an error naming the variable.
     """
-    for name in ENFORCE_TYPE_ANNOTATIONS_VARIABLES:
+    return _env_flag(ENFORCE_TYPE_ANNOTATIONS_VARIABLES)
+
+
+def track_lifecycle_hook_outputs() -> bool:
+    """Whether lifecycle hooks' return values are stored (ZenML's default: no).
+
+    Read once per run into `Settings`, with the same rules as `enforce_type_annotations`: the
+    first of the fanflow and ZenML variables that is set decides; a word that is not true/false
+    is an error naming the variable.
+    """
+    return _env_flag(TRACK_LIFECYCLE_HOOK_OUTPUTS_VARIABLES)
+
+
+def _env_flag(names: tuple[str, ...]) -> bool:
+    for name in names:
         raw = os.environ.get(name)
         if raw is None or _blank(raw):
             continue
@@ -290,4 +317,5 @@ def load_settings() -> Settings:
             os.environ.get("FANFLOW_ARTIFACT_STORAGE_OPTIONS")
         ),
         enforce_type_annotations=enforce_type_annotations(),
+        track_lifecycle_hook_outputs=track_lifecycle_hook_outputs(),
     )

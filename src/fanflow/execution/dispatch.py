@@ -66,6 +66,8 @@ class TaskBuilder:
         self.run_hooks: dict[str, Any] = (
             {} if description.dynamic else {kind: getattr(options, kind) for kind in HOOK_KINDS}
         )
+        # Set by the launcher when lifecycle hook outputs are tracked (see `StepTask`).
+        self.hook_output_saver: Any = None
 
     def prepare(
         self,
@@ -140,6 +142,7 @@ class TaskBuilder:
                 on_end=inv.step.config.on_end or hooks.get("on_end"),
                 timeout=inv.step.config.timeout,
                 failed_items=failed_items,
+                hook_output_saver=self.hook_output_saver,
             )
             prepared.append(Prepared(inv, start, None, task))
         return prepared

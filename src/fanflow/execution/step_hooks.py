@@ -127,21 +127,34 @@ def call_hook(
     *,
     hook_type: str | None = None,
     attempt: int | None = None,
+    store_return: Callable[[Hook, Any], dict[str, list[str]]] | None = None,
 ) -> HookCall | None:
     """Call a lifecycle hook (awaiting it if async); its failure is logged and recorded, never
-    raised. Returns the record of the call, or None when there is no hook."""
+    raised. Returns the record of the call, or None when there is no hook.
+
+    `store_return` (given when lifecycle hook outputs are tracked) saves the return value of a
+    hook that succeeded and gives the invocation's outputs; when saving fails the error is
+    logged and the invocation stays `completed` without outputs, as in ZenML.
+    """
     if hook is None:
         return None
     started = utcnow()
     error: str | None = None
+    outputs: dict[str, list[str]] | None = None
     try:
         if kind in ("on_failure", "on_end") and _wants_exception(hook):
-            finish_awaitable(hook(exception))
+            result = finish_awaitable(hook(exception))
         else:
-            finish_awaitable(hook())
+            result = finish_awaitable(hook())
     except Exception as exc:
         logger.exception("The %s hook of %s raised; the outcome stands.", kind, where)
         error = "".join(traceback.format_exception(exc))
+    else:
+        if store_return is not None:
+            try:
+                outputs = store_return(hook, result) or None
+            except Exception:
+                logger.exception("Could not store what the %s hook of %s returned.", kind, where)
     return HookCall(
         hook_type=hook_type or kind.replace("on_", "step_"),
         name=hook_name(hook),
@@ -150,6 +163,7 @@ def call_hook(
         end_time=utcnow(),
         exception=error,
         attempt=attempt,
+        outputs=outputs,
     )
 
 

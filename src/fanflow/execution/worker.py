@@ -108,6 +108,9 @@ class StepTask:
     timeout: float | None = None
     # list inputs fed by a map that tolerates failures: input name -> failed branch positions
     failed_items: dict[str, tuple[int, ...]] | None = None
+    # Set when lifecycle hook outputs are tracked: saves a hook's return value with the step
+    # (a module-level function, so the task still pickles).
+    hook_output_saver: Callable[[StepRuntime, Any, Any], dict[str, list[str]]] | None = None
 
 
 @dataclass(slots=True)
@@ -445,7 +448,15 @@ def _execute(task: StepTask, store: ArtifactStore) -> StepResult:
 
     # Callers test for a hook first: most steps have none, and the hot path pays nothing then.
     def fire(kind: str, exc: BaseException | None = None, attempt: int | None = None) -> None:
-        call = call_hook(getattr(task, kind), kind, where, exc, attempt=attempt)
+        saver = task.hook_output_saver
+        call = call_hook(
+            getattr(task, kind),
+            kind,
+            where,
+            exc,
+            attempt=attempt,
+            store_return=(lambda hook, result: saver(runtime, hook, result)) if saver else None,
+        )
         if call is not None:
             calls.append(call)
 
