@@ -501,23 +501,34 @@ class StepsView(Mapping[str, StepRunView]):
     def __init__(self, client: Client, run: RunRecord) -> None:
         self._client = client
         self._run = run
-        run_id = self._run_id = run.id
+        self._run_id = run.id
         self._unstarted: dict[str, StepRunRecord] = {}
-        if run.config.get("dynamic"):
-            self._order = creation_order(client._store.step_positions(run_id))
-        else:
-            graph = dict(client._store.step_graph(run_id))
-            # Steps the run planned but never recorded (e.g. after a crash) are listed too.
-            for name, step_name, upstream in client._store.planned_steps(run_id):
-                if name not in graph:
-                    graph[name] = upstream
-                    self._unstarted[name] = unstarted_step(run, name, step_name, upstream)
-            self._order = layered_order(graph)
-        self._names = set(self._order)
+        self._order: list[str] | None = None  # read on first need: a lookup by name skips it
+        self._names: set[str] = set()
         self._records: dict[str, StepRunRecord] | None = None
+
+    def _ordered(self) -> list[str]:
+        """Every step's name in listing order (and the planned-but-unrecorded ones of a static
+        run); read once, when a listing or a miss needs it."""
+        if self._order is None:
+            run, client = self._run, self._client
+            if run.config.get("dynamic"):
+                order = creation_order(client._store.step_positions(run.id))
+            else:
+                graph = dict(client._store.step_graph(run.id))
+                # Steps the run planned but never recorded (e.g. after a crash) are listed too.
+                for name, step_name, upstream in client._store.planned_steps(run.id):
+                    if name not in graph:
+                        graph[name] = upstream
+                        self._unstarted[name] = unstarted_step(run, name, step_name, upstream)
+                order = layered_order(graph)
+            self._names = set(order)
+            self._order = order
+        return self._order
 
     def _all(self) -> dict[str, StepRunRecord]:
         if self._records is None:
+            self._ordered()
             run = self._run
             self._records = {
                 r.name: step_as_seen(r, run) for r in self._client._store.get_steps(self._run_id)
@@ -529,28 +540,34 @@ class StepsView(Mapping[str, StepRunView]):
     def __getitem__(self, name: str) -> StepRunView:
         if self._records is not None and name in self._records:
             return StepRunView(self._records[name], self._client)
-        if name not in self._names:
-            raise DoesNotExistError(unknown_step_message(name, self._order))
-        unstarted = self._unstarted.get(name)
-        if unstarted is not None:
-            return StepRunView(unstarted, self._client)
-        record = self._client._store.get_step_by_name(self._run_id, name)
-        return StepRunView(step_as_seen(record, self._run), self._client)
+        if isinstance(name, str):
+            try:
+                record = self._client._store.get_step_by_name(self._run_id, name)
+            except DoesNotExistError:
+                pass
+            else:
+                return StepRunView(step_as_seen(record, self._run), self._client)
+        order = self._ordered()
+        unstarted = self._unstarted.get(name) if isinstance(name, str) else None
+        if unstarted is None:
+            raise DoesNotExistError(unknown_step_message(name, order))
+        return StepRunView(unstarted, self._client)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._order)
+        return iter(self._ordered())
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._ordered())
 
     def __contains__(self, name: object) -> bool:
+        self._ordered()
         return name in self._names
 
     def items(self) -> list[tuple[str, StepRunView]]:  # type: ignore[override]
         records = self._all()
         return [
             (name, StepRunView(records[name], self._client))
-            for name in self._order
+            for name in self._ordered()
             if name in records
         ]
 
@@ -558,7 +575,7 @@ class StepsView(Mapping[str, StepRunView]):
         return [view for _, view in self.items()]
 
     def __repr__(self) -> str:
-        return f"StepsView({len(self._order)} steps)"
+        return f"StepsView({len(self._ordered())} steps)"
 
 
 class PipelineRunView:
