@@ -164,6 +164,35 @@ def test_run_steps_behaves_like_a_read_only_dict():
         _ = steps["nope"]
 
 
+@pipeline(dynamic=True, enable_cache=False)
+def mapped(n: int = 30):
+    make.map(list(range(n)))
+
+
+def test_looking_up_one_step_reads_only_that_step(monkeypatch):
+    """`run.steps[name]` on a wide run reads one step: the listing order (every step's row) is
+    read only for a listing or a miss."""
+    run = mapped(n=30)
+    client = Client()
+    store = client._store
+    listings: list[str] = []
+    for method in ("step_positions", "step_graph", "get_steps"):
+        real = getattr(store, method)
+
+        def counted(*args, _real=real, _name=method, **kwargs):
+            listings.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(store, method, counted)
+    steps = client.get_pipeline_run(run.id).steps
+    assert steps["map:make:29"].output.load() == 29
+    assert listings == []
+    with pytest.raises(KeyError, match="Did you mean"):
+        _ = steps["map:make:290"]
+    assert listings == ["step_positions"]
+    assert list(steps)[-1] == "map:make:29" and listings == ["step_positions"]
+
+
 def test_resume_goes_through_the_launcher_seam_the_package_registers():
     """The Client imports no launcher: `run.resume()` calls what `fanflow` registered."""
     import fanflow
