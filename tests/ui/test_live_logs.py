@@ -180,6 +180,29 @@ def test_live_logs_are_read_from_an_fsspec_store() -> None:
     fs.rm(uri)
 
 
+def test_live_parts_in_an_object_store_are_read_in_order_from_the_cursor() -> None:
+    """Object stores cannot append: a worker uploads a running step's output as numbered parts
+    under `<log>.live/`; the reader joins them in order and serves bytes after the cursor."""
+    from fanflow.artifacts.fsspec_store import FsspecArtifactStore
+
+    root = "memory://fanflow-live-parts"
+    files = LogFiles(root)
+    uri = files.live_uri("r" * 32, "p" * 32)
+    worker = FsspecArtifactStore(root)
+    log_uri = uri.removesuffix(".live")
+    assert files.read(uri, 0, whole_lines=True) is None  # nothing uploaded yet
+    worker.write_live_part(log_uri, 0, "first\nsec")
+    first = files.read(uri, 0, whole_lines=True)
+    assert first is not None and first.text == "first\n" and first.offset == 6
+    worker.write_live_part(log_uri, 1, f"ond\n{HOSTILE}\n")
+    rest = files.read(uri, first.offset, whole_lines=True)
+    assert rest is not None and rest.text == f"second\n{HOSTILE}\n" and rest.start == 6
+    again = files.read(uri, rest.offset, whole_lines=True)
+    assert again is not None and again.text == ""
+    worker.remove_live_parts(log_uri)  # the step ended: its log is stored instead
+    assert files.read(uri, rest.offset, whole_lines=True) is None
+
+
 def test_the_endpoint_reads_stored_and_live_logs_from_an_fsspec_store(
     live_store: dict[str, Any],
 ) -> None:

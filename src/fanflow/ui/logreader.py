@@ -1,5 +1,7 @@
 """A step's log for the dashboard, read a byte range at a time: the stored log of a finished step,
-or the live copy (`<log>.live`) the worker keeps while the step runs.
+or the live copy the worker keeps while the step runs — a file `<log>.live` in a local folder, or
+numbered parts under `<log>.live/` in an object store, which cannot append (read in order and
+joined, as `fanflow logs --follow` does).
 
 The page polls with a byte-offset cursor: each answer carries the bytes after `offset` (at most
 `LOG_CHUNK`) and the offset to ask from next, so only new output travels. The text is JSON, and
@@ -17,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +84,11 @@ class LogFiles:
         root = self.root.rstrip("/")
         if not uri.startswith(root + "/") or "/../" in uri[len(root) :]:
             raise previews.OutsideStore(uri)
+        if uri.endswith(LIVE_SUFFIX):
+            parts = self.store.read_live_parts(uri[: -len(LIVE_SUFFIX)])
+            if parts:
+                data = b"".join(parts)
+                return _slice(io.BytesIO(data), len(data), offset, tail, whole_lines)
         fs = self.store.fs
         path = self.store._path(uri)
         try:
