@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from fanflow.artifacts.builtin_materializers import BytesMaterializer, JsonMaterializer
-from fanflow.artifacts.io import _hash_and_size, load_value, save_value
+from fanflow.artifacts.io import hash_folder, load_value, save_value
 from fanflow.artifacts.materializers import BaseMaterializer
 from fanflow.artifacts.registry import materializer_registry
 from fanflow.artifacts.store import STAGING_DIR, LocalArtifactStore
@@ -33,7 +33,7 @@ def store(tmp_path: pathlib.Path) -> LocalArtifactStore:
 def test_one_pass_hash_equals_the_directory_walk(store: LocalArtifactStore, value: Any) -> None:
     uri = store.uri_for("inv", "output", "a1")
     saved = save_value(value, store, uri)
-    assert (saved.content_hash, saved.size) == _hash_and_size(uri)
+    assert (saved.content_hash, saved.size) == hash_folder(uri)
     assert saved.metadata["storage_size"] == saved.size
     assert load_value(uri, saved.materializer, saved.data_type, store) == value
     assert os.listdir(os.path.join(store.root, STAGING_DIR)) == []
@@ -73,7 +73,7 @@ def test_unencodable_builtin_container_falls_back_to_pickle(store: LocalArtifact
     value = [Meters(1.5)]
     saved = save_value(value, store, store.uri_for("inv", "out", "a6"))
     assert saved.materializer == "fanflow.cloudpickle"
-    assert (saved.content_hash, saved.size) == _hash_and_size(saved.uri)
+    assert (saved.content_hash, saved.size) == hash_folder(saved.uri)
 
 
 def test_select_cache_is_emptied_by_registration() -> None:

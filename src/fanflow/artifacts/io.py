@@ -115,7 +115,8 @@ def _announce_fallback(data_type: type, reason: str | None) -> None:
     )
 
 
-def _hash_and_size(directory: str) -> tuple[str, int]:
+def hash_folder(directory: str) -> tuple[str, int]:
+    """The content hash and total size of every file under `directory` (see `hash_entries`)."""
     entries: list[tuple[str, str]] = []
     for current, dirs, files in os.walk(directory):
         dirs.sort()
@@ -142,7 +143,7 @@ def hash_entries(entries: list[tuple[str, str]]) -> tuple[str, int]:
 
 
 def _digest_one_file(filename: str, payload: bytes) -> str:
-    """`_hash_and_size` of a directory holding only `filename` with `payload`, without the disk."""
+    """`hash_folder` of a directory holding only `filename` with `payload`, without the disk."""
     digest = hashlib.sha256(filename.encode())
     digest.update(b"\0")
     digest.update(payload)
@@ -319,7 +320,7 @@ def _save_general(
         if chosen is CloudpickleMaterializer and materializer_cls is None:
             _announce_fallback(data_type, None)
     try:
-        content_hash, size = _hash_and_size(staging)
+        content_hash, size = hash_folder(staging)
         store.publish(staging, uri)
     except BaseException:
         store.discard(staging)
@@ -345,7 +346,7 @@ def _unsaveable(data_type: type, exc: BaseException) -> MaterializerError:
 
 
 def _verify_hash(local_dir: str, uri: str, expected: str, materializer_name: str) -> None:
-    actual, _ = _hash_and_size(local_dir)
+    actual, _ = hash_folder(local_dir)
     if actual != expected:
         raise ArtifactCorruptedError(
             f"Refusing to load the artifact at {uri!r}: its files changed since it was saved "

@@ -17,7 +17,7 @@ import hashlib
 import os
 from typing import Any
 
-from fanflow.artifacts.io import hash_entries
+from fanflow.artifacts.io import hash_entries, hash_folder
 from fanflow.artifacts.local_store import RUNS_DIR, STAGING_DIR, has_scheme
 from fanflow.artifacts.store import ArtifactStore
 
@@ -72,13 +72,7 @@ def describe_registered(store: ArtifactStore, uri: str) -> tuple[str, int]:
         path = uri.removeprefix("file://")
         if os.path.isfile(path):
             return hash_entries([(os.path.basename(path), path)])
-        entries = []
-        for current, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in files:
-                full = os.path.join(current, name)
-                entries.append((os.path.relpath(full, path), full))
-        return hash_entries(entries)
+        return hash_folder(path)
     fs: Any = getattr(store, "fs")  # noqa: B009 - fsspec stores only
     base = str(store._path(uri)).rstrip("/")  # type: ignore[attr-defined]
     digest = hashlib.sha256(b"fanflow-registered-listing\0")
