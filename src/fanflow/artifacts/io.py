@@ -39,6 +39,7 @@ from fanflow.artifacts.builtin_materializers import (
 from fanflow.artifacts.materializers import BaseMaterializer
 from fanflow.artifacts.registry import materializer_registry
 from fanflow.artifacts.store import ArtifactStore
+from fanflow.artifacts.type_paths import type_path
 from fanflow.artifacts.visualizations import record_visualizations
 from fanflow.exceptions import ArtifactCorruptedError, ArtifactMissingError, MaterializerError
 from fanflow.ids import new_id
@@ -76,10 +77,6 @@ class SavedArtifact:
     metadata: dict[str, Any] = field(default_factory=dict)
     # the encoded bytes of an inline artifact (nothing was written to the store); else None
     inline: bytes | None = None
-
-
-def type_path(data_type: type) -> str:
-    return f"{data_type.__module__}.{data_type.__qualname__}"
 
 
 def resolve_type(path: str) -> type:

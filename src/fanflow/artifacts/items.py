@@ -25,6 +25,7 @@ from typing import Any
 
 from fanflow.artifacts import json_codec
 from fanflow.artifacts.store import ArtifactStore
+from fanflow.artifacts.type_paths import type_path
 
 ITEM_MATERIALIZER = "fanflow.item"
 PARENT_CACHE_SIZE = 4
@@ -85,8 +86,7 @@ def describe_items(value: Any) -> SplitResult:
     for index in range(count):
         item = value[index]
         hashes.append(item_hash(item))
-        kind = type(item)
-        data_types.append(f"{kind.__module__}.{kind.__qualname__}")
+        data_types.append(type_path(type(item)))
     return SplitResult(count, hashes, data_types)
 
 

@@ -89,7 +89,6 @@ class DynamicRun:
         self.enable_cache = enable_cache
         self.ids = IdAllocator(orchestrator.description.name)
         self.handles: list[InvocationHandle] = []
-        self.invocations: dict[str, Invocation] = {}
         self._client: Client | None = None
         self._positions = itertools.count()
         self._last_parameters: Mapping[str, Any] | None = None
@@ -114,10 +113,9 @@ class DynamicRun:
         self.orchestrator.wait(handle)
         if handle.status in ("completed", "cached"):
             return
-        inv = self.invocations.get(handle.invocation_id)
         where = f"Step `{handle.invocation_id}`"
-        if inv is not None and inv.map_index is not None:
-            where += f" (branch {inv.map_index} of map `{inv.map_group}`)"
+        if handle.map_index is not None:
+            where += f" (branch {handle.map_index} of map `{handle.map_group}`)"
         if handle.status == "failed":
             error = StepExecutionException(f"{where} failed: {handle.error_text}", handle.error)
             raise error from handle.error
@@ -295,7 +293,6 @@ class DynamicRun:
     def _submit(self, invocations: list[Invocation]) -> list[InvocationHandle]:
         handles = self.orchestrator.add(invocations)
         self.handles.extend(handles)
-        self.invocations.update((inv.id, inv) for inv in invocations)
         return handles
 
     # --- the three ways to launch ---------------------------------------------------------

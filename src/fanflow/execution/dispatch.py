@@ -4,8 +4,10 @@
 artifacts), looks dispatched invocations up in the cache (one query per batch) and builds, for
 each, the `StepStart` record and either a cache hit or a `StepTask` for the executor.
 
-Invariant: building a task never reads an artifact; the only database read is the batched
-cache lookup (and the prefetch of external artifacts when invocations are added).
+Invariants: building a task never reads an artifact; the only database read is the batched
+cache lookup (and the prefetch of external artifacts when invocations are added). An external
+artifact (a split item above all) is held only while an invocation that reads it waits to be
+dispatched: a 100k-branch map does not keep 100k item records after its branches started.
 """
 
 from __future__ import annotations
@@ -47,9 +49,7 @@ class TaskBuilder:
         location: StoreLocation,
         description: RunDescription,
         reuse: dict[str, tuple[str, dict[str, Any]]],
-        invocations: dict[str, Invocation],
     ) -> None:
-        self.invocations = invocations
         self.store = store
         self.artifact_store = artifact_store
         self.location = location
@@ -57,6 +57,10 @@ class TaskBuilder:
         self.reuse = reuse
         self.outputs: dict[str, dict[str, KnownArtifact]] = {}
         self.external: dict[str, KnownArtifact] = {}
+        # How many added, not yet dispatched invocations read each external artifact.
+        self._external_readers: dict[str, int] = {}
+        # Invocations whose map tolerates failed branches (`min_success_ratio`).
+        self.tolerant: set[str] = set()
         self.failed: set[str] = set()  # tolerated failed branches: their fan-ins go without
         # Invocations of a dynamic run recorded as `initializing` when added: their step run id.
         self.planned_ids: dict[str, str] = {}
@@ -83,6 +87,7 @@ class TaskBuilder:
         keys: list[str] = []
         for inv in invocations:
             artifact_inputs, links, identities, failed_items = self._resolve_inputs(inv)
+            self._release_external(inv)
             key = cache.cache_key(inv.step, inv.parameters, identities)
             if key is not None and inv.enable_cache and key not in self.reuse:
                 keys.append(key)
@@ -203,10 +208,7 @@ class TaskBuilder:
         return None
 
     def _tolerant(self, ref: OutputRef | ExternalArtifactRef) -> bool:
-        if not isinstance(ref, OutputRef):
-            return False
-        producer = self.invocations.get(ref.invocation_id)
-        return producer is not None and producer.step.config.min_success_ratio is not None
+        return isinstance(ref, OutputRef) and ref.invocation_id in self.tolerant
 
     def _failed(self, ref: OutputRef | ExternalArtifactRef) -> bool:
         return isinstance(ref, OutputRef) and ref.invocation_id in self.failed
@@ -226,16 +228,41 @@ class TaskBuilder:
         request.items = known
         return versions
 
-    def prefetch_external(self, invocations: Sequence[Invocation]) -> None:
-        """Read the records of artifacts from earlier runs that new invocations consume."""
-        wanted = {
-            ref.artifact_version_id
-            for inv in invocations
-            for ref in inv.input_refs()
-            if isinstance(ref, ExternalArtifactRef)
-        } - set(self.external)
-        if not wanted:
-            return
+    def added(self, invocations: Sequence[Invocation]) -> None:
+        """Invocations joined the run: note which tolerate failed branches and who reads each
+        external artifact, and read the records of those not known yet."""
+        readers = self._external_readers
+        wanted: set[str] = set()
+        for inv in invocations:
+            if inv.step.config.min_success_ratio is not None:
+                self.tolerant.add(inv.id)
+            for ref in inv.input_refs():
+                if isinstance(ref, ExternalArtifactRef):
+                    av_id = ref.artifact_version_id
+                    readers[av_id] = readers.get(av_id, 0) + 1
+                    if av_id not in self.external:
+                        wanted.add(av_id)
+        if wanted:
+            self._prefetch(wanted)
+
+    def skipped(self, inv: Invocation) -> None:
+        """An invocation that will never be dispatched reads nothing any more."""
+        self._release_external(inv)
+
+    def _release_external(self, inv: Invocation) -> None:
+        readers = self._external_readers
+        for ref in inv.input_refs():
+            if isinstance(ref, ExternalArtifactRef):
+                av_id = ref.artifact_version_id
+                left = readers.get(av_id, 0) - 1
+                if left > 0:
+                    readers[av_id] = left
+                else:
+                    readers.pop(av_id, None)
+                    self.external.pop(av_id, None)
+
+    def _prefetch(self, wanted: set[str]) -> None:
+        """Read the records of artifacts (from earlier runs, or released items) to be read."""
         records = self.store.get_artifact_versions_by_ids(sorted(wanted))
         missing = wanted - set(records)
         if missing:

@@ -77,10 +77,24 @@ class KnownArtifact:
 class InvocationHandle:
     """The outcome of one submitted invocation, filled in by the orchestrator."""
 
-    __slots__ = ("done", "error", "error_text", "invocation_id", "outputs", "status", "step_run_id")
+    __slots__ = (
+        "done",
+        "error",
+        "error_text",
+        "invocation_id",
+        "map_group",
+        "map_index",
+        "outputs",
+        "status",
+        "step_run_id",
+    )
 
-    def __init__(self, invocation_id: str) -> None:
+    def __init__(
+        self, invocation_id: str, map_group: str | None = None, map_index: int | None = None
+    ) -> None:
         self.invocation_id = invocation_id
+        self.map_group = map_group  # for errors: "branch 3 of map `m`"
+        self.map_index = map_index
         self.done = False
         self.status: str | None = None
         self.outputs: dict[str, KnownArtifact] = {}
@@ -106,6 +120,8 @@ class Resolutions:
 
     The orchestrator settles handles only after the records they describe are committed:
     `resolve`/`later` queue the change, `release()` applies the queue and wakes the waiters.
+    `handles` holds the handles not settled yet; a settled one lives on only where the
+    pipeline function keeps it (its futures).
     """
 
     def __init__(self) -> None:
@@ -125,11 +141,13 @@ class Resolutions:
         error: BaseException | None = None,
         error_text: str | None = None,
     ) -> None:
-        handle = self.handles.get(invocation_id)
+        handles = self.handles
+        handle = handles.get(invocation_id)
         if handle is None:
             return
 
         def settle() -> None:
+            handles.pop(invocation_id, None)
             handle.status = status
             handle.step_run_id = step_run_id
             handle.outputs = outputs

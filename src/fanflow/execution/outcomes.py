@@ -83,6 +83,7 @@ class StepOutcomes:
 
     def skipped(self, inv: Invocation, reason: str) -> None:
         """Never dispatched: a record of its own, marked skipped."""
+        self.builder.skipped(inv)
         planned = self.record.planned_ids.pop(inv.id, None)
         start = recording.skipped_record(
             inv, planned or new_id(), self.record.run_id, utcnow(), planned is not None

@@ -87,6 +87,7 @@ class Orchestrator(LiveRunApi):
         self.core = RunScheduler(
             policy, self.window, depth_first=description.dynamic, closed=not description.dynamic
         )
+        # Invocations not dispatched yet; a dispatched one lives on in its task, if anywhere.
         self.invocations: dict[str, Invocation] = {}
         self.builder = TaskBuilder(
             self.store,
@@ -94,7 +95,6 @@ class Orchestrator(LiveRunApi):
             StoreLocation.of(settings.artifact_root, settings.artifact_storage_options),
             description,
             reuse or {},
-            self.invocations,
         )
         self.builder.planned_ids = self.record.planned_ids
         self._step_function = (
@@ -242,10 +242,10 @@ class Orchestrator(LiveRunApi):
         self.resolutions.handles.update(item.handles)
         for inv in item.invocations:
             self.invocations[inv.id] = inv
+        self.builder.added(item.invocations)
         if self._pending is not None:
             self._pending.update((inv.id, inv) for inv in item.invocations)
         self.observers.emit("steps_added", [inv.id for inv in item.invocations])
-        self.builder.prefetch_external(item.invocations)
         limits = self.resource_limits
         return ev.StepsAdded(tuple(node_spec(inv, limits) for inv in item.invocations))
 
@@ -259,7 +259,7 @@ class Orchestrator(LiveRunApi):
                 follow_up.extend(self._dispatch(command.nodes))
             elif isinstance(command, cmd.Skip):
                 for node in command.nodes:
-                    self.outcomes.skipped(self.invocations[node], command.reason)
+                    self.outcomes.skipped(self.invocations.pop(node), command.reason)
             elif isinstance(command, cmd.Cancel):
                 for node in command.nodes:
                     self._flight.cancel(node)
@@ -272,7 +272,8 @@ class Orchestrator(LiveRunApi):
 
     def _dispatch(self, nodes: tuple[str, ...]) -> list[ev.Event]:
         assert self._flight is not None
-        ended, tasks = self.outcomes.dispatched([self.invocations[node] for node in nodes])
+        invocations = self.invocations
+        ended, tasks = self.outcomes.dispatched([invocations.pop(node) for node in nodes])
         if tasks:
             self._flush()  # recorded before any of them runs
             for task in tasks:

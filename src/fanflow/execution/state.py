@@ -15,7 +15,11 @@ Invariants:
   nodes go first (a chained map runs `g[i]` as soon as `f[i]` is done instead of after every
   `f[j]`), so intermediate results do not pile up;
 - a ready node that `take` may not start yet (its step is at its `max_concurrency`) stays READY,
-  held aside under a key until `release(key)`: RUNNING always means really started.
+  held aside under a key until `release(key)`: RUNNING always means really started;
+- a completed node keeps only its status (and its depth): its dependents list, its counter and
+  its place in the declaration order are released, because a wide map would otherwise hold them
+  for every finished branch until the run ends. Nodes added later that depend on it only need
+  to know it completed.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ _DONE = (NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED)
 
 class SchedulerState:
     __slots__ = (
+        "_added",
         "_dependents",
         "_depth",
         "_depth_first",
@@ -57,7 +62,8 @@ class SchedulerState:
         self._status: dict[str, NodeStatus] = {}
         self._pending: dict[str, int] = {}
         self._dependents: dict[str, list[str]] = {}
-        self._order: dict[str, int] = {}
+        self._order: dict[str, int] = {}  # declaration order of nodes not completed yet
+        self._added = 0
         self._depth: dict[str, int] = {}
         self._depth_first = depth_first
         self._ready: list[tuple[int, int, str]] = []
@@ -78,8 +84,8 @@ class SchedulerState:
             if node in self._status:
                 raise ValueError(f"node {node!r} was added twice")
             self._status[node] = NodeStatus.WAITING
-            self._dependents.setdefault(node, [])
-            self._order[node] = len(self._order)
+            self._order[node] = self._added
+            self._added += 1
             self._unfinished += 1
         for node, upstream in items:
             unknown = [parent for parent in upstream if parent not in self._status]
@@ -94,12 +100,17 @@ class SchedulerState:
                 parent_status = self._status[parent]
                 if parent_status is NodeStatus.COMPLETED:
                     continue
-                self._dependents[parent].append(node)
+                dependents = self._dependents.get(parent)
+                if dependents is None:
+                    self._dependents[parent] = [node]
+                else:
+                    dependents.append(node)
                 if parent_status in (NodeStatus.FAILED, NodeStatus.SKIPPED):
                     count = -1
                 elif count >= 0:
                     count += 1
-            self._pending[node] = max(count, 0)
+            if count > 0:
+                self._pending[node] = count
             if count < 0:
                 skipped.extend(self._skip_from(node))
             elif count == 0 and self._status[node] is NodeStatus.WAITING:
@@ -124,6 +135,7 @@ class SchedulerState:
 
     def _make_ready(self, node: str) -> None:
         self._status[node] = NodeStatus.READY
+        self._pending.pop(node, None)
         depth = self._depth.get(node, 0) if self._depth_first else 0
         heapq.heappush(self._ready, (-depth, self._order[node], node))
         self._ready_count += 1
@@ -188,21 +200,24 @@ class SchedulerState:
     def complete(self, node: str) -> list[str]:
         """Mark a running node completed; returns the dependents that became ready."""
         self._finish(node, NodeStatus.COMPLETED)
+        self._order.pop(node, None)
         newly_ready: list[str] = []
-        for child in self._dependents[node]:
+        for child in self._dependents.pop(node, ()):
             if self._status[child] is not NodeStatus.WAITING:
                 continue
-            self._pending[child] -= 1
-            if self._pending[child] == 0:
+            left = self._pending[child] - 1
+            if left == 0:
                 self._make_ready(child)
                 newly_ready.append(child)
+            else:
+                self._pending[child] = left
         return newly_ready
 
     def fail(self, node: str) -> list[str]:
         """Mark a running node failed; returns every dependent that can now never run."""
         self._finish(node, NodeStatus.FAILED)
         skipped: list[str] = []
-        for child in self._dependents[node]:
+        for child in self._dependents.get(node, ()):
             skipped.extend(self._skip_from(child))
         return skipped
 
@@ -248,7 +263,7 @@ class SchedulerState:
             self._status[node] = NodeStatus.SKIPPED
             self._unfinished -= 1
             skipped.append(node)
-            stack.extend(self._dependents[node])
+            stack.extend(self._dependents.get(node, ()))
         return skipped
 
     # --- queries --------------------------------------------------------------------------------

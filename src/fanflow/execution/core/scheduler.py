@@ -204,6 +204,7 @@ class RunScheduler:
         self._release(node)
         if ok:
             self.state.complete(node)
+            del self.specs[node]  # nothing more is decided about a completed node
             return []
         return self._failed(node, at)
 
