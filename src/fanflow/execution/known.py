@@ -29,15 +29,15 @@ class ArtifactInput:
 
 
 @dataclass(frozen=True, slots=True)
-class KnownArtifact:
-    id: str
-    name: str
-    uri: str
-    materializer: str
-    data_type: str
-    content_hash: str | None
-    item: ItemSource | None = None
-    inline: bytes | None = None  # the recorded bytes of an inline artifact (no files)
+class KnownArtifact(ArtifactInput):
+    """An artifact version of this run the orchestrator knows; it is its own step input, so a
+    fan-in over N branches holds one object per branch, not a record and a copy of it."""
+
+    name: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.artifact_version_id
 
     @classmethod
     def of_version(cls, record: Any) -> KnownArtifact:
@@ -49,26 +49,18 @@ class KnownArtifact:
             else None
         )
         return cls(
-            record.id,
-            record.name,
-            record.uri,
-            record.materializer,
-            record.data_type,
-            record.content_hash,
-            item,
-            record.inline_payload,
+            artifact_version_id=record.id,
+            name=record.name,
+            uri=record.uri,
+            materializer=record.materializer,
+            data_type=record.data_type,
+            content_hash=record.content_hash,
+            item=item,
+            inline=record.inline_payload,
         )
 
     def as_input(self) -> ArtifactInput:
-        return ArtifactInput(
-            self.id,
-            self.uri,
-            self.materializer,
-            self.data_type,
-            self.item,
-            self.content_hash,
-            self.inline,
-        )
+        return self
 
     def cache_identity(self) -> tuple[str, str, str]:
         return (self.content_hash or self.id, self.data_type, self.materializer)

@@ -154,14 +154,13 @@ def hook_records(
 def known_outputs(result: StepResult) -> dict[str, KnownArtifact]:
     return {
         out.output_name: KnownArtifact(
-            out.saved.id,
-            out.artifact_name,
-            out.saved.uri,
-            out.saved.materializer,
-            out.saved.data_type,
-            out.saved.content_hash,
-            None,
-            out.saved.inline,
+            artifact_version_id=out.saved.id,
+            name=out.artifact_name,
+            uri=out.saved.uri,
+            materializer=out.saved.materializer,
+            data_type=out.saved.data_type,
+            content_hash=out.saved.content_hash,
+            inline=out.saved.inline,
         )
         for out in result.outputs
     }
@@ -242,13 +241,13 @@ def item_records(
         )
         known.append(
             KnownArtifact(
-                item_id,
-                name,
-                parent.uri,
-                ITEM_MATERIALIZER,
-                split.data_types[index],
-                split.hashes[index],
-                source,
+                artifact_version_id=item_id,
+                name=name,
+                uri=parent.uri,
+                materializer=ITEM_MATERIALIZER,
+                data_type=split.data_types[index],
+                content_hash=split.hashes[index],
+                item=source,
             )
         )
     return versions, known

@@ -100,6 +100,8 @@ class ThreadExecutor:
                         self._abandoned.discard(future)
                         return
                 self._idle += 1
+            # An idle thread holds nothing of the task it ran (its inputs, its result).
+            item = future = task = None  # type: ignore[assignment]
 
     def cancel(self, future: Future[Any]) -> bool:
         return future.cancel()
