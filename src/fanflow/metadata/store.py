@@ -44,6 +44,12 @@ from fanflow.metadata.records import (
     StepStart,
 )
 
+ROWS_PER_STATEMENT = 5_000
+"""Rows built and sent per executemany: a turn that records a million rows (a dynamic map
+added at once, or split into items) holds one slice of parameter dicts at a time, not a
+million of them, in the same transaction."""
+
+
 # --- statements of the per-turn write, built once -------------------------------------------------
 # SQLAlchemy caches each statement's compiled SQL, but finding it again means computing the
 # statement's cache key, which a statement object keeps once computed: a statement rebuilt for
@@ -250,6 +256,10 @@ class MetadataStore(StoreQueries):
 
     def _start_steps(self, conn: Connection, starts: Sequence[StepStart]) -> None:
         now = utcnow()
+        for part in chunks(starts, ROWS_PER_STATEMENT):
+            self._start_step_rows(conn, part, now)
+
+    def _start_step_rows(self, conn: Connection, starts: Sequence[StepStart], now: Any) -> None:
         step_rows = [
             {
                 "id": s.id,
@@ -391,12 +401,13 @@ class MetadataStore(StoreQueries):
             return
         now = utcnow()
         names = sorted({av.artifact_name for av in news})
-        insert_ignore(
-            conn,
-            t.artifacts,
-            [{"id": new_id(), "name": name, "created": now} for name in names],
-            ["name"],
-        )
+        for part in chunks(names, ROWS_PER_STATEMENT):
+            insert_ignore(
+                conn,
+                t.artifacts,
+                [{"id": new_id(), "name": name, "created": now} for name in part],
+                ["name"],
+            )
         artifact_ids: dict[str, str] = {}
         lock = conn.dialect.name == "postgresql"
         for chunk in chunks(names):
@@ -407,6 +418,17 @@ class MetadataStore(StoreQueries):
         for chunk in chunks(ids):
             for row in conn.execute(_highest_versions(), {"ids": list(chunk)}):
                 highest[row[0]] = row[1] or 0
+        for part in chunks(news, ROWS_PER_STATEMENT):
+            self._insert_version_rows(conn, part, artifact_ids, highest, now)
+
+    @staticmethod
+    def _insert_version_rows(
+        conn: Connection,
+        news: Sequence[NewArtifactVersion],
+        artifact_ids: dict[str, str],
+        highest: dict[str, int],
+        now: Any,
+    ) -> None:
         rows = []
         for av in news:
             artifact_id = artifact_ids[av.artifact_name]
