@@ -240,9 +240,8 @@ def item_records(
             )
         )
         known.append(
-            KnownArtifact(
+            KnownArtifact(  # unnamed: its name is on record, and items are never split again
                 artifact_version_id=item_id,
-                name=name,
                 uri=parent.uri,
                 materializer=ITEM_MATERIALIZER,
                 data_type=split.data_types[index],

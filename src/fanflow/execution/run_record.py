@@ -12,6 +12,7 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from fanflow.artifacts.store import ArtifactStore
@@ -98,21 +99,28 @@ class RunRecord:
             self._heartbeat.stop()
 
     def flush(self) -> None:
-        if self.pending:
-            self._record_pending()
-        if self.finishes or self.versions or self.starts:
+        planned = self._planned_records() if self.pending else ()
+        if self.finishes or self.versions or self.starts or planned:
             self.store.record(
-                finishes=self.finishes, artifact_versions=self.versions, starts=self.starts
+                finishes=self.finishes,
+                artifact_versions=self.versions,
+                starts=self.starts,
+                planned=planned,
             )
             self.finishes, self.versions, self.starts = [], [], []
 
-    def _record_pending(self) -> None:
+    def _planned_records(self) -> Iterable[StepStart]:
+        """The `initializing` rows of invocations added this turn and not started in it. Their
+        ids are given now; the records are built while the store writes them."""
         recorded = {start.name for start in self.starts}
-        for node, inv in self.pending.items():
-            if node not in recorded:
-                step_run_id = self.planned_ids[node] = new_id()
-                self.starts.append(recording.planned_record(inv, step_run_id, self.run_id))
+        planned = [inv for node, inv in self.pending.items() if node not in recorded]
         self.pending.clear()
+        if not planned:
+            return ()
+        run_id, planned_ids = self.run_id, self.planned_ids
+        for inv in planned:
+            planned_ids[inv.id] = new_id()
+        return (recording.planned_record(inv, planned_ids[inv.id], run_id) for inv in planned)
 
     def finish(self, status: ExecutionStatus, error_text: str | None, groups: Any) -> None:
         """Write the final status; maps that tolerate failed branches get their success ratio

@@ -16,7 +16,8 @@ Invariants:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -233,14 +234,18 @@ class MetadataStore(StoreQueries):
         finishes: Sequence[StepFinish] = (),
         artifact_versions: Sequence[NewArtifactVersion] = (),
         starts: Sequence[StepStart] = (),
+        planned: Iterable[StepStart] = (),
     ) -> None:
         """One transaction for one turn of the orchestrator's loop.
+
+        `planned` are new rows too, produced while they are written (a dynamic map adds its
+        branches' `initializing` rows all at once: a million of them are never all built).
 
         Finished steps (with their outputs), then standalone artifact versions (map items), then
         steps entering the record (running, cached or skipped), whose input links may point at
         artifacts recorded earlier in the same transaction.
         """
-        if not (finishes or artifact_versions or starts):
+        if not (finishes or artifact_versions or starts or planned):
             return
         with write_connection(self.engine) as conn:
             # All new versions at once: their artifacts are locked (PostgreSQL) in one sorted
@@ -252,6 +257,11 @@ class MetadataStore(StoreQueries):
                 self._finish_steps(conn, finishes)
             if starts:
                 self._start_steps(conn, starts)
+            if planned:
+                now = utcnow()
+                rows = iter(planned)
+                while part := list(itertools.islice(rows, ROWS_PER_STATEMENT)):
+                    self._start_step_rows(conn, part, now)
             conn.commit()
 
     def _start_steps(self, conn: Connection, starts: Sequence[StepStart]) -> None:
