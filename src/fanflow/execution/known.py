@@ -66,6 +66,9 @@ class KnownArtifact(ArtifactInput):
         return (self.content_hash or self.id, self.data_type, self.materializer)
 
 
+_NO_OUTPUTS: dict[str, KnownArtifact] = {}
+
+
 class InvocationHandle:
     """The outcome of one submitted invocation, filled in by the orchestrator."""
 
@@ -89,7 +92,7 @@ class InvocationHandle:
         self.map_index = map_index
         self.done = False
         self.status: str | None = None
-        self.outputs: dict[str, KnownArtifact] = {}
+        self.outputs: dict[str, KnownArtifact] = _NO_OUTPUTS  # replaced, never filled in
         self.error: BaseException | None = None
         self.error_text: str | None = None
         self.step_run_id: str | None = None

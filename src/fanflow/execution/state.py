@@ -42,6 +42,12 @@ class NodeStatus(str, Enum):
 _DONE = (NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED)
 
 
+def _as_list(dependents: str | list[str] | None) -> list[str]:
+    if dependents is None:
+        return []
+    return [dependents] if isinstance(dependents, str) else dependents
+
+
 class SchedulerState:
     __slots__ = (
         "_added",
@@ -61,7 +67,9 @@ class SchedulerState:
     def __init__(self, *, depth_first: bool = False) -> None:
         self._status: dict[str, NodeStatus] = {}
         self._pending: dict[str, int] = {}
-        self._dependents: dict[str, list[str]] = {}
+        # A node's dependents: one as a plain id (every branch of a map feeding one fan-in),
+        # several as a list; a one-item list would cost ~80 bytes per branch.
+        self._dependents: dict[str, str | list[str]] = {}
         self._order: dict[str, int] = {}  # declaration order of nodes not completed yet
         self._added = 0
         self._depth: dict[str, int] = {}
@@ -102,7 +110,9 @@ class SchedulerState:
                     continue
                 dependents = self._dependents.get(parent)
                 if dependents is None:
-                    self._dependents[parent] = [node]
+                    self._dependents[parent] = node
+                elif isinstance(dependents, str):
+                    self._dependents[parent] = [dependents, node]
                 else:
                     dependents.append(node)
                 if parent_status in (NodeStatus.FAILED, NodeStatus.SKIPPED):
@@ -202,7 +212,7 @@ class SchedulerState:
         self._finish(node, NodeStatus.COMPLETED)
         self._order.pop(node, None)
         newly_ready: list[str] = []
-        for child in self._dependents.pop(node, ()):
+        for child in _as_list(self._dependents.pop(node, None)):
             if self._status[child] is not NodeStatus.WAITING:
                 continue
             left = self._pending[child] - 1
@@ -217,7 +227,7 @@ class SchedulerState:
         """Mark a running node failed; returns every dependent that can now never run."""
         self._finish(node, NodeStatus.FAILED)
         skipped: list[str] = []
-        for child in self._dependents.get(node, ()):
+        for child in _as_list(self._dependents.get(node)):
             skipped.extend(self._skip_from(child))
         return skipped
 
@@ -263,7 +273,7 @@ class SchedulerState:
             self._status[node] = NodeStatus.SKIPPED
             self._unfinished -= 1
             skipped.append(node)
-            stack.extend(self._dependents.get(node, ()))
+            stack.extend(_as_list(self._dependents.get(node)))
         return skipped
 
     # --- queries --------------------------------------------------------------------------------
