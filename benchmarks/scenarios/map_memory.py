@@ -7,8 +7,12 @@ run and minus the reducer's own loaded input list, is what the engine keeps per 
 (its run state, the records it has not released, caches). Threads run the steps, so the
 orchestrator and the steps share this process and the figure is the engine's whole footprint.
 
-Prints one line, the bytes per finished branch (rounded), last, for the driver to read.
-tracemalloc makes the run several times slower; the time is not a figure here.
+Prints one line, the bytes per finished branch (rounded), last, for the driver to read. On
+standard error it also prints the part of that which the pending fan-in needs (the record of
+each branch's output its task carries: the known-artifact object and the id, URI, hash, name
+and inline bytes it holds), what is held beyond it, and the peak traced during the run (when
+every branch was still pending). tracemalloc makes the run several times slower; the time is
+not a figure here.
 
 Usage: python map_memory.py N
 """
@@ -16,12 +20,36 @@ Usage: python map_memory.py N
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import tracemalloc
 
 from fanflow import pipeline, step, unmapped
 
 held_at_fan_in: list[int] = []
+fan_in_needs: list[int] = []
+
+
+def _fan_in_inputs_size() -> int:
+    """Bytes of the branch outputs' records the fan-in's task carries (each object once)."""
+    from fanflow.execution.known import KnownArtifact
+
+    seen: set[int] = set()
+    total = 0
+    for obj in gc.get_objects():
+        if isinstance(obj, KnownArtifact) and "::map:process:" in obj.name:
+            for part in (
+                obj,
+                obj.artifact_version_id,
+                obj.uri,
+                obj.content_hash,
+                obj.name,
+                obj.inline,
+            ):
+                if part is not None and id(part) not in seen:
+                    seen.add(id(part))
+                    total += sys.getsizeof(part)
+    return total
 
 
 @step
@@ -39,6 +67,7 @@ def total(values: list[int]) -> int:
     """The fan-in: notes what the process holds now, less this step's own input list."""
     own_input = sys.getsizeof(values) + sum(sys.getsizeof(v) for v in values if v > 256)
     held_at_fan_in.append(tracemalloc.get_traced_memory()[0] - own_input)
+    fan_in_needs.append(_fan_in_inputs_size())
     return sum(values)
 
 
@@ -57,8 +86,15 @@ def main() -> None:
     run = mapped(n=args.n)
     if run.steps["total"].output.load() != 3 * (args.n * (args.n - 1) // 2):
         sys.exit("the reducer's result is wrong; the figure would mean nothing")
+    peak = tracemalloc.get_traced_memory()[1]
     per_branch = (held_at_fan_in[-1] - before) / args.n
+    needs = fan_in_needs[-1] / args.n
     print(f"held at the fan-in: {(held_at_fan_in[-1] - before) / 1e6:.1f} MB", file=sys.stderr)
+    print(f"of which the fan-in's inputs: {needs:.0f} B per branch", file=sys.stderr)
+    print(f"beyond what the fan-in needs: {per_branch - needs:.0f} B per branch", file=sys.stderr)
+    print(
+        f"peak traced during the run: {(peak - before) / args.n:.0f} B per branch", file=sys.stderr
+    )
     print(round(per_branch))
 
 
