@@ -40,7 +40,7 @@ def _fan_in_inputs_size() -> int:
         if isinstance(obj, KnownArtifact) and "::map:process:" in obj.name:
             for part in (
                 obj,
-                obj.artifact_version_id,
+                obj.id,
                 obj.uri,
                 obj.content_hash,
                 obj.name,
