@@ -52,6 +52,18 @@ async function api(path) {
   return body;
 }
 
+// A view that reloads on every change of its controls asks again before the previous answer
+// has arrived; on a busy server the answers can come back in the other order. The function
+// returned wraps each request: an answer to a request that is no longer the newest resolves
+// to null and is not drawn.
+function newestWins() {
+  let newest = 0;
+  return (promise) => {
+    const mine = ++newest;
+    return promise.then((value) => (mine === newest ? value : null));
+  };
+}
+
 // Calls fn repeatedly while the page stays open, waiting `ms` between calls, or longer when a
 // call itself was slow (a big run on a busy machine is asked less often, never piled up).
 function every(ms, fn) {
@@ -185,11 +197,13 @@ async function runsPage(params) {
       h("thead", {}, h("tr", {}, ["Run", "Pipeline", "Status", "Started", "Duration"].map((c) => h("th", {}, c)))),
       body),
     pager));
+  const newestRuns = newestWins();
   const load = async () => {
     const q = new URLSearchParams({ page: String(page), size: "20" });
     if (pipeline) q.set("pipeline", pipeline);
     if (status) q.set("status", status);
-    const data = await api("/api/runs?" + q.toString());
+    const data = await newestRuns(api("/api/runs?" + q.toString()));
+    if (data === null) return;
     const shown = [...body.querySelectorAll("tr[data-run]")].map((tr) => tr.getAttribute("data-run"));
     if (shown.length && shown.join() === data.items.map((r) => r.id).join()) {
       // Same runs as on screen: update their status and duration in place, so that links stay
@@ -269,12 +283,14 @@ async function runPage(runId, params) {
     branchBox.scrollIntoView({ behavior: "smooth", block: "nearest" });
   };
 
+  const newestBranches = newestWins();
   const loadBranches = async () => {
     if (!branchView.group) { clear(branchBox); return; }
     const q = new URLSearchParams({ page: String(branchView.page), size: "50", sort: branchView.sort, desc: branchView.desc ? "1" : "0" });
     if (branchView.failed) q.set("status", "failed");
     const started = performance.now();
-    const page = await api(`/api/runs/${encodeURIComponent(runId)}/groups/${encodeURIComponent(branchView.group)}/branches?` + q.toString());
+    const page = await newestBranches(api(`/api/runs/${encodeURIComponent(runId)}/groups/${encodeURIComponent(branchView.group)}/branches?` + q.toString()));
+    if (page === null) return;
     renderBranches(branchBox, branchView, page, loadBranches, performance.now() - started);
   };
 
