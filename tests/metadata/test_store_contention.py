@@ -101,3 +101,43 @@ def test_a_lock_held_past_the_patience_fails_with_a_clear_error_naming_the_store
     message = str(info.value)
     assert str(fanflow_home / "fanflow.db") in message
     assert "locked by another process" in message and "FANFLOW_METADATA_LOCK_PATIENCE" in message
+
+
+def test_a_heartbeat_meeting_a_held_lock_is_skipped_silently_and_the_next_one_lands(
+    fanflow_home, monkeypatch, caplog
+):
+    """The run's own orchestrator can hold the write lock for minutes (recording a very wide
+    map); its heartbeat then skips a beat without waiting for the store's patience and without
+    warning about "another process"; once the lock is free, beats land again."""
+    import sqlite3
+
+    from fanflow.config import load_settings
+    from fanflow.metadata.store import MetadataStore
+
+    monkeypatch.setenv("FANFLOW_METADATA_BUSY_TIMEOUT", "0.2")
+    monkeypatch.setenv("FANFLOW_METADATA_LOCK_PATIENCE", "120")
+    contended, _, _ = _pipeline_holding_the_lock(fanflow_home)
+    run = contended()
+    store = MetadataStore(load_settings().metadata_url)
+    holder = sqlite3.connect(fanflow_home / "fanflow.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        skipped = pytest.raises(MetadataStoreBusyError, match="best-effort write was skipped")
+        with caplog.at_level(logging.WARNING, logger="fanflow"), skipped:
+            store.heartbeat(run.id.hex)
+        assert time.monotonic() - started < 60  # not the 120 s of patience
+        assert not [r for r in caplog.records if "waiting to record" in r.getMessage()]
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+
+    def stamp() -> str:
+        with sqlite3.connect(fanflow_home / "fanflow.db") as reader:
+            query = "SELECT heartbeat FROM pipeline_runs WHERE id = ?"
+            return reader.execute(query, (run.id.hex,)).fetchone()[0]
+
+    before = stamp()
+    time.sleep(0.01)
+    store.heartbeat(run.id.hex)
+    assert stamp() != before

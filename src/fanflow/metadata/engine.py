@@ -47,6 +47,9 @@ from fanflow.metadata.store_state import (
 )
 
 WRITE_OPTION = "fanflow_write"
+# A write that may be skipped when the store is busy (the run's heartbeat: the next one comes
+# soon): it does not wait past SQLite's busy timeout, and it says nothing.
+BEST_EFFORT_OPTION = "fanflow_best_effort"
 
 logger = logging.getLogger("fanflow")
 _engines: dict[str, Engine] = {}
@@ -146,7 +149,10 @@ class WriteLockWaiter:
     SQLite's busy timeout runs out there, retrying is always safe. It retries with backoff,
     logging that it waits, for `patience_s` more; then it raises `MetadataStoreBusyError`
     naming the store. Recording is therefore never lost (or a run failed) because another
-    process held the lock for a while.
+    process held the lock for a while. A best-effort write (`write_connection(engine,
+    best_effort=True)`) raises `MetadataStoreBusyError` at once instead, without a warning: the
+    run's own orchestrator may hold the lock for minutes while it records a million-branch map,
+    and its heartbeat must not report that as "another process".
 
     Before writes it also checks that the database file is still the one opened (at most once
     per `FILE_CHECK_INTERVAL_S`, and always before a run's final status, see
@@ -189,6 +195,11 @@ class WriteLockWaiter:
                 if not _is_locked(exc):
                     raise
                 waited = time.monotonic() - started
+                if connection.get_execution_options().get(BEST_EFFORT_OPTION, False):
+                    raise MetadataStoreBusyError(
+                        f"{describe(self.url)} was busy for {waited:.0f} s; this best-effort "
+                        "write was skipped."
+                    ) from exc
                 if waited >= self.busy_timeout_s + self.patience_s:
                     raise MetadataStoreBusyError(
                         f"{describe(self.url)} stayed locked by another process for about "
@@ -336,9 +347,12 @@ def dispose_all() -> None:
         _checked.clear()
 
 
-def write_connection(engine: Engine) -> Connection:
-    """A connection whose transactions take the write lock up front (SQLite: BEGIN IMMEDIATE)."""
-    return engine.connect().execution_options(**{WRITE_OPTION: True})
+def write_connection(engine: Engine, *, best_effort: bool = False) -> Connection:
+    """A connection whose transactions take the write lock up front (SQLite: BEGIN IMMEDIATE).
+    With `best_effort`, a store that stays locked past the busy timeout makes the write fail
+    at once (`MetadataStoreBusyError`), silently, instead of waiting and warning."""
+    options = {WRITE_OPTION: True, BEST_EFFORT_OPTION: best_effort}
+    return engine.connect().execution_options(**options)
 
 
 def _ensure_schema(engine: Engine, url: str) -> None:

@@ -218,7 +218,9 @@ class MetadataStore(StoreQueries):
         return bool(changed)
 
     def heartbeat(self, run_id: str) -> None:
-        with write_connection(self.engine) as conn:
+        """Stamp the run as alive; skipped (MetadataStoreBusyError) when the store stays busy,
+        the next beat retrying."""
+        with write_connection(self.engine, best_effort=True) as conn:
             conn.execute(
                 update(t.pipeline_runs)
                 .where(t.pipeline_runs.c.id == run_id)
