@@ -76,3 +76,6 @@ def test_a_map_wider_than_one_statement_is_recorded_whole(metadata_backend, smal
     assert len(branches) == 20
     assert all(s.status == "completed" for s in branches)
     assert sorted(s.output.load() for s in branches) == [3 * i for i in range(20)]
+    # The fan-in's twenty input links went in seven statements; all of them, in order.
+    fan_in = steps["total"].inputs["values"]
+    assert [av.load() for av in fan_in] == [3 * i for i in range(20)]

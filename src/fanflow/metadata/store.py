@@ -298,7 +298,8 @@ class MetadataStore(StoreQueries):
             }
             for s in starts
         ]
-        input_rows = [
+        # A fan-in over a million branches has a million input links: built in slices too.
+        input_rows = (
             {
                 "step_run_id": s.id,
                 "name": link.name,
@@ -308,7 +309,7 @@ class MetadataStore(StoreQueries):
             }
             for s in starts
             for link in s.inputs
-        ]
+        )
         output_rows = [
             {"step_run_id": s.id, "name": name, "artifact_version_id": av_id}
             for s in starts
@@ -320,8 +321,8 @@ class MetadataStore(StoreQueries):
             step_rows = [row for row, s in zip(step_rows, starts, strict=True) if not s.planned]
         if step_rows:
             conn.execute(_insert(t.step_runs), step_rows)
-        if input_rows:
-            conn.execute(_insert(t.step_run_inputs), input_rows)
+        while part := list(itertools.islice(input_rows, ROWS_PER_STATEMENT)):
+            conn.execute(_insert(t.step_run_inputs), part)
         if output_rows:
             conn.execute(_insert(t.step_run_outputs), output_rows)
 
