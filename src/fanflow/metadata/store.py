@@ -29,6 +29,7 @@ from sqlalchemy.sql import Insert, Select, Update
 from fanflow.exceptions import DoesNotExistError, EntityExistsError
 from fanflow.ids import new_id, utcnow
 from fanflow.metadata import schema as t
+from fanflow.metadata import wal
 from fanflow.metadata.engine import (
     check_store_file,
     get_engine,
@@ -186,6 +187,7 @@ class MetadataStore(StoreQueries):
                 .values(status=status, end_time=utcnow(), exception=exception)
             )
             conn.commit()
+        wal.shrink_large_wal(self.url)
 
     def mark_orphaned(self, run_id: str, reason: str, end_time: datetime | None = None) -> bool:
         """A run whose orchestrator died: record it (and its running steps) as failed, and the
