@@ -193,6 +193,46 @@ def test_looking_up_one_step_reads_only_that_step(monkeypatch):
     assert list(steps)[-1] == "map:make:29" and listings == ["step_positions"]
 
 
+@step(enable_cache=False)
+def add_up(values: list[int]) -> int:
+    return sum(values)
+
+
+@pipeline(dynamic=True, enable_cache=False)
+def mapped_and_reduced(n: int = 30):
+    add_up(make.map(list(range(n))))
+
+
+def test_a_fan_ins_output_is_read_without_its_input_links_which_load_when_asked():
+    """A fan-in over a million branches has a million input links: looking it up by name and
+    loading its output reads none of them; `.inputs` reads them on first use."""
+    from sqlalchemy import event
+
+    run = mapped_and_reduced(n=30)
+    client = Client()
+    link_reads: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        if "step_run_inputs" in statement:
+            link_reads.append(statement)
+
+    engine = client._store.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        fan_in = client.get_pipeline_run(run.id).steps["add_up"]
+        assert fan_in.output.load() == sum(range(30))
+        assert link_reads == []
+        values = fan_in.inputs["values"]
+        assert [av.load() for av in values] == list(range(30))
+        assert len(link_reads) == 1
+        _ = fan_in.inputs  # read once per view
+        assert len(link_reads) == 1
+        with pytest.raises(ValueError, match="multiple inputs"):
+            _ = fan_in.input  # thirty linked artifacts: ambiguous, as in ZenML
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
 def test_resume_goes_through_the_launcher_seam_the_package_registers():
     """The Client imports no launcher: `run.resume()` calls what `fanflow` registered."""
     import fanflow

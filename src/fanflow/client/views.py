@@ -347,11 +347,21 @@ class ArtifactVersionView:
 
 
 class StepRunView:
-    __slots__ = ("_client", "_record")
+    __slots__ = ("_client", "_inputs", "_record")
 
     def __init__(self, record: StepRunRecord, client: Client) -> None:
         self._record = record
         self._client = client
+        self._inputs: dict[str, list[ArtifactVersionRecord]] | None = None
+
+    def _input_records(self) -> dict[str, list[ArtifactVersionRecord]]:
+        """The step's input links, read on first use when the step was looked up without them
+        (a fan-in's output is read without listing its million inputs)."""
+        if not self._record.inputs_unread:
+            return self._record.inputs
+        if self._inputs is None:
+            self._inputs = self._client._store.get_step_inputs(self._record.id)
+        return self._inputs
 
     id = property(lambda self: uuid.UUID(self._record.id))
     name = property(lambda self: self._record.name)
@@ -427,7 +437,7 @@ class StepRunView:
     def inputs(self) -> dict[str, ArtifactVersionList]:
         return {
             name: ArtifactVersionList(ArtifactVersionView(av, self._client) for av in items)
-            for name, items in self._record.inputs.items()
+            for name, items in self._input_records().items()
         }
 
     @property
@@ -439,7 +449,7 @@ class StepRunView:
 
     @property
     def input(self) -> ArtifactVersionView:
-        inputs = self._record.inputs
+        inputs = self._input_records()
         if not inputs:
             raise ValueError(f"Step {self.name} has no inputs.")
         if len(inputs) > 1 or len(next(iter(inputs.values()))) > 1:
@@ -542,7 +552,9 @@ class StepsView(Mapping[str, StepRunView]):
             return StepRunView(self._records[name], self._client)
         if isinstance(name, str):
             try:
-                record = self._client._store.get_step_by_name(self._run_id, name)
+                record = self._client._store.get_step_by_name(
+                    self._run_id, name, with_inputs=False
+                )
             except DoesNotExistError:
                 pass
             else:

@@ -372,16 +372,30 @@ class StoreQueries:
             ).all()
         return {row.name: (row.config or {}).get("position") for row in rows}
 
-    def get_step(self, step_run_id: str) -> StepRunRecord:
+    def get_step(self, step_run_id: str, *, with_inputs: bool = True) -> StepRunRecord:
+        """One step run with its outputs, and its inputs unless `with_inputs` is False (then
+        `inputs_unread` is set and `get_step_inputs` reads them when needed)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.step_runs).where(t.step_runs.c.id == step_run_id)).first()
             if row is None:
                 raise DoesNotExistError(f"No step run with id {step_run_id}.")
-            inputs = self._inputs_where(conn, t.step_run_inputs.c.step_run_id == step_run_id)
+            inputs = (
+                self._inputs_where(conn, t.step_run_inputs.c.step_run_id == step_run_id)
+                if with_inputs
+                else {}
+            )
             outputs = self._outputs_where(conn, t.step_run_outputs.c.step_run_id == step_run_id)
-        return _step(row, inputs.get(row.id), outputs.get(row.id))
+        record = _step(row, inputs.get(row.id), outputs.get(row.id))
+        return record if with_inputs else dataclasses.replace(record, inputs_unread=True)
 
-    def get_step_by_name(self, run_id: str, name: str) -> StepRunRecord:
+    def get_step_inputs(self, step_run_id: str) -> dict[str, list[ArtifactVersionRecord]]:
+        with self.engine.connect() as conn:
+            inputs = self._inputs_where(conn, t.step_run_inputs.c.step_run_id == step_run_id)
+        return inputs.get(step_run_id, {})
+
+    def get_step_by_name(
+        self, run_id: str, name: str, *, with_inputs: bool = True
+    ) -> StepRunRecord:
         with self.engine.connect() as conn:
             step_id = conn.execute(
                 select(t.step_runs.c.id).where(
@@ -390,7 +404,7 @@ class StoreQueries:
             ).scalar()
         if step_id is None:
             raise DoesNotExistError(f"The run has no step named {name!r}.")
-        return self.get_step(step_id)
+        return self.get_step(step_id, with_inputs=with_inputs)
 
     def _inputs_where(
         self, conn: Connection, condition: Any

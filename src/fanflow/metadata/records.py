@@ -86,6 +86,9 @@ class StepRunRecord:
     logs_uri: str | None = None
     inputs: dict[str, list[ArtifactVersionRecord]] = field(default_factory=dict)
     outputs: dict[str, list[ArtifactVersionRecord]] = field(default_factory=dict)
+    # True when `inputs` were not read with the step (a fan-in over a million branches has a
+    # million input links; a reader looking the step up by name reads them only if asked).
+    inputs_unread: bool = False
 
 
 # --- write records -------------------------------------------------------------------------------
