@@ -82,7 +82,13 @@ if TYPE_CHECKING:
     from fanflow.config import Settings
     from fanflow.spec import Invocation
 
-__all__ = ["DaskClusterError", "DaskExecutor", "StepShippingError", "WorkerDiedError"]
+__all__ = [
+    "DaskClusterError",
+    "DaskExecutor",
+    "StepShippingError",
+    "WorkerDiedError",
+    "local_cluster",
+]
 
 logger = logging.getLogger("fanflow")
 
@@ -241,19 +247,7 @@ class DaskExecutor:
                     "with `dask scheduler` and `dask worker <address>`, or unset "
                     "FANFLOW_DASK_ADDRESS to run on a local cluster."
                 ) from exc
-        resources = dict(settings.resources)
-        self._cluster = distributed.LocalCluster(
-            n_workers=os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # no dashboard; the scheduler's small HTTP server (health checks) on loopback too
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-            resources=resources or None,
-            worker_class=_nanny_class(),
-        )
+        self._cluster = local_cluster(resources=dict(settings.resources))
         try:
             return distributed.Client(self._cluster, set_as_default=False)
         except BaseException:
@@ -672,6 +666,31 @@ def _echo(event: tuple[float, Any]) -> None:
         stream.flush()
     except Exception:  # a closed console must not break the client
         pass
+
+
+# --- the local cluster ----------------------------------------------------------------------
+
+def local_cluster(
+    n_workers: int | None = None, resources: Mapping[str, float] | None = None
+) -> Any:
+    """The `distributed.LocalCluster` a run without `FANFLOW_DASK_ADDRESS` starts: one
+    single-threaded worker process per core (`n_workers`), on 127.0.0.1, no dashboard, the
+    workers' `resources`, and workers that never re-run the user's script (`_nanny_class`).
+    The caller closes it."""
+    import distributed
+
+    return distributed.LocalCluster(
+        n_workers=n_workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        # no dashboard; the scheduler's small HTTP server (health checks) on loopback too
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+        resources=dict(resources) if resources else None,
+        worker_class=_nanny_class(),
+    )
 
 
 # --- local cluster workers never re-run the user's script ------------------------------------
