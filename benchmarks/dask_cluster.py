@@ -1,6 +1,6 @@
 """Dask benchmarks, paired in one session on one `LocalCluster(processes=True, n_workers=2)`:
 the cluster fanflow starts for a run that names no scheduler (`local_cluster`: single-threaded
-worker processes, no dashboard, Dask's background profiler off), started once and shared by
+worker processes, no dashboard), started once and shared by
 every contender (fanflow reaches it through FANFLOW_DASK_ADDRESS, as it would a remote one, so
 each run still pays connecting a client and probing the artifact store).
 

@@ -71,32 +71,6 @@ def test_a_script_without_main_guard_runs_on_a_local_cluster_started_for_the_run
     assert "[map:scale:2] scaling 2" in out  # echoed live on the orchestrator's console
 
 
-def test_the_local_cluster_runs_its_workers_without_background_profiling(dask_cluster):
-    """The cluster fanflow starts (`local_cluster`, the session's cluster too) turns off Dask's
-    statistical profiler on its workers and slows their event-loop and system monitors; this
-    process's Dask settings are left as they were."""
-    import distributed
-
-    import dask
-
-    def background(dask_worker):
-        return (
-            sorted(dask_worker.periodic_callbacks),
-            dask.config.get("distributed.worker.profile.enabled"),
-            dask.config.get("distributed.admin.tick.interval"),
-            dask.config.get("distributed.admin.system-monitor.interval"),
-        )
-
-    with distributed.Client(dask_cluster.scheduler_address, set_as_default=False) as client:
-        seen = client.run(background)
-    assert len(seen) == 2
-    for callbacks, profiling, tick, monitor in seen.values():
-        assert "profile" not in callbacks and "heartbeat" in callbacks
-        assert (profiling, tick, monitor) == (False, "500ms", "2s")
-    assert dask.config.get("distributed.worker.profile.enabled") is True
-    assert dask.config.get("distributed.admin.tick.interval") == "20ms"
-
-
 def test_dynamic_map_groups_tiny_branches_and_records_each(dask_address):
     run = wide_map(n=300)
     assert run.steps["total"].output.load() == sum(range(1, 301))

@@ -670,53 +670,27 @@ def _echo(event: tuple[float, Any]) -> None:
 
 # --- the local cluster ----------------------------------------------------------------------
 
-QUIET_CLUSTER_CONFIG: dict[str, Any] = {
-    # the statistical profiler samples each worker's threads every 10 ms, for a dashboard this
-    # cluster does not serve; it takes the GIL from the step it samples
-    "distributed.worker.profile.enabled": False,
-    # event-loop health checks (a warning when a loop was blocked for 3 s), every 20 ms
-    "distributed.admin.tick.interval": "500ms",
-    # host and process metrics for the dashboard, every 500 ms
-    "distributed.admin.system-monitor.interval": "2s",
-}
-"""Dask settings of the cluster fanflow starts itself: background work that costs each worker
-CPU (and its step the GIL) while serving no one. Idle, the two-worker cluster's processes used
-67 ms of CPU per second with Dask's defaults and 27 ms with these; a CPU-bound step's worker
-process spent 18 ms beside the step's 0.5 s instead of 5 ms. The memory monitor (100 ms),
-which restarts a worker about to run out of memory, is left as it is.
-
-The other side, measured: on a machine other busy processes share (load average 6-7 on 2
-cores), Dask's defaults got the workers a larger share of the cores (the step's thread hands
-the GIL over and takes it back some 150 times a second, short sleeps the kernel's scheduler
-rewards): a bare `client.map` of 8 x 0.5 s of pure Python took 7% longer with these
-settings there, for the same CPU."""
-
-
 def local_cluster(
     n_workers: int | None = None, resources: Mapping[str, float] | None = None
 ) -> Any:
     """The `distributed.LocalCluster` a run without `FANFLOW_DASK_ADDRESS` starts: one
     single-threaded worker process per core (`n_workers`), on 127.0.0.1, no dashboard, the
-    workers' `resources`, `QUIET_CLUSTER_CONFIG`, and workers that never re-run the user's
-    script (`_nanny_class`). The caller closes it."""
+    workers' `resources`, and workers that never re-run the user's script (`_nanny_class`).
+    The caller closes it."""
     import distributed
 
-    import dask
-
-    # Read when the scheduler, the nannies and (through the nannies) the workers are created.
-    with dask.config.set(QUIET_CLUSTER_CONFIG):
-        return distributed.LocalCluster(
-            n_workers=n_workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # no dashboard; the scheduler's small HTTP server (health checks) on loopback too
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-            resources=dict(resources) if resources else None,
-            worker_class=_nanny_class(),
-        )
+    return distributed.LocalCluster(
+        n_workers=n_workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        # no dashboard; the scheduler's small HTTP server (health checks) on loopback too
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+        resources=dict(resources) if resources else None,
+        worker_class=_nanny_class(),
+    )
 
 
 # --- local cluster workers never re-run the user's script ------------------------------------
