@@ -96,24 +96,12 @@ def run_python(
 
 @pytest.fixture(scope="session")
 def dask_cluster():
-    """A `distributed.LocalCluster` with 2 single-threaded worker processes on 127.0.0.1,
-    started once per session; tests point runs at it with `dask_address`."""
-    import logging
+    """The `distributed.LocalCluster` fanflow starts for a run (`local_cluster`), with 2
+    single-threaded worker processes on 127.0.0.1, started once per session; tests point runs
+    at it with `dask_address`."""
+    from fanflow.execution.executors.dask import local_cluster
 
-    import distributed
-
-    from fanflow.execution.executors.dask import _nanny_class
-
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,
-        worker_class=_nanny_class(),
-    )
+    cluster = local_cluster(n_workers=2)
     yield cluster
     cluster.close()
 

@@ -9,11 +9,13 @@ unless it runs on Dask, and it imports nothing of Dask's at module level.
 - the worker's `sys.stdout`/`sys.stderr` are replaced once per process by streams that send
   each line written while a group runs as a Dask event on the run's topic (the orchestrator
   prints them); other writes pass through to the worker's own streams;
-- `_probe_task` checks that a worker can read and publish artifacts in the run's store.
+- `_probe_task` checks that a worker can read and publish artifacts in the run's store;
+  `_probe_on_worker` runs it through `Client.run` (one broadcast, no tasks to schedule).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -201,3 +203,29 @@ def _probe_task(
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+PROBE_TIMEOUT_S = 60.0
+
+
+async def _probe_on_worker(
+    root: str,
+    storage_options: dict[str, Any],
+    marker: str,
+    token: str,
+    replies: dict[str, str],
+    dask_worker: Any = None,
+) -> str | None:
+    """`_probe_task` for `Client.run`: this worker publishes at its own address's reply URI.
+    The store is used on a thread, so a slow store does not hold up the worker's event loop."""
+    address = getattr(dask_worker, "address", None)
+    reply = replies.get(address) if isinstance(address, str) else None
+    if reply is None:
+        return f"was not asked to probe (it joined after the probe began: {address})"
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(_probe_task, root, storage_options, marker, token, reply),
+            PROBE_TIMEOUT_S,
+        )
+    except asyncio.TimeoutError:  # not the builtin before Python 3.11
+        return f"did not finish reading and publishing within {PROBE_TIMEOUT_S:g} s"
