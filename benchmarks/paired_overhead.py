@@ -14,6 +14,7 @@ affects both sides alike; the medians are reported.
 
 Usage:
     python benchmarks/paired_overhead.py --base ../fanflow-base [--rounds 7] [--dynamic 10000]
+        [--static int]
 
 The interpreter that runs this script runs both trees (`PYTHONPATH=<tree>/src` first), so both
 see the same installed dependencies. Exit code 0 always: this reports figures, it gates nothing.
@@ -57,10 +58,14 @@ def cpu_seconds(tree: Path, scenario: str, *args: str) -> float:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def per_step(tree: Path) -> float:
-    """Milliseconds of CPU per no-op step (scenario b, input wiring)."""
-    large = cpu_seconds(tree, "fan_out_noop.py", "1000")
-    small = cpu_seconds(tree, "fan_out_noop.py", "100")
+STATIC_SCENARIOS = {"noop": "fan_out_noop.py", "int": "fan_out_int.py"}
+
+
+def per_step(tree: Path, scenario: str = "fan_out_noop.py") -> float:
+    """Milliseconds of CPU per step of a static fan-out: no-op steps (scenario b, input wiring)
+    or steps returning an int that is saved and recorded (scenario h)."""
+    large = cpu_seconds(tree, scenario, "1000")
+    small = cpu_seconds(tree, scenario, "100")
     return (large - small) / 900 * 1000
 
 
@@ -85,15 +90,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--dynamic", type=int, default=0, help="also a dynamic map of N items")
     parser.add_argument("--no-static", action="store_true", help="only the dynamic map")
+    parser.add_argument(
+        "--static",
+        choices=sorted(STATIC_SCENARIOS),
+        default="noop",
+        help="the static fan-out's steps: no-op (default) or returning a saved int",
+    )
     args = parser.parse_args()
     for tree in (args.base, args.new):
         cpu_seconds(tree, "fan_out_noop.py", "100")  # warm-up: .pyc files, the file cache
     if not args.no_static:
         base, new = [], []
+        scenario = STATIC_SCENARIOS[args.static]
         for _ in range(args.rounds):
-            base.append(per_step(args.base))
-            new.append(per_step(args.new))
-        report("static no-op fan-out, CPU per step", base, new)
+            base.append(per_step(args.base, scenario))
+            new.append(per_step(args.new, scenario))
+        report(f"static {args.static} fan-out, CPU per step", base, new)
     if args.dynamic:
         base, new = [], []
         for _ in range(args.rounds):
