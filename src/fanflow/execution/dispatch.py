@@ -189,12 +189,12 @@ class TaskBuilder:
                     )
                 items = [item for item in ref.items if not self._failed(item)]
                 known_items = [self.known(item) for item in items]
-                artifact_inputs[name] = [k.as_input() for k in known_items]
+                artifact_inputs[name] = list(known_items)
                 links.extend(InputLink(name, pos, True, k.id) for pos, k in enumerate(known_items))
                 identities[name] = [k.cache_identity() for k in known_items]
             else:
                 known = self.known(ref)
-                artifact_inputs[name] = known.as_input()
+                artifact_inputs[name] = known
                 links.append(InputLink(name, 0, False, known.id))
                 identities[name] = [known.cache_identity()]
         return artifact_inputs, links, identities, failed_items
@@ -236,12 +236,10 @@ class TaskBuilder:
         for inv in invocations:
             if inv.step.config.min_success_ratio is not None:
                 self.tolerant.add(inv.id)
-            for ref in inv.input_refs():
-                if isinstance(ref, ExternalArtifactRef):
-                    av_id = ref.artifact_version_id
-                    readers[av_id] = readers.get(av_id, 0) + 1
-                    if av_id not in self.external:
-                        wanted.add(av_id)
+            for av_id in _external_ids(inv):
+                readers[av_id] = readers.get(av_id, 0) + 1
+                if av_id not in self.external:
+                    wanted.add(av_id)
         if wanted:
             self._prefetch(wanted)
 
@@ -251,15 +249,15 @@ class TaskBuilder:
 
     def _release_external(self, inv: Invocation) -> None:
         readers = self._external_readers
-        for ref in inv.input_refs():
-            if isinstance(ref, ExternalArtifactRef):
-                av_id = ref.artifact_version_id
-                left = readers.get(av_id, 0) - 1
-                if left > 0:
-                    readers[av_id] = left
-                else:
-                    readers.pop(av_id, None)
-                    self.external.pop(av_id, None)
+        if not readers:  # most runs read no external artifact: nothing to count down
+            return
+        for av_id in _external_ids(inv):
+            left = readers.get(av_id, 0) - 1
+            if left > 0:
+                readers[av_id] = left
+            else:
+                readers.pop(av_id, None)
+                self.external.pop(av_id, None)
 
     def _prefetch(self, wanted: set[str]) -> None:
         """Read the records of artifacts (from earlier runs, or released items) to be read."""
@@ -271,3 +269,10 @@ class TaskBuilder:
             # An item's parent has its files at its URI even when it is inline (the split
             # wrote them): tasks refer to them rather than carry the parent's bytes.
             self.external[av_id] = KnownArtifact.of_version(av)
+
+
+def _external_ids(inv: Invocation) -> list[str]:
+    """Ids of the artifacts from outside the run (earlier runs, split items) `inv` reads."""
+    return [
+        ref.artifact_version_id for ref in inv.input_refs() if isinstance(ref, ExternalArtifactRef)
+    ]

@@ -59,9 +59,6 @@ class KnownArtifact(ArtifactInput):
             inline=record.inline_payload,
         )
 
-    def as_input(self) -> ArtifactInput:
-        return self
-
     def cache_identity(self) -> tuple[str, str, str]:
         return (self.content_hash or self.id, self.data_type, self.materializer)
 

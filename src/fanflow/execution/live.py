@@ -47,7 +47,7 @@ class LiveRunApi:
         self.resolutions.wait(handle)
 
     def load(self, known: KnownArtifact) -> Any:
-        return load_input(known.as_input(), self.artifact_store)
+        return load_input(known, self.artifact_store)
 
     def artifact_records(self, ids: list[str]) -> dict[str, Any]:
         return self.store.get_artifact_versions_by_ids(ids)

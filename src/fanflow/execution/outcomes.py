@@ -172,7 +172,7 @@ class StepOutcomes:
             )
             self.resolutions.later(lambda: setattr(request, "done", True))
             return
-        flight.submit_split(SplitTask(request.source.as_input(), self.builder.location), request)
+        flight.submit_split(SplitTask(request.source, self.builder.location), request)
 
     def split_done(self, future: Future[Any], request: SplitRequest) -> None:
         """Its items are known (and recorded with the next flush), or the split failed."""
