@@ -7,7 +7,8 @@ and returns frozen records; `IN (...)` lists are chunked so any number of ids ca
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,13 @@ def _looks_like_uuid(text: str) -> bool:
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """`chunks` of an iterable that is never held whole (rows built while they are written)."""
+    rows = iter(items)
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
 
 
 _AV_COLUMNS = (
@@ -123,6 +131,8 @@ def _step(
     row: Row[Any],
     inputs: dict[str, list[ArtifactVersionRecord]] | None = None,
     outputs: dict[str, list[ArtifactVersionRecord]] | None = None,
+    *,
+    inputs_unread: bool = False,
 ) -> StepRunRecord:
     m = row._mapping
     return StepRunRecord(
@@ -149,6 +159,7 @@ def _step(
         logs_uri=m["logs_uri"],
         inputs=inputs or {},
         outputs=outputs or {},
+        inputs_unread=inputs_unread,
     )
 
 
@@ -385,8 +396,7 @@ class StoreQueries:
                 else {}
             )
             outputs = self._outputs_where(conn, t.step_run_outputs.c.step_run_id == step_run_id)
-        record = _step(row, inputs.get(row.id), outputs.get(row.id))
-        return record if with_inputs else dataclasses.replace(record, inputs_unread=True)
+        return _step(row, inputs.get(row.id), outputs.get(row.id), inputs_unread=not with_inputs)
 
     def get_step_inputs(self, step_run_id: str) -> dict[str, list[ArtifactVersionRecord]]:
         with self.engine.connect() as conn:

@@ -16,7 +16,6 @@ Invariants:
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -36,7 +35,7 @@ from fanflow.metadata.engine import (
     insert_ignore,
     write_connection,
 )
-from fanflow.metadata.queries import StoreQueries, chunks
+from fanflow.metadata.queries import StoreQueries, batches, chunks
 from fanflow.metadata.records import (
     ArtifactVersionRecord,
     HookInvocationRecord,
@@ -262,15 +261,12 @@ class MetadataStore(StoreQueries):
             if starts:
                 self._start_steps(conn, starts)
             if planned:
-                now = utcnow()
-                rows = iter(planned)
-                while part := list(itertools.islice(rows, ROWS_PER_STATEMENT)):
-                    self._start_step_rows(conn, part, now)
+                self._start_steps(conn, planned)
             conn.commit()
 
-    def _start_steps(self, conn: Connection, starts: Sequence[StepStart]) -> None:
+    def _start_steps(self, conn: Connection, starts: Iterable[StepStart]) -> None:
         now = utcnow()
-        for part in chunks(starts, ROWS_PER_STATEMENT):
+        for part in batches(starts, ROWS_PER_STATEMENT):
             self._start_step_rows(conn, part, now)
 
     def _start_step_rows(self, conn: Connection, starts: Sequence[StepStart], now: Any) -> None:
@@ -323,7 +319,7 @@ class MetadataStore(StoreQueries):
             step_rows = [row for row, s in zip(step_rows, starts, strict=True) if not s.planned]
         if step_rows:
             conn.execute(_insert(t.step_runs), step_rows)
-        while part := list(itertools.islice(input_rows, ROWS_PER_STATEMENT)):
+        for part in batches(input_rows, ROWS_PER_STATEMENT):
             conn.execute(_insert(t.step_run_inputs), part)
         if output_rows:
             conn.execute(_insert(t.step_run_outputs), output_rows)
