@@ -166,23 +166,33 @@ def known_outputs(result: StepResult) -> dict[str, KnownArtifact]:
     }
 
 
-def skipped_record(
-    inv: Invocation, step_run_id: str, run_id: str, now: datetime, planned: bool = False
-) -> StepStart:
+def _unstarted_record(inv: Invocation, step_run_id: str, run_id: str, **fields: Any) -> StepStart:
+    """A step record of an invocation that has no inputs linked (it did not start)."""
     return StepStart(
         id=step_run_id,
         run_id=run_id,
         name=inv.id,
         step_name=inv.step.name,
-        status="skipped",
-        start_time=now,
-        end_time=now,
-        config=step_config(inv),
         upstream=list(inv.upstream),
         inputs=[],
         source=inv.step.source,
         map_group=inv.map_group,
         map_index=inv.map_index,
+        **fields,
+    )
+
+
+def skipped_record(
+    inv: Invocation, step_run_id: str, run_id: str, now: datetime, planned: bool = False
+) -> StepStart:
+    return _unstarted_record(
+        inv,
+        step_run_id,
+        run_id,
+        status="skipped",
+        start_time=now,
+        end_time=now,
+        config=step_config(inv),
         planned=planned,
     )
 
@@ -191,19 +201,13 @@ def planned_record(inv: Invocation, step_run_id: str, run_id: str) -> StepStart:
     """An invocation a dynamic run added but has not dispatched yet: an `initializing` row, so
     the whole submitted graph is on record if the run dies. Its start updates this row (the
     full config is written then)."""
-    return StepStart(
-        id=step_run_id,
-        run_id=run_id,
-        name=inv.id,
-        step_name=inv.step.name,
+    return _unstarted_record(
+        inv,
+        step_run_id,
+        run_id,
         status="initializing",
         start_time=None,
         config={} if inv.position is None else {"position": inv.position},  # listing order
-        upstream=list(inv.upstream),
-        inputs=[],
-        source=inv.step.source,
-        map_group=inv.map_group,
-        map_index=inv.map_index,
     )
 
 
