@@ -43,7 +43,13 @@ from fanflow.authoring.launch import finished_run, orchestrator_for, stopped_err
 from fanflow.authoring.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments
 from fanflow.authoring.run_config import StepOverrides
 from fanflow.authoring.step_overrides import apply_step_overrides, with_pipeline_settings
-from fanflow.authoring.tracing import IdAllocator, StepArtifact, dynamic_context, map_branch_id
+from fanflow.authoring.tracing import (
+    IdAllocator,
+    StepArtifact,
+    dynamic_context,
+    map_branch_id,
+    split_branch_id,
+)
 from fanflow.client.views import ArtifactVersionView
 from fanflow.config import Settings
 from fanflow.enums import ExecutionMode
@@ -114,8 +120,9 @@ class DynamicRun:
         if handle.status in ("completed", "cached"):
             return
         where = f"Step `{handle.invocation_id}`"
-        if handle.map_index is not None:
-            where += f" (branch {handle.map_index} of map `{handle.map_group}`)"
+        group, index = split_branch_id(handle.invocation_id)
+        if group is not None:
+            where += f" (branch {index} of map `{group}`)"
         if handle.status == "failed":
             error = StepExecutionException(f"{where} failed: {handle.error_text}", handle.error)
             raise error from handle.error
@@ -228,7 +235,7 @@ class DynamicRun:
     def _after_ids(self, after: Any) -> list[str]:
         def item_ids(item: Any) -> list[str] | None:
             if isinstance(item, str):
-                if item not in self.ids.taken:
+                if not self.ids.launched(item):
                     raise StepInterfaceError(
                         f"after={item!r} names no step launched so far in this dynamic run."
                     )
@@ -236,7 +243,7 @@ class DynamicRun:
             if isinstance(item, (StepFuture, ArtifactFuture, OutputArtifact)):
                 return [item.invocation_id]
             if isinstance(item, MapResultsFuture):
-                return [future.invocation_id for future in item.futures]
+                return item.invocation_ids
             return None
 
         return after_ids(
@@ -345,17 +352,20 @@ class DynamicRun:
         step = with_pipeline_settings(step, self.pipeline_settings)
         group = self.ids.map_group(step.name)
         after_ids = self._after_ids(after)
-        invocations = []
-        for index, branch_kwargs in enumerate(branches):
-            invocation_id = map_branch_id(group, index)
-            self.ids.taken.add(invocation_id)
-            invocations.append(
-                self._invocation(
-                    step, invocation_id, branch_kwargs, after_ids, parameter_defaults, group, index
-                )
+        invocations = [
+            self._invocation(
+                step,
+                map_branch_id(group, index),
+                branch_kwargs,
+                after_ids,
+                parameter_defaults,
+                group,
+                index,
             )
-        handles = self._submit(invocations)
-        return MapResultsFuture([StepFuture(self, handle, step) for handle in handles], group)
+            for index, branch_kwargs in enumerate(branches)
+        ]
+        self.ids.map_widths[group] = len(invocations)
+        return MapResultsFuture(self, self._submit(invocations), step, group)
 
     def _as_sequence(self, step: StepDefinition, name: str, value: Any) -> Sequence[Any] | None:
         """Mapped inputs that are artifacts become per-item references (split by a worker)."""

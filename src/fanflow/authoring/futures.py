@@ -174,46 +174,70 @@ class StepFuture:
 
 
 class MapResultsFuture(Sequence[StepFuture]):
-    """The branches of a `.map(...)`, in index order; pass it to a `list[T]` input to fan in."""
+    """The branches of a `.map(...)`, in index order; pass it to a `list[T]` input to fan in.
 
-    def __init__(self, futures: list[StepFuture], group: str) -> None:
-        self.futures = futures
+    It holds the branches' handles and makes a branch's `StepFuture` when asked for it, so a
+    map keeps one object per branch (the handle the orchestrator settles), not two."""
+
+    def __init__(
+        self,
+        run: DynamicRun,
+        handles: list[InvocationHandle],
+        step: StepDefinition,
+        group: str,
+    ) -> None:
+        self._run = run
+        self._handles = handles
+        self._step = step
         self.group = group
+
+    @property
+    def futures(self) -> list[StepFuture]:
+        """One future per branch, made now (a new list on each call)."""
+        run, step = self._run, self._step
+        return [StepFuture(run, handle, step) for handle in self._handles]
 
     @property
     def invocation_id(self) -> str:
         return self.group
 
+    @property
+    def invocation_ids(self) -> list[str]:
+        return [handle.invocation_id for handle in self._handles]
+
     def running(self) -> bool:
-        return any(future.running() for future in self.futures)
+        return any(not handle.done for handle in self._handles)
 
     def wait(self) -> None:
-        for future in self.futures:
-            future.wait()
+        for handle in self._handles:
+            self._run.wait(handle)
 
     def result(self) -> list[Any]:
-        return [future.result() for future in self.futures]
+        return [future.result() for future in self]
 
     def load(self) -> list[Any]:
-        return [future.load() for future in self.futures]
+        return [future.load() for future in self]
 
     def unpack(self) -> tuple[list[ArtifactFuture], ...]:
         """One list per output of a multi-output step: `a, b = step.map(...).unpack()`."""
-        if not self.futures:
+        if not self._handles:
             return ()
-        return tuple(list(column) for column in zip(*self.futures, strict=True))
+        return tuple(list(column) for column in zip(*self, strict=True))
 
     def __getitem__(self, index: Any) -> Any:
-        return self.futures[index]
+        if isinstance(index, slice):
+            return [StepFuture(self._run, handle, self._step) for handle in self._handles[index]]
+        return StepFuture(self._run, self._handles[index], self._step)
 
     def __len__(self) -> int:
-        return len(self.futures)
+        return len(self._handles)
 
     def __iter__(self) -> Iterator[StepFuture]:
-        return iter(self.futures)
+        run, step = self._run, self._step
+        return (StepFuture(run, handle, step) for handle in self._handles)
 
     def __repr__(self) -> str:
-        return f"MapResultsFuture({self.group!r}, {len(self.futures)} branches)"
+        return f"MapResultsFuture({self.group!r}, {len(self._handles)} branches)"
 
 
 class ItemReference:

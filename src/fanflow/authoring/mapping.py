@@ -17,7 +17,7 @@ Invariants: expansion is O(total width) and never loads an artifact; the caller 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from fanflow.authoring.binding import Unmapped, bind_arguments
@@ -82,8 +82,10 @@ def expand(
     *,
     product: bool,
     max_fan_out: int,
-) -> list[dict[str, Any]]:
-    """The keyword arguments of each branch, in branch-index order."""
+) -> Iterator[dict[str, Any]]:
+    """The keyword arguments of each branch, in branch-index order. The lengths and the width
+    are checked now; each branch's arguments are built only when the caller reaches it, so a
+    million-branch map never holds a million argument dicts at once."""
     names = list(mapped)
     lengths = {name: len(mapped[name]) for name in names}
     if product:
@@ -108,13 +110,20 @@ def expand(
         index_sets: Any = itertools.product(*(range(lengths[name]) for name in names))
     else:
         index_sets = ((index,) * len(names) for index in range(width))
-    branches = []
+    return _branches(names, mapped, fixed, index_sets)
+
+
+def _branches(
+    names: list[str],
+    mapped: dict[str, Sequence[Any]],
+    fixed: dict[str, Any],
+    index_sets: Iterator[tuple[int, ...]],
+) -> Iterator[dict[str, Any]]:
     for indices in index_sets:
         branch = dict(fixed)
         for name, index in zip(names, indices, strict=True):
             branch[name] = mapped[name][index]
-        branches.append(branch)
-    return branches
+        yield branch
 
 
 class MapResult(list):  # type: ignore[type-arg]

@@ -152,6 +152,16 @@ class IdAllocator:
         self.taken: set[str] = set()
         self._next_suffix: dict[str, int] = {}
         self._map_groups: set[str] = set()
+        # Branch count per dynamic map group: its branch ids are known without a set entry
+        # each (a million-branch map would otherwise hold a million strings here).
+        self.map_widths: dict[str, int] = {}
+
+    def launched(self, invocation_id: str) -> bool:
+        """Whether a step (or map branch) with this id was launched so far."""
+        if invocation_id in self.taken:
+            return True
+        group, index = split_branch_id(invocation_id)
+        return group is not None and index < self.map_widths.get(group, 0)
 
     def allocate(self, base: str, custom: bool) -> str:
         if custom:
@@ -191,6 +201,16 @@ MAP_BRANCH_PREFIX = "map:"
 def map_branch_id(group: str, index: int) -> str:
     """ZenML's name for the index-th branch of a map: `map:<group>:<index>`."""
     return f"{MAP_BRANCH_PREFIX}{group}:{index}"
+
+
+def split_branch_id(invocation_id: str) -> tuple[str | None, int]:
+    """`map:<group>:<index>` back into its group and index; `(None, -1)` for any other id."""
+    if not invocation_id.startswith(MAP_BRANCH_PREFIX):
+        return None, -1
+    group, _, index = invocation_id[len(MAP_BRANCH_PREFIX) :].rpartition(":")
+    if not group or not index.isdigit() or (index != "0" and index.startswith("0")):
+        return None, -1
+    return group, int(index)
 
 
 def check_explicit_id(step_name: str, custom_id: object) -> None:

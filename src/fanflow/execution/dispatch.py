@@ -22,6 +22,7 @@ from fanflow.artifacts.store import ArtifactStore
 from fanflow.execution import cache, recording
 from fanflow.execution.known import ArtifactInput, KnownArtifact, SplitRequest
 from fanflow.execution.run_setup import RunDescription
+from fanflow.execution.tables import compact
 from fanflow.execution.worker import StepTask, StoreLocation
 from fanflow.ids import new_id
 from fanflow.metadata.records import InputLink, NewArtifactVersion, StepStart
@@ -227,6 +228,10 @@ class TaskBuilder:
             self.external[item.id] = item
         request.items = known
         return versions
+
+    def compact(self) -> None:
+        """Give back the table memory of items and branches no longer waiting."""
+        compact(self.external, self._external_readers, self.tolerant)
 
     def added(self, invocations: Sequence[Invocation]) -> None:
         """Invocations joined the run: note which tolerate failed branches and who reads each

@@ -67,32 +67,19 @@ _NO_OUTPUTS: dict[str, KnownArtifact] = {}
 
 
 class InvocationHandle:
-    """The outcome of one submitted invocation, filled in by the orchestrator."""
+    """The outcome of one submitted invocation, filled in by the orchestrator. A map keeps one
+    per branch for the whole run, so it holds only what its future reads: the id (a branch's
+    group and index are in it), the status, the outputs and the error."""
 
-    __slots__ = (
-        "done",
-        "error",
-        "error_text",
-        "invocation_id",
-        "map_group",
-        "map_index",
-        "outputs",
-        "status",
-        "step_run_id",
-    )
+    __slots__ = ("done", "error", "error_text", "invocation_id", "outputs", "status")
 
-    def __init__(
-        self, invocation_id: str, map_group: str | None = None, map_index: int | None = None
-    ) -> None:
+    def __init__(self, invocation_id: str) -> None:
         self.invocation_id = invocation_id
-        self.map_group = map_group  # for errors: "branch 3 of map `m`"
-        self.map_index = map_index
         self.done = False
         self.status: str | None = None
         self.outputs: dict[str, KnownArtifact] = _NO_OUTPUTS  # replaced, never filled in
         self.error: BaseException | None = None
         self.error_text: str | None = None
-        self.step_run_id: str | None = None
 
 
 class SplitRequest:
@@ -128,7 +115,6 @@ class Resolutions:
         self,
         invocation_id: str,
         status: str,
-        step_run_id: str,
         outputs: dict[str, KnownArtifact],
         error: BaseException | None = None,
         error_text: str | None = None,
@@ -141,7 +127,6 @@ class Resolutions:
         def settle() -> None:
             handles.pop(invocation_id, None)
             handle.status = status
-            handle.step_run_id = step_run_id
             handle.outputs = outputs
             handle.error = error
             handle.error_text = error_text

@@ -32,7 +32,7 @@ class LiveRunApi:
 
     def add(self, invocations: list[Invocation]) -> list[InvocationHandle]:
         """Add invocations to the live run (thread-safe); their handles resolve when done."""
-        handles = [InvocationHandle(inv.id, inv.map_group, inv.map_index) for inv in invocations]
+        handles = [InvocationHandle(inv.id) for inv in invocations]
         self.events.put(Add(invocations, {h.invocation_id: h for h in handles}))
         return handles
 

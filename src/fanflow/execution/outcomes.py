@@ -75,7 +75,7 @@ class StepOutcomes:
         tasks = []
         for p in prepared:
             if p.hit is not None:
-                self.cached_hit(p.inv.id, p.start.id, p.hit)
+                self.cached_hit(p.inv.id, p.hit)
                 ended.append((p.inv.id, True))
             elif p.task is not None:
                 tasks.append(p.task)
@@ -89,26 +89,24 @@ class StepOutcomes:
             inv, planned or new_id(), self.record.run_id, utcnow(), planned is not None
         )
         self.record.starts.append(start)
-        self.resolutions.resolve(inv.id, "skipped", start.id, {}, None, reason)
+        self.resolutions.resolve(inv.id, "skipped", {}, None, reason)
 
     def blocked(self, inv: Invocation, reason: str) -> None:
         """Dispatched but cannot run (an input's producer failed): skipped, kept as an error."""
         self.skipped(inv, reason)
         self.errors[inv.id] = (None, reason)
 
-    def cached_hit(self, node: str, step_run_id: str, outputs: dict[str, KnownArtifact]) -> None:
+    def cached_hit(self, node: str, outputs: dict[str, KnownArtifact]) -> None:
         self.cached.add(node)
         self.observers.emit("step_cached", node)
-        self.resolutions.resolve(node, "cached", step_run_id, outputs)
+        self.resolutions.resolve(node, "cached", outputs)
 
     def never_started(self, node: str, task: StepTask) -> None:
         """Withdrawn from the executor before its body started (the run stopped)."""
         self.record.finishes.append(
             StepFinish(task.step_run_id, "skipped", start_time=None, end_time=utcnow())
         )
-        self.resolutions.resolve(
-            node, "skipped", task.step_run_id, {}, None, "not run: the run stopped first"
-        )
+        self.resolutions.resolve(node, "skipped", {}, None, "not run: the run stopped first")
 
     def finished(self, node: str, result: StepResult) -> None:
         self.record.finishes.append(recording.finish_record(result, self.record.run_id))
@@ -117,14 +115,12 @@ class StepOutcomes:
             outputs = recording.known_outputs(result)
             self.builder.outputs[node] = outputs
             self.observers.emit("step_finished", node, duration, None)
-            self.resolutions.resolve(node, "completed", result.step_run_id, outputs)
+            self.resolutions.resolve(node, "completed", outputs)
             return
         self.errors[node] = (result.error, result.error_text)
         self.builder.failed.add(node)
         self.observers.emit("step_finished", node, duration, result.error)
-        self.resolutions.resolve(
-            node, "failed", result.step_run_id, {}, result.error, result.error_text
-        )
+        self.resolutions.resolve(node, "failed", {}, result.error, result.error_text)
 
     def give_up(self, node: str, command: cmd.GiveUp, flight: InFlight) -> None:
         """No longer waited for (timeout, fail_fast, end of a stop's grace): recorded now, and
@@ -161,7 +157,7 @@ class StepOutcomes:
             self.builder.failed.add(node)
             duration = (now - started).total_seconds() if started else 0.0
             self.observers.emit("step_finished", node, duration, error)
-        self.resolutions.resolve(node, status, task.step_run_id, {}, error, text)
+        self.resolutions.resolve(node, status, {}, error, text)
 
     # --- splitting sequence artifacts for .map -------------------------------------------------
 

@@ -44,6 +44,7 @@ from fanflow.execution.progress import default_observers
 from fanflow.execution.run_record import RunRecord
 from fanflow.execution.run_setup import RunDescription, RunOutcome
 from fanflow.execution.supervision import graceful_interrupts, stop_grace_period
+from fanflow.execution.tables import compact
 from fanflow.execution.worker import StoreLocation, execute_step, execute_step_portable
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import Invocation
@@ -317,3 +318,15 @@ class Orchestrator(LiveRunApi):
         self.record.flush()
         self.resolutions.release()
         self.observers.emit("turn_finished")
+        self._compact_tables()
+
+    def _compact_tables(self) -> None:
+        """Tables that held every pending branch of a wide map give their memory back."""
+        self.core.compact()
+        self.builder.compact()
+        compact(
+            self.invocations,
+            self.resolutions.handles,
+            self.record.pending,
+            self.record.planned_ids,
+        )

@@ -29,6 +29,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from enum import Enum
 
+from fanflow.execution.tables import compact
+
 
 class NodeStatus(str, Enum):
     WAITING = "waiting"
@@ -277,6 +279,10 @@ class SchedulerState:
         return skipped
 
     # --- queries --------------------------------------------------------------------------------
+
+    def compact(self) -> None:
+        """Give back the table memory of nodes no longer waiting (see `execution/tables.py`)."""
+        compact(self._pending, self._dependents, self._order, self._held)
 
     def status(self, node: str) -> NodeStatus:
         return self._status[node]

@@ -45,6 +45,7 @@ from fanflow.execution.core.events import (
 )
 from fanflow.execution.core.resources import ResourcePool
 from fanflow.execution.state import NodeStatus, SchedulerState
+from fanflow.execution.tables import compact
 
 RESOURCES_KEY = "\0resources"
 """The key ready steps waiting for declared resources are held under (no step has this name)."""
@@ -345,6 +346,11 @@ class RunScheduler:
         if limit is not None:
             self.running_by_step[spec.step] = running + 1
         return None
+
+    def compact(self) -> None:
+        """Give back the table memory of nodes that finished (called between turns)."""
+        self.state.compact()
+        compact(self.specs, self.in_flight, self.deadlines, self.given_up)
 
     def status(self, node: str) -> NodeStatus:
         return self.state.status(node)
