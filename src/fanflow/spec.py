@@ -48,6 +48,24 @@ def frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 # How a Tuple[...] return annotation maps to outputs (quoted by the errors that depend on it).
+MAP_BRANCH_PREFIX = "map:"
+
+
+def map_branch_id(group: str, index: int) -> str:
+    """ZenML's name for the index-th branch of a map: `map:<group>:<index>`."""
+    return f"{MAP_BRANCH_PREFIX}{group}:{index}"
+
+
+def split_branch_id(invocation_id: str) -> tuple[str | None, int]:
+    """`map:<group>:<index>` back into its group and index; `(None, -1)` for any other id."""
+    if not invocation_id.startswith(MAP_BRANCH_PREFIX):
+        return None, -1
+    group, _, index = invocation_id[len(MAP_BRANCH_PREFIX) :].rpartition(":")
+    if not group or not index.isdigit() or (index != "0" and index.startswith("0")):
+        return None, -1
+    return group, int(index)
+
+
 TUPLE_RULE = (
     "ZenML's rule: a Tuple[...] return annotation declares one output per element only when "
     "the function's `return` statement is a literal tuple (`return a, b`); returning a tuple "

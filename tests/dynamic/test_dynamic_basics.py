@@ -241,3 +241,35 @@ def test_submitted_futures_are_awaited_before_the_run_ends():
     assert sorted(finished) == [0, 1, 2]
     assert run.status == "completed"
     assert {s.status for s in run.steps.values()} == {"completed"}
+
+
+def test_map_results_index_slice_and_name_branches_like_a_list_of_futures():
+    seen: dict[str, object] = {}
+
+    @step(enable_cache=False)
+    def last_one() -> int:
+        return 7
+
+    @pipeline(dynamic=True, enable_cache=False)
+    def indexed():
+        results = process.map(list_shards(5), factor=unmapped(2))
+        seen["len"] = len(results)
+        seen["last"] = results[-1].load()
+        seen["middle"] = [future.load() for future in results[1:3]]
+        seen["ids"] = [future.invocation_id for future in results]
+        seen["repr"] = repr(results)
+        with pytest.raises(IndexError, match="5 branches"):
+            results[5]
+        # A branch id names a launched step for after=; one past the map's width does not.
+        last_one(after="map:process:4")
+        with pytest.raises(Exception, match="names no step launched"):
+            last_one(after="map:process:5")
+        seen["all"] = results.load()
+
+    run = indexed()
+    assert run.status == "completed"
+    assert seen["len"] == 5 and seen["last"] == 8 and seen["middle"] == [2, 4]
+    assert seen["ids"] == [f"map:process:{index}" for index in range(5)]
+    assert seen["repr"] == "MapResultsFuture('process', 5 branches)"
+    assert seen["all"] == [0, 2, 4, 6, 8]
+    assert run.steps["last_one"].upstream == ["map:process:4"]

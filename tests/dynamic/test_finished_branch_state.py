@@ -1,7 +1,8 @@
 """What the orchestrator keeps of a map's branches once they have started or finished.
 
 A wide map must not hold, per finished branch, the invocation it was built from, the record of
-the item it read, or the scheduler's node description: only what a pending fan-in needs (each
+the item it read, the scheduler's node description or status entry, or a handle and future
+object of its own (the map's futures are one table): only what a pending fan-in needs (each
 branch's output). These tests count the live objects of each kind while the fan-in runs, so
 they fail whenever finished-branch state is kept again.
 """
@@ -12,8 +13,10 @@ import gc
 
 from fanflow import pipeline, step, unmapped
 from fanflow.artifacts.items import ITEM_MATERIALIZER
+from fanflow.authoring.futures import StepFuture
 from fanflow.execution.core import NodeSpec
-from fanflow.execution.known import KnownArtifact
+from fanflow.execution.known import InvocationHandle, KnownArtifact
+from fanflow.execution.state import SchedulerState
 from fanflow.spec import Invocation
 
 BRANCHES = 300
@@ -25,9 +28,19 @@ def _count_live() -> dict[str, int]:
     """Objects of this test's map (its step name is unique to this module; other tests' runs
     in the same process may keep objects of their own)."""
     gc.collect()
-    counts = {"invocations": 0, "items": 0, "node_specs": 0, "outputs": 0}
+    counts = dict.fromkeys(
+        ("invocations", "items", "node_specs", "outputs", "handles", "futures", "node_states"), 0
+    )
     for obj in gc.get_objects():
-        if isinstance(obj, Invocation) and obj.id.startswith(BRANCH_PREFIX):
+        if isinstance(obj, (InvocationHandle, StepFuture)):
+            if obj.invocation_id.startswith(BRANCH_PREFIX):
+                counts["handles" if isinstance(obj, InvocationHandle) else "futures"] += 1
+        elif isinstance(obj, SchedulerState):
+            counts["node_states"] += sum(
+                1 for node in obj._status if node.startswith(BRANCH_PREFIX)
+            )
+            counts["node_states"] += sum(1 for node in obj._depth if node.startswith(BRANCH_PREFIX))
+        elif isinstance(obj, Invocation) and obj.id.startswith(BRANCH_PREFIX):
             counts["invocations"] += 1
         elif isinstance(obj, NodeSpec) and obj.id.startswith(BRANCH_PREFIX):
             counts["node_specs"] += 1
@@ -67,6 +80,9 @@ def test_finished_branches_leave_only_their_outputs_behind():
     assert live_at_fan_in["invocations"] == 0, live_at_fan_in
     assert live_at_fan_in["items"] == 0, live_at_fan_in
     assert live_at_fan_in["node_specs"] == 0, live_at_fan_in
+    assert live_at_fan_in["handles"] == 0, live_at_fan_in
+    assert live_at_fan_in["futures"] == 0, live_at_fan_in
+    assert live_at_fan_in["node_states"] == 0, live_at_fan_in
     # What the fan-in needs is still there: one known output per branch (and the list's).
     assert live_at_fan_in["outputs"] >= BRANCHES, live_at_fan_in
 

@@ -82,3 +82,59 @@ def test_invalid_transitions_are_refused():
         state.add([("a", [])])
     with pytest.raises(ValueError):
         state.add([("e", ["nope"])])
+
+
+def _run_map(state: SchedulerState, group: str, width: int) -> list[str]:
+    branches = [f"map:{group}:{index}" for index in range(width)]
+    state.add((branch, ["root"]) for branch in branches)
+    assert sorted(state.take(width)) == sorted(branches)
+    for branch in branches:
+        state.complete(branch)
+    return branches
+
+
+def test_a_completed_map_branch_is_forgotten_but_still_reads_as_completed():
+    state = SchedulerState(depth_first=True)
+    state.add([("root", [])])
+    state.take(1)
+    state.complete("root")
+    branches = _run_map(state, "square", 5)
+    # No per-branch entry is left in the node tables, only the group's byte table.
+    assert not [node for node in state._status if node.startswith("map:")]
+    assert not [node for node in state._depth if node.startswith("map:")]
+    assert all(state.status(branch) is NodeStatus.COMPLETED for branch in branches)
+    assert "map:square:4" in state and "map:square:5" not in state
+    assert sorted(state.nodes_with(NodeStatus.COMPLETED)) == sorted(["root", *branches])
+    # A node added later that reads the branches is ready at once, and deeper than them.
+    assert state.add([("fan_in", branches)]) == []
+    assert state.status("fan_in") is NodeStatus.READY
+    assert state._depth["fan_in"] == 2
+    with pytest.raises(ValueError, match="added twice"):
+        state.add([("map:square:2", [])])
+    with pytest.raises(ValueError, match="unknown"):
+        state.add([("late", ["map:square:9"])])
+    with pytest.raises(KeyError):
+        state.status("map:square:9")
+
+
+def test_failed_and_skipped_branches_keep_their_status_and_still_skip_late_dependents():
+    state = SchedulerState()
+    state.add([("map:m:0", []), ("map:m:1", [])])
+    state.take(2)
+    state.complete("map:m:0")
+    state.fail("map:m:1")
+    assert state.status("map:m:0") is NodeStatus.COMPLETED
+    assert state.status("map:m:1") is NodeStatus.FAILED
+    assert state.add([("after_both", ["map:m:0", "map:m:1"])]) == ["after_both"]
+    assert state.add([("after_first", ["map:m:0"])]) == []
+    assert state.status("after_first") is NodeStatus.READY
+
+
+def test_ids_that_only_look_like_branches_are_kept_as_ordinary_nodes():
+    state = SchedulerState()
+    odd = ["map:", "map:g", "map:g:", "map:g:01", "map:g:x"]
+    state.add((node, []) for node in odd)
+    for node in state.take(10):
+        state.complete(node)
+    assert all(state.status(node) is NodeStatus.COMPLETED for node in odd)
+    assert sorted(node for node in state._status) == sorted(odd)

@@ -43,18 +43,12 @@ from fanflow.authoring.launch import finished_run, orchestrator_for, stopped_err
 from fanflow.authoring.mapping import DEFAULT_MAX_FAN_OUT, expand, split_map_arguments
 from fanflow.authoring.run_config import StepOverrides
 from fanflow.authoring.step_overrides import apply_step_overrides, with_pipeline_settings
-from fanflow.authoring.tracing import (
-    IdAllocator,
-    StepArtifact,
-    dynamic_context,
-    map_branch_id,
-    split_branch_id,
-)
+from fanflow.authoring.tracing import IdAllocator, StepArtifact, dynamic_context
 from fanflow.client.views import ArtifactVersionView
 from fanflow.config import Settings
 from fanflow.enums import ExecutionMode
 from fanflow.exceptions import StepExecutionException, StepInterfaceError
-from fanflow.execution.known import InvocationHandle, KnownArtifact
+from fanflow.execution.known import Handle, InvocationHandle, KnownArtifact, MapBranches
 from fanflow.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
 from fanflow.execution.recording import hook_records
 from fanflow.execution.run_setup import RunDescription
@@ -69,6 +63,8 @@ from fanflow.spec import (
     StepDefinition,
     effective_enable_cache,
     frozen_mapping,
+    map_branch_id,
+    split_branch_id,
 )
 from fanflow.typecheck import mismatch
 
@@ -94,7 +90,8 @@ class DynamicRun:
         self.max_fan_out = max_fan_out
         self.enable_cache = enable_cache
         self.ids = IdAllocator(orchestrator.description.name)
-        self.handles: list[InvocationHandle] = []
+        # What the run waits for before it ends: single steps' handles, maps' branch tables.
+        self.handles: list[InvocationHandle | MapBranches] = []
         self._client: Client | None = None
         self._positions = itertools.count()
         self._last_parameters: Mapping[str, Any] | None = None
@@ -115,7 +112,7 @@ class DynamicRun:
 
     # --- waiting and loading ------------------------------------------------------------------
 
-    def wait(self, handle: InvocationHandle) -> None:
+    def wait(self, handle: Handle) -> None:
         self.orchestrator.wait(handle)
         if handle.status in ("completed", "cached"):
             return
@@ -135,7 +132,7 @@ class DynamicRun:
     def load_known(self, known: KnownArtifact) -> Any:
         return self.orchestrator.load(known)
 
-    def output_artifacts(self, handle: InvocationHandle, names: list[str]) -> list[OutputArtifact]:
+    def output_artifacts(self, handle: Handle, names: list[str]) -> list[OutputArtifact]:
         ids = [handle.outputs[name].id for name in names]
         records = self.orchestrator.artifact_records(ids)
         return [
@@ -149,7 +146,7 @@ class DynamicRun:
             for name, av_id in zip(names, ids, strict=True)
         ]
 
-    def chunk(self, handle: InvocationHandle, output_name: str, index: int) -> ArtifactVersionView:
+    def chunk(self, handle: Handle, output_name: str, index: int) -> ArtifactVersionView:
         """One item of a finished sequence output (ZenML's `.chunk(index)`). The output is split
         into item artifacts once (as `.map` splits it); later chunks reuse the split."""
         where = f"output artifact `{output_name}` of step `{handle.invocation_id}`"
@@ -365,7 +362,10 @@ class DynamicRun:
             for index, branch_kwargs in enumerate(branches)
         ]
         self.ids.map_widths[group] = len(invocations)
-        return MapResultsFuture(self, self._submit(invocations), step, group)
+        output_names = tuple(output.name for output in step.outputs)
+        table = self.orchestrator.add_map(group, invocations, output_names)
+        self.handles.append(table)
+        return MapResultsFuture(self, table, step)
 
     def _as_sequence(self, step: StepDefinition, name: str, value: Any) -> Sequence[Any] | None:
         """Mapped inputs that are artifacts become per-item references (split by a worker)."""

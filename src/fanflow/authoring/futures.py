@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fanflow.client.views import ArtifactVersionView
-from fanflow.execution.known import InvocationHandle
-from fanflow.spec import StepDefinition
+from fanflow.execution.known import Handle, MapBranches
+from fanflow.spec import StepDefinition, map_branch_id
 
 if TYPE_CHECKING:
     from fanflow.authoring.dynamic import DynamicRun
@@ -33,14 +33,14 @@ class OutputArtifact(ArtifactVersionView):
         invocation_id: str,
         output_name: str,
         run_id: str,
-        live: tuple[DynamicRun, InvocationHandle] | None = None,
+        live: tuple[DynamicRun, Handle] | None = None,
     ) -> None:
         super().__init__(view._record, view._client)
         self.invocation_id = invocation_id
         self.output_name = output_name
         self.run_id = run_id
         self._run: DynamicRun | None = live[0] if live is not None else None
-        self._handle: InvocationHandle | None = live[1] if live is not None else None
+        self._handle: Handle | None = live[1] if live is not None else None
 
     @property
     def step_name(self) -> str:
@@ -68,7 +68,7 @@ class ArtifactFuture:
 
     __slots__ = ("_handle", "_run", "output_name")
 
-    def __init__(self, run: DynamicRun, handle: InvocationHandle, output_name: str) -> None:
+    def __init__(self, run: DynamicRun, handle: Handle, output_name: str) -> None:
         self._run = run
         self._handle = handle
         self.output_name = output_name
@@ -105,7 +105,7 @@ class StepFuture:
 
     __slots__ = ("_handle", "_run", "_step")
 
-    def __init__(self, run: DynamicRun, handle: InvocationHandle, step: StepDefinition) -> None:
+    def __init__(self, run: DynamicRun, handle: Handle, step: StepDefinition) -> None:
         self._run = run
         self._handle = handle
         self._step = step
@@ -176,26 +176,20 @@ class StepFuture:
 class MapResultsFuture(Sequence[StepFuture]):
     """The branches of a `.map(...)`, in index order; pass it to a `list[T]` input to fan in.
 
-    It holds the branches' handles and makes a branch's `StepFuture` when asked for it, so a
-    map keeps one object per branch (the handle the orchestrator settles), not two."""
+    It holds the map's branch table (`MapBranches`: a status byte and an outputs slot per
+    branch) and makes a branch's `StepFuture` when asked for it, so a map whose result the
+    pipeline function keeps does not keep two objects per branch for the whole run."""
 
-    def __init__(
-        self,
-        run: DynamicRun,
-        handles: list[InvocationHandle],
-        step: StepDefinition,
-        group: str,
-    ) -> None:
+    def __init__(self, run: DynamicRun, branches: MapBranches, step: StepDefinition) -> None:
         self._run = run
-        self._handles = handles
+        self._branches = branches
         self._step = step
-        self.group = group
+        self.group = branches.group
 
     @property
     def futures(self) -> list[StepFuture]:
         """One future per branch, made now (a new list on each call)."""
-        run, step = self._run, self._step
-        return [StepFuture(run, handle, step) for handle in self._handles]
+        return list(self)
 
     @property
     def invocation_id(self) -> str:
@@ -203,14 +197,15 @@ class MapResultsFuture(Sequence[StepFuture]):
 
     @property
     def invocation_ids(self) -> list[str]:
-        return [handle.invocation_id for handle in self._handles]
+        return [map_branch_id(self.group, index) for index in range(len(self._branches))]
 
     def running(self) -> bool:
-        return any(not handle.done for handle in self._handles)
+        return not self._branches.done
 
     def wait(self) -> None:
-        for handle in self._handles:
-            self._run.wait(handle)
+        """Waits for every branch, in index order; raises for the first that failed."""
+        for index in range(len(self._branches)):
+            self._run.wait(self._branches.handle(index))
 
     def result(self) -> list[Any]:
         return [future.result() for future in self]
@@ -220,24 +215,24 @@ class MapResultsFuture(Sequence[StepFuture]):
 
     def unpack(self) -> tuple[list[ArtifactFuture], ...]:
         """One list per output of a multi-output step: `a, b = step.map(...).unpack()`."""
-        if not self._handles:
+        if not len(self._branches):
             return ()
         return tuple(list(column) for column in zip(*self, strict=True))
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return [StepFuture(self._run, handle, self._step) for handle in self._handles[index]]
-        return StepFuture(self._run, self._handles[index], self._step)
+            return [self[position] for position in range(len(self._branches))[index]]
+        return StepFuture(self._run, self._branches.handle(index), self._step)
 
     def __len__(self) -> int:
-        return len(self._handles)
+        return len(self._branches)
 
     def __iter__(self) -> Iterator[StepFuture]:
-        run, step = self._run, self._step
-        return (StepFuture(run, handle, step) for handle in self._handles)
+        run, step, branches = self._run, self._step, self._branches
+        return (StepFuture(run, branches.handle(index), step) for index in range(len(branches)))
 
     def __repr__(self) -> str:
-        return f"MapResultsFuture({self.group!r}, {len(self._handles)} branches)"
+        return f"MapResultsFuture({self.group!r}, {len(self._branches)} branches)"
 
 
 class ItemReference:

@@ -22,7 +22,7 @@ from typing import Any
 
 from fanflow.authoring.binding import Unmapped, bind_arguments
 from fanflow.exceptions import FanOutLimitError, MapInputError
-from fanflow.spec import StepDefinition
+from fanflow.spec import StepDefinition, map_branch_id
 
 DEFAULT_MAX_FAN_OUT = 1_000_000
 
@@ -148,7 +148,7 @@ def trace_map(
     parameter_defaults: Mapping[str, Any],
 ) -> MapResult:
     """`.map` while a static pipeline is traced: the width must be known now."""
-    from fanflow.authoring.tracing import StepArtifact, map_branch_id
+    from fanflow.authoring.tracing import StepArtifact
 
     def static_sequence(name: str, value: Any) -> Sequence[Any] | None:
         if isinstance(value, StepArtifact):

@@ -45,6 +45,7 @@ from fanflow.exceptions import (
 )
 from fanflow.graph import find_cycle
 from fanflow.spec import (
+    MAP_BRANCH_PREFIX,
     TUPLE_RULE,
     ExternalArtifactRef,
     InputRef,
@@ -55,6 +56,7 @@ from fanflow.spec import (
     StepDefinition,
     effective_enable_cache,
     frozen_mapping,
+    split_branch_id,
 )
 
 MAX_ID_SUFFIX = 10_000
@@ -193,24 +195,6 @@ class IdAllocator:
                 self._next_suffix[base] = index + 1
                 return candidate
         raise AssertionError("unreachable")
-
-
-MAP_BRANCH_PREFIX = "map:"
-
-
-def map_branch_id(group: str, index: int) -> str:
-    """ZenML's name for the index-th branch of a map: `map:<group>:<index>`."""
-    return f"{MAP_BRANCH_PREFIX}{group}:{index}"
-
-
-def split_branch_id(invocation_id: str) -> tuple[str | None, int]:
-    """`map:<group>:<index>` back into its group and index; `(None, -1)` for any other id."""
-    if not invocation_id.startswith(MAP_BRANCH_PREFIX):
-        return None, -1
-    group, _, index = invocation_id[len(MAP_BRANCH_PREFIX) :].rpartition(":")
-    if not group or not index.isdigit() or (index != "0" and index.startswith("0")):
-        return None, -1
-    return group, int(index)
 
 
 def check_explicit_id(step_name: str, custom_id: object) -> None:

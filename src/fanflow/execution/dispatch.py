@@ -20,14 +20,14 @@ from typing import Any
 from fanflow.artifacts.items import SplitResult
 from fanflow.artifacts.store import ArtifactStore
 from fanflow.execution import cache, recording
-from fanflow.execution.known import ArtifactInput, KnownArtifact, SplitRequest
+from fanflow.execution.known import ArtifactInput, KnownArtifact, MapBranches, SplitRequest
 from fanflow.execution.run_setup import RunDescription
 from fanflow.execution.tables import compact
 from fanflow.execution.worker import StepTask, StoreLocation
 from fanflow.ids import new_id
 from fanflow.metadata.records import InputLink, NewArtifactVersion, StepStart
 from fanflow.metadata.store import MetadataStore
-from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef
+from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef, split_branch_id
 
 HOOK_KINDS = ("on_failure", "on_success", "on_start", "on_end")
 
@@ -56,7 +56,10 @@ class TaskBuilder:
         self.location = location
         self.description = description
         self.reuse = reuse
+        # Outputs of finished invocations, by id; a dynamic map's branches keep theirs in
+        # the map's table (`groups`, shared with the run's `Resolutions`).
         self.outputs: dict[str, dict[str, KnownArtifact]] = {}
+        self.groups: dict[str, MapBranches] = {}
         self.external: dict[str, KnownArtifact] = {}
         # How many added, not yet dispatched invocations read each external artifact.
         self._external_readers: dict[str, int] = {}
@@ -124,7 +127,7 @@ class TaskBuilder:
                 start.end_time = now
                 start.original_step_run_id = original_id
                 start.cached_outputs = [(name, known.id) for name, known in outputs.items()]
-                self.outputs[inv.id] = outputs
+                self.keep_outputs(inv.id, outputs)
                 prepared.append(Prepared(inv, start, outputs, None))
                 continue
             task = StepTask(
@@ -214,9 +217,25 @@ class TaskBuilder:
     def _failed(self, ref: OutputRef | ExternalArtifactRef) -> bool:
         return isinstance(ref, OutputRef) and ref.invocation_id in self.failed
 
+    def keep_outputs(self, node: str, outputs: dict[str, KnownArtifact]) -> None:
+        """A finished (or cached) invocation's outputs, for the tasks of its dependents."""
+        if self.groups:
+            group, index = split_branch_id(node)
+            branches = self.groups.get(group) if group is not None else None
+            if branches is not None:
+                branches.keep_outputs(index, outputs)
+                return
+        self.outputs[node] = outputs
+
     def known(self, ref: OutputRef | ExternalArtifactRef) -> KnownArtifact:
         if isinstance(ref, OutputRef):
-            return self.outputs[ref.invocation_id][ref.output_name]
+            outputs = self.outputs.get(ref.invocation_id)
+            if outputs is not None:
+                return outputs[ref.output_name]
+            group, index = split_branch_id(ref.invocation_id)
+            if group is None or group not in self.groups:
+                raise KeyError(f"no outputs recorded for `{ref.invocation_id}`")
+            return self.groups[group].output(index, ref.output_name)
         return self.external[ref.artifact_version_id]
 
     def split_done(

@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fanflow.artifacts.items import ITEM_MATERIALIZER, ItemSource, source_from_metadata
+from fanflow.spec import map_branch_id, split_branch_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,124 @@ class InvocationHandle:
         self.error_text: str | None = None
 
 
+# A settled branch's state in `MapBranches`: 0 while it is pending.
+_BRANCH_STATUSES: tuple[str | None, ...] = (None, "completed", "cached", "failed", "skipped")
+_BRANCH_CODES = {status: code for code, status in enumerate(_BRANCH_STATUSES) if status}
+
+
+class MapBranches:
+    """The handles of one dynamic map's branches as one table, not an object per branch.
+
+    A map's futures live as long as the pipeline function keeps its result, i.e. usually for
+    the whole run: per branch the table holds one status byte and one slot for its outputs
+    (the known artifact itself when the step has one output). The orchestrator fills a
+    branch's outputs as soon as its result is in (its dependents are built from them) and
+    settles its status once the records are committed; `handle(index)` is a view with
+    `InvocationHandle`'s attributes for the branch's future.
+    """
+
+    __slots__ = ("_errors", "_outputs", "_states", "_unsettled", "group", "output_names")
+
+    def __init__(self, group: str, width: int, output_names: tuple[str, ...]) -> None:
+        self.group = group
+        self.output_names = output_names
+        self._states = bytearray(width)
+        self._outputs: list[Any] = [None] * width
+        self._errors: dict[int, tuple[BaseException | None, str | None]] = {}
+        self._unsettled = width
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    @property
+    def done(self) -> bool:
+        """Every branch is settled (what waiting for the whole map waits on)."""
+        return self._unsettled == 0
+
+    def handle(self, index: int) -> BranchHandle:
+        width = len(self._states)
+        if index < 0:
+            index += width
+        if not 0 <= index < width:
+            raise IndexError(f"map `{self.group}` has {width} branches; no branch {index}")
+        return BranchHandle(self, index)
+
+    def keep_outputs(self, index: int, outputs: dict[str, KnownArtifact]) -> None:
+        if len(self.output_names) == 1 and len(outputs) == 1:
+            self._outputs[index] = next(iter(outputs.values()))
+        else:
+            self._outputs[index] = outputs
+
+    def outputs(self, index: int) -> dict[str, KnownArtifact]:
+        kept = self._outputs[index]
+        if kept is None:
+            return _NO_OUTPUTS
+        if isinstance(kept, dict):
+            return kept
+        return {self.output_names[0]: kept}
+
+    def output(self, index: int, name: str) -> KnownArtifact:
+        kept = self._outputs[index]
+        if isinstance(kept, KnownArtifact) and name == self.output_names[0]:
+            return kept
+        if isinstance(kept, dict):
+            return kept[name]
+        raise KeyError(f"branch {index} of map `{self.group}` has no output `{name}`")
+
+    def settle(
+        self, index: int, status: str, error: BaseException | None, error_text: str | None
+    ) -> None:
+        if self._states[index]:
+            return
+        if error is not None or error_text is not None:
+            self._errors[index] = (error, error_text)
+        self._states[index] = _BRANCH_CODES[status]
+        self._unsettled -= 1
+
+    def settle_rest(self, error: BaseException | None) -> None:
+        """The run's loop ended: branches never settled are skipped, with its error."""
+        for index, state in enumerate(self._states):
+            if not state:
+                self.settle(index, "skipped", error, None)
+
+
+class BranchHandle:
+    """One branch of a `MapBranches` table, read like an `InvocationHandle`."""
+
+    __slots__ = ("_index", "_table")
+
+    def __init__(self, table: MapBranches, index: int) -> None:
+        self._table = table
+        self._index = index
+
+    @property
+    def invocation_id(self) -> str:
+        return map_branch_id(self._table.group, self._index)
+
+    @property
+    def done(self) -> bool:
+        return self._table._states[self._index] != 0
+
+    @property
+    def status(self) -> str | None:
+        return _BRANCH_STATUSES[self._table._states[self._index]]
+
+    @property
+    def outputs(self) -> dict[str, KnownArtifact]:
+        return self._table.outputs(self._index)
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._table._errors.get(self._index, (None, None))[0]
+
+    @property
+    def error_text(self) -> str | None:
+        return self._table._errors.get(self._index, (None, None))[1]
+
+
+Handle = InvocationHandle | BranchHandle
+
+
 class SplitRequest:
     """A request to split a sequence artifact into item artifacts (for `.map`)."""
 
@@ -106,6 +226,8 @@ class Resolutions:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self.handles: dict[str, InvocationHandle] = {}
+        # Dynamic maps' branch tables, by group: their branches have no handle of their own.
+        self.groups: dict[str, MapBranches] = {}
         self._pending: list[Callable[[], None]] = []
 
     def later(self, action: Callable[[], None]) -> None:
@@ -122,6 +244,10 @@ class Resolutions:
         handles = self.handles
         handle = handles.get(invocation_id)
         if handle is None:
+            group, index = split_branch_id(invocation_id)
+            table = self.groups.get(group) if group is not None else None
+            if table is not None:
+                self._pending.append(partial(table.settle, index, status, error, error_text))
             return
 
         def settle() -> None:
@@ -148,6 +274,8 @@ class Resolutions:
                 handle.error = handle.error or error
                 handle.status = handle.status or "skipped"
                 handle.done = True
+        for table in self.groups.values():
+            table.settle_rest(error)
         self.notify()
 
     def notify(self) -> None:

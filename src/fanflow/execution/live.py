@@ -14,7 +14,14 @@ from fanflow.enums import ExecutionMode
 from fanflow.exceptions import StepExecutionException
 from fanflow.execution.core import RunScheduler
 from fanflow.execution.core import events as ev
-from fanflow.execution.known import InvocationHandle, KnownArtifact, Resolutions, SplitRequest
+from fanflow.execution.known import (
+    Handle,
+    InvocationHandle,
+    KnownArtifact,
+    MapBranches,
+    Resolutions,
+    SplitRequest,
+)
 from fanflow.execution.messages import Add, Inbox
 from fanflow.execution.worker import load_input
 from fanflow.metadata.store import MetadataStore
@@ -36,6 +43,14 @@ class LiveRunApi:
         self.events.put(Add(invocations, {h.invocation_id: h for h in handles}))
         return handles
 
+    def add_map(
+        self, group: str, invocations: list[Invocation], output_names: tuple[str, ...]
+    ) -> MapBranches:
+        """Add the branches of a dynamic map (thread-safe); one table settles them all."""
+        branches = MapBranches(group, len(invocations), output_names)
+        self.events.put(Add(invocations, {}, branches))
+        return branches
+
     def split(self, source: KnownArtifact) -> SplitRequest:
         """Split a sequence artifact into item artifacts (for `.map`); waits for the answer."""
         request = SplitRequest(source)
@@ -43,7 +58,7 @@ class LiveRunApi:
         self.resolutions.wait(request)
         return request
 
-    def wait(self, handle: InvocationHandle) -> None:
+    def wait(self, handle: Handle | MapBranches) -> None:
         self.resolutions.wait(handle)
 
     def load(self, known: KnownArtifact) -> Any:

@@ -22,7 +22,7 @@ from fanflow.execution.core import NodeSpec
 from fanflow.execution.core.events import Event
 from fanflow.execution.core.scheduler import MapGroupTally
 from fanflow.execution.executors.local_resources import counted_needs
-from fanflow.execution.known import InvocationHandle, SplitRequest
+from fanflow.execution.known import InvocationHandle, MapBranches, SplitRequest
 from fanflow.spec import Invocation
 
 
@@ -49,6 +49,7 @@ class Add:
 
     invocations: list[Invocation]
     handles: dict[str, InvocationHandle]
+    branches: MapBranches | None = None  # a dynamic map's branches: their one handle table
 
 
 Message = Done | BodyStarted | Add | SplitRequest | Event

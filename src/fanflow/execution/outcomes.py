@@ -113,7 +113,7 @@ class StepOutcomes:
         duration = (result.end_time - result.start_time).total_seconds()
         if result.succeeded:
             outputs = recording.known_outputs(result)
-            self.builder.outputs[node] = outputs
+            self.builder.keep_outputs(node, outputs)
             self.observers.emit("step_finished", node, duration, None)
             self.resolutions.resolve(node, "completed", outputs)
             return

@@ -102,6 +102,7 @@ class Orchestrator(LiveRunApi):
             execute_step_portable if self.executor_cls.ships_functions_by_value else execute_step
         )
         self.resolutions = Resolutions()
+        self.builder.groups = self.resolutions.groups
         self.events = Inbox()
         self.outcomes = StepOutcomes(self.record, self.builder, self.observers, self.resolutions)
         self.loop_error: BaseException | None = None
@@ -241,6 +242,8 @@ class Orchestrator(LiveRunApi):
         assert self._flight is not None
         self._flight.executor.check_shippable(item.invocations)  # before any of them runs
         self.resolutions.handles.update(item.handles)
+        if item.branches is not None:
+            self.resolutions.groups[item.branches.group] = item.branches
         for inv in item.invocations:
             self.invocations[inv.id] = inv
         self.builder.added(item.invocations)

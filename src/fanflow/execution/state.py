@@ -19,7 +19,8 @@ Invariants:
 - a completed node keeps only its status (and its depth): its dependents list, its counter and
   its place in the declaration order are released, because a wide map would otherwise hold them
   for every finished branch until the run ends. Nodes added later that depend on it only need
-  to know it completed.
+  to know it completed. A completed map branch (`map:<group>:<index>`) keeps not even that: it
+  is one byte in its group's table, and its group keeps the deepest depth of its branches.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 
 from fanflow.execution.tables import compact
+from fanflow.spec import MAP_BRANCH_PREFIX, split_branch_id
 
 
 class NodeStatus(str, Enum):
@@ -53,6 +55,8 @@ def _as_list(dependents: str | list[str] | None) -> list[str]:
 class SchedulerState:
     __slots__ = (
         "_added",
+        "_branch_depth",
+        "_completed_branches",
         "_dependents",
         "_depth",
         "_depth_first",
@@ -81,6 +85,9 @@ class SchedulerState:
         self._ready_count = 0
         self._running = 0
         self._unfinished = 0
+        # Completed map branches, by group: byte `index` is 1 once branch `index` completed.
+        self._completed_branches: dict[str, bytearray] = {}
+        self._branch_depth: dict[str, int] = {}  # the deepest completed branch, by group
 
     # --- building ------------------------------------------------------------------------------
 
@@ -91,14 +98,14 @@ class SchedulerState:
         """
         items = [(node, tuple(dict.fromkeys(upstream))) for node, upstream in nodes]
         for node, _ in items:
-            if node in self._status:
+            if self._status_of(node) is not None:
                 raise ValueError(f"node {node!r} was added twice")
             self._status[node] = NodeStatus.WAITING
             self._order[node] = self._added
             self._added += 1
             self._unfinished += 1
         for node, upstream in items:
-            unknown = [parent for parent in upstream if parent not in self._status]
+            unknown = [parent for parent in upstream if self._status_of(parent) is None]
             if unknown:
                 raise ValueError(f"node {node!r} depends on unknown node(s) {unknown}")
         if self._depth_first:
@@ -107,7 +114,7 @@ class SchedulerState:
         for node, upstream in items:
             count = 0
             for parent in upstream:
-                parent_status = self._status[parent]
+                parent_status = self._status_of(parent)
                 if parent_status is NodeStatus.COMPLETED:
                     continue
                 dependents = self._dependents.get(parent)
@@ -135,10 +142,12 @@ class SchedulerState:
         while pending:
             deferred = []
             for node, upstream in pending:
-                if any(parent not in self._depth for parent in upstream):
+                depths = [self._depth_of(parent) for parent in upstream]
+                known = [depth for depth in depths if depth is not None]
+                if len(known) < len(depths):
                     deferred.append((node, upstream))
                     continue
-                self._depth[node] = 1 + max((self._depth[p] for p in upstream), default=-1)
+                self._depth[node] = 1 + max(known, default=-1)
             if len(deferred) == len(pending):  # a cycle; compile-time checks prevent it
                 for node, _ in deferred:
                     self._depth[node] = 0
@@ -223,7 +232,45 @@ class SchedulerState:
                 newly_ready.append(child)
             else:
                 self._pending[child] = left
+        if node.startswith(MAP_BRANCH_PREFIX):
+            self._forget_branch(node)
         return newly_ready
+
+    def _forget_branch(self, node: str) -> None:
+        """A completed map branch becomes one byte of its group's table."""
+        group, index = split_branch_id(node)
+        if group is None:
+            return
+        del self._status[node]
+        depth = self._depth.pop(node, 0)
+        if depth > self._branch_depth.get(group, -1):
+            self._branch_depth[group] = depth
+        table = self._completed_branches.get(group)
+        if table is None:
+            table = self._completed_branches[group] = bytearray()
+        if index >= len(table):
+            table.extend(bytes(max(index + 1 - len(table), len(table))))
+        table[index] = 1
+
+    def _completed_branch(self, node: str) -> bool:
+        if not node.startswith(MAP_BRANCH_PREFIX) or not self._completed_branches:
+            return False
+        group, index = split_branch_id(node)
+        table = self._completed_branches.get(group) if group is not None else None
+        return table is not None and index < len(table) and table[index] == 1
+
+    def _status_of(self, node: str) -> NodeStatus | None:
+        status = self._status.get(node)
+        if status is None and self._completed_branch(node):
+            return NodeStatus.COMPLETED
+        return status
+
+    def _depth_of(self, node: str) -> int | None:
+        depth = self._depth.get(node)
+        if depth is None and self._completed_branch(node):
+            group, _ = split_branch_id(node)
+            return self._branch_depth.get(group or "", 0)
+        return depth
 
     def fail(self, node: str) -> list[str]:
         """Mark a running node failed; returns every dependent that can now never run."""
@@ -282,13 +329,16 @@ class SchedulerState:
 
     def compact(self) -> None:
         """Give back the table memory of nodes no longer waiting (see `execution/tables.py`)."""
-        compact(self._pending, self._dependents, self._order, self._held)
+        compact(self._pending, self._dependents, self._order, self._held, self._status, self._depth)
 
     def status(self, node: str) -> NodeStatus:
-        return self._status[node]
+        status = self._status_of(node)
+        if status is None:
+            raise KeyError(node)
+        return status
 
     def __contains__(self, node: object) -> bool:
-        return node in self._status
+        return isinstance(node, str) and self._status_of(node) is not None
 
     @property
     def ready_count(self) -> int:
@@ -303,4 +353,12 @@ class SchedulerState:
         return self._unfinished == 0
 
     def nodes_with(self, status: NodeStatus) -> list[str]:
-        return [node for node, current in self._status.items() if current is status]
+        nodes = [node for node, current in self._status.items() if current is status]
+        if status is NodeStatus.COMPLETED:
+            for group, table in self._completed_branches.items():
+                nodes.extend(
+                    f"{MAP_BRANCH_PREFIX}{group}:{index}"
+                    for index, done in enumerate(table)
+                    if done
+                )
+        return nodes
