@@ -34,6 +34,7 @@ from fanflow.authoring.binding import (
 from fanflow.authoring.futures import (
     ArtifactFuture,
     ItemReference,
+    ItemReferences,
     MapResultsFuture,
     OutputArtifact,
     StepFuture,
@@ -70,6 +71,13 @@ from fanflow.typecheck import mismatch
 
 if TYPE_CHECKING:
     from fanflow.client import Client, PipelineRunView
+
+
+# A map wider than this is added while it runs: a chunk of branches at a time, each once at
+# most this many of its branches wait to be dispatched, so the run never holds the pending
+# state (invocation, node, item record) of a million branches at once.
+MAP_PENDING_LIMIT = 20_000
+MAP_ADD_CHUNK = 5_000
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -345,32 +353,49 @@ class DynamicRun:
         mapped, fixed = split_map_arguments(
             step, args, kwargs, as_sequence=lambda name, value: self._as_sequence(step, name, value)
         )
-        branches = expand(step, mapped, fixed, product=product, max_fan_out=self.max_fan_out)
+        width, branches = expand(step, mapped, fixed, product=product, max_fan_out=self.max_fan_out)
         step = with_pipeline_settings(step, self.pipeline_settings)
         group = self.ids.map_group(step.name)
         after_ids = self._after_ids(after)
-        invocations = [
+        table = MapBranches(group, width, tuple(output.name for output in step.outputs))
+        made = (
             self._invocation(
                 step,
                 map_branch_id(group, index),
-                branch_kwargs,
+                kwargs,
                 after_ids,
                 parameter_defaults,
                 group,
                 index,
             )
-            for index, branch_kwargs in enumerate(branches)
-        ]
-        self.ids.map_widths[group] = len(invocations)
-        output_names = tuple(output.name for output in step.outputs)
-        table = self.orchestrator.add_map(group, invocations, output_names)
+            for index, kwargs in enumerate(branches)
+        )
+        # A map that tolerates failed branches is added whole: its success ratio is counted
+        # over all its branches from the start.
+        gradual = width > MAP_PENDING_LIMIT and step.config.min_success_ratio is None
+        self.ids.map_widths[group] = width
         self.handles.append(table)
+        added = 0
+        try:
+            while True:
+                chunk = list(itertools.islice(made, MAP_ADD_CHUNK if gradual else width))
+                if added and chunk:
+                    self.orchestrator.wait_for_room(table, added, MAP_PENDING_LIMIT)
+                if chunk or not added:
+                    self.orchestrator.add_branches(table, chunk)
+                added += len(chunk)
+                if added >= width:
+                    break
+        except BaseException:
+            self.ids.map_widths[group] = added
+            self.orchestrator.end_branches(table, added)
+            raise
         return MapResultsFuture(self, table, step)
 
     def _as_sequence(self, step: StepDefinition, name: str, value: Any) -> Sequence[Any] | None:
         """Mapped inputs that are artifacts become per-item references (split by a worker)."""
         if isinstance(value, MapResultsFuture):
-            return list(value.futures)
+            return value  # a sequence of its branches' futures, each made when read
         source = self._known_artifact(value)
         if source is None:
             return None
@@ -380,7 +405,7 @@ class DynamicRun:
                 f"Cannot map step {step.name!r} over input {name!r}: {request.error}. Map over "
                 "a list, tuple or array, or wrap the input as unmapped(...) to pass it whole."
             ) from request.error
-        return [ItemReference(item.id) for item in request.items]
+        return ItemReferences([item.id for item in request.items])
 
     def _known_artifact(self, value: Any) -> KnownArtifact | None:
         if isinstance(value, StepFuture):

@@ -242,3 +242,19 @@ class ItemReference:
 
     def __init__(self, artifact_version_id: str) -> None:
         self.artifact_version_id = artifact_version_id
+
+
+class ItemReferences(Sequence[ItemReference]):
+    """The items of a split sequence artifact, as the sequence `.map` pairs branches with:
+    their ids, each made an `ItemReference` when its branch is built."""
+
+    def __init__(self, artifact_version_ids: list[str]) -> None:
+        self._ids = artifact_version_ids
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [ItemReference(av_id) for av_id in self._ids[index]]
+        return ItemReference(self._ids[index])
+
+    def __len__(self) -> int:
+        return len(self._ids)

@@ -82,10 +82,11 @@ def expand(
     *,
     product: bool,
     max_fan_out: int,
-) -> Iterator[dict[str, Any]]:
+) -> tuple[int, Iterator[dict[str, Any]]]:
     """The keyword arguments of each branch, in branch-index order. The lengths and the width
     are checked now; each branch's arguments are built only when the caller reaches it, so a
-    million-branch map never holds a million argument dicts at once."""
+    million-branch map never holds a million argument dicts at once. Returns the map's width
+    (the number of branches) and the branches' arguments."""
     names = list(mapped)
     lengths = {name: len(mapped[name]) for name in names}
     if product:
@@ -110,7 +111,7 @@ def expand(
         index_sets: Any = itertools.product(*(range(lengths[name]) for name in names))
     else:
         index_sets = ((index,) * len(names) for index in range(width))
-    return _branches(names, mapped, fixed, index_sets)
+    return width, _branches(names, mapped, fixed, index_sets)
 
 
 def _branches(
@@ -161,7 +162,7 @@ def trace_map(
 
     mapped, fixed = split_map_arguments(step, args, kwargs, as_sequence=static_sequence)
     max_fan_out = trace.max_fan_out or DEFAULT_MAX_FAN_OUT
-    branches = expand(step, mapped, fixed, product=product, max_fan_out=max_fan_out)
+    _, branches = expand(step, mapped, fixed, product=product, max_fan_out=max_fan_out)
     group = trace.ids.map_group(step.name)
     results = MapResult()
     for index, branch_kwargs in enumerate(branches):

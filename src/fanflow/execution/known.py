@@ -100,7 +100,15 @@ class MapBranches:
     `InvocationHandle`'s attributes for the branch's future.
     """
 
-    __slots__ = ("_errors", "_outputs", "_states", "_unsettled", "group", "output_names")
+    __slots__ = (
+        "_errors",
+        "_outputs",
+        "_states",
+        "_unsettled",
+        "group",
+        "output_names",
+        "released",
+    )
 
     def __init__(self, group: str, width: int, output_names: tuple[str, ...]) -> None:
         self.group = group
@@ -109,6 +117,9 @@ class MapBranches:
         self._outputs: list[Any] = [None] * width
         self._errors: dict[int, tuple[BaseException | None, str | None]] = {}
         self._unsettled = width
+        # Branches the orchestrator no longer holds as pending (dispatched or skipped); only
+        # its thread writes this, the pipeline function reads it to add a wide map gradually.
+        self.released = 0
 
     def __len__(self) -> int:
         return len(self._states)
@@ -158,11 +169,14 @@ class MapBranches:
         self._states[index] = _BRANCH_CODES[status]
         self._unsettled -= 1
 
-    def settle_rest(self, error: BaseException | None) -> None:
-        """The run's loop ended: branches never settled are skipped, with its error."""
-        for index, state in enumerate(self._states):
-            if not state:
-                self.settle(index, "skipped", error, None)
+    def settle_rest(
+        self, error: BaseException | None, start: int = 0, reason: str | None = None
+    ) -> None:
+        """Branches from `start` on that were never settled are skipped (the run's loop ended,
+        or the map call raised before adding them)."""
+        for index in range(start, len(self._states)):
+            if not self._states[index]:
+                self.settle(index, "skipped", error, reason)
 
 
 class BranchHandle:

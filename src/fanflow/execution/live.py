@@ -36,6 +36,7 @@ class LiveRunApi:
     artifact_store: ArtifactStore
     store: MetadataStore
     core: RunScheduler
+    loop_error: BaseException | None
 
     def add(self, invocations: list[Invocation]) -> list[InvocationHandle]:
         """Add invocations to the live run (thread-safe); their handles resolve when done."""
@@ -43,13 +44,27 @@ class LiveRunApi:
         self.events.put(Add(invocations, {h.invocation_id: h for h in handles}))
         return handles
 
-    def add_map(
-        self, group: str, invocations: list[Invocation], output_names: tuple[str, ...]
-    ) -> MapBranches:
-        """Add the branches of a dynamic map (thread-safe); one table settles them all."""
-        branches = MapBranches(group, len(invocations), output_names)
+    def add_branches(self, branches: MapBranches, invocations: list[Invocation]) -> None:
+        """Add (some of) the branches of a dynamic map; its one table settles them all."""
         self.events.put(Add(invocations, {}, branches))
-        return branches
+
+    def end_branches(self, branches: MapBranches, added: int) -> None:
+        """The map call raised after adding `added` branches: the others are settled skipped."""
+        self.events.put(Add([], {}, branches, added))
+
+    def wait_for_room(self, branches: MapBranches, added: int, limit: int) -> None:
+        """Block until at most `limit` of the `added` branches wait to be dispatched, or the
+        run stops starting work (then nothing would ever make room)."""
+        core = self.core
+
+        class Room:
+            @property
+            def done(self) -> bool:
+                return added - branches.released <= limit or core.stopping or core.finished
+
+        room = Room()
+        while not room.done and self.loop_error is None:
+            self.resolutions.wait(room, timeout=0.05)
 
     def split(self, source: KnownArtifact) -> SplitRequest:
         """Split a sequence artifact into item artifacts (for `.map`); waits for the answer."""

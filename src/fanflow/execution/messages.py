@@ -50,6 +50,8 @@ class Add:
     invocations: list[Invocation]
     handles: dict[str, InvocationHandle]
     branches: MapBranches | None = None  # a dynamic map's branches: their one handle table
+    # The map call raised after adding this many branches: the rest will never come.
+    branches_end: int | None = None
 
 
 Message = Done | BodyStarted | Add | SplitRequest | Event

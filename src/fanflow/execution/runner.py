@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 from fanflow.artifacts.store import ArtifactStore, artifact_store_for
@@ -244,6 +245,14 @@ class Orchestrator(LiveRunApi):
         self.resolutions.handles.update(item.handles)
         if item.branches is not None:
             self.resolutions.groups[item.branches.group] = item.branches
+            if item.branches_end is not None:
+                never_added = partial(
+                    item.branches.settle_rest,
+                    None,
+                    item.branches_end,
+                    "not added: the `.map(...)` call raised before it added this branch",
+                )
+                self.resolutions.later(never_added)
         for inv in item.invocations:
             self.invocations[inv.id] = inv
         self.builder.added(item.invocations)
@@ -263,7 +272,7 @@ class Orchestrator(LiveRunApi):
                 follow_up.extend(self._dispatch(command.nodes))
             elif isinstance(command, cmd.Skip):
                 for node in command.nodes:
-                    self.outcomes.skipped(self.invocations.pop(node), command.reason)
+                    self.outcomes.skipped(self._take(node), command.reason)
             elif isinstance(command, cmd.Cancel):
                 for node in command.nodes:
                     self._flight.cancel(node)
@@ -276,14 +285,23 @@ class Orchestrator(LiveRunApi):
 
     def _dispatch(self, nodes: tuple[str, ...]) -> list[ev.Event]:
         assert self._flight is not None
-        invocations = self.invocations
-        ended, tasks = self.outcomes.dispatched([invocations.pop(node) for node in nodes])
+        ended, tasks = self.outcomes.dispatched([self._take(node) for node in nodes])
         if tasks:
             self._flush()  # recorded before any of them runs
             for task in tasks:
                 self._flight.submit(task)
         now = time.monotonic()
         return [ev.StepFinished(node, ok, now) for node, ok in ended]
+
+    def _take(self, node: str) -> Invocation:
+        """An invocation leaves the pending table (dispatched or skipped); its map's table
+        counts it, which lets a wide map's next branches be added."""
+        inv = self.invocations.pop(node)
+        if inv.map_group is not None:
+            branches = self.resolutions.groups.get(inv.map_group)
+            if branches is not None:
+                branches.released += 1
+        return inv
 
     # --- the executor's callbacks (its threads: they only post messages) ----------------------
 
