@@ -31,6 +31,30 @@ def new_id() -> str:
     return f"{bits:032x}"
 
 
+# A series of ids (the items of one split): a random 24-digit prefix and an 8-digit index, so
+# the whole series is its prefix and each id gives back its index. Still UUID4-shaped: the
+# version and variant digits are in the prefix.
+SERIES_PREFIX_LENGTH = 24
+
+
+def series_prefix() -> str:
+    return new_id()[:SERIES_PREFIX_LENGTH]
+
+
+def series_id(prefix: str, index: int) -> str:
+    return f"{prefix}{index:08x}"
+
+
+def series_index(prefix: str, av_id: str) -> int | None:
+    """The index of `av_id` in the series with `prefix`, or None when it is not one of it."""
+    if len(av_id) != 32 or not av_id.startswith(prefix):
+        return None
+    try:
+        return int(av_id[SERIES_PREFIX_LENGTH:], 16)
+    except ValueError:
+        return None
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 

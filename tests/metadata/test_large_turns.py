@@ -79,3 +79,24 @@ def test_a_map_wider_than_one_statement_is_recorded_whole(metadata_backend, smal
     # The fan-in's twenty input links went in seven statements; all of them, in order.
     fan_in = steps["total"].inputs["values"]
     assert [av.load() for av in fan_in] == [3 * i for i in range(20)]
+
+
+def test_split_items_are_recorded_slice_by_slice_with_names_indexes_and_links(
+    metadata_backend, small_statements
+):
+    run = mapped(n=11)
+    assert run.status == "completed"
+    steps = Client().get_pipeline_run(run.id).steps
+    parent = steps["list_shards"].output
+    items = [steps[f"map:process:{i}"].inputs["shard"][0] for i in range(11)]
+    assert [item.name for item in items] == [f"{parent.name}[{i}]" for i in range(11)]
+    assert [item.version for item in items] == ["1"] * 11
+    assert [item.run_metadata["index"] for item in items] == list(range(11))
+    assert {item.run_metadata["parent_artifact_version_id"] for item in items} == {
+        parent.id.hex
+    }
+    assert [item.load() for item in items] == list(range(11))
+    # Items of one split share an id prefix; each id still reads as a UUID4.
+    hexes = [item.id.hex for item in items]
+    assert len({h[:24] for h in hexes}) == 1 and len(set(hexes)) == 11
+    assert all(item.id.version == 4 for item in items)

@@ -108,7 +108,7 @@ class DynamicRun:
         # The pipeline's merged `settings` (every step's lowest settings layer).
         self.pipeline_settings: Mapping[str, Any] = {}
         # Item artifact ids of the outputs `.chunk(index)` split, by output artifact id.
-        self._chunks: dict[str, list[str]] = {}
+        self._chunks: dict[str, Sequence[str]] = {}
 
     @property
     def client(self) -> Client:
@@ -169,7 +169,8 @@ class DynamicRun:
                 raise ValueError(
                     f"The {where} can not be chunked: {request.error}."
                 ) from request.error
-            items = self._chunks[source.id] = [item.id for item in request.items]
+            assert request.items is not None
+            items = self._chunks[source.id] = request.items.ids
         if not 0 <= index < len(items):
             raise ValueError(
                 f"Chunk index `{index}` out of range for {where} ({len(items)} items)."
@@ -405,7 +406,8 @@ class DynamicRun:
                 f"Cannot map step {step.name!r} over input {name!r}: {request.error}. Map over "
                 "a list, tuple or array, or wrap the input as unmapped(...) to pass it whole."
             ) from request.error
-        return ItemReferences([item.id for item in request.items])
+        assert request.items is not None
+        return ItemReferences(request.items.ids)
 
     def _known_artifact(self, value: Any) -> KnownArtifact | None:
         if isinstance(value, StepFuture):

@@ -248,7 +248,7 @@ class ItemReferences(Sequence[ItemReference]):
     """The items of a split sequence artifact, as the sequence `.map` pairs branches with:
     their ids, each made an `ItemReference` when its branch is built."""
 
-    def __init__(self, artifact_version_ids: list[str]) -> None:
+    def __init__(self, artifact_version_ids: Sequence[str]) -> None:
         self._ids = artifact_version_ids
 
     def __getitem__(self, index: Any) -> Any:

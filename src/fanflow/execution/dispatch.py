@@ -20,12 +20,18 @@ from typing import Any
 from fanflow.artifacts.items import SplitResult
 from fanflow.artifacts.store import ArtifactStore
 from fanflow.execution import cache, recording
-from fanflow.execution.known import ArtifactInput, KnownArtifact, MapBranches, SplitRequest
+from fanflow.execution.known import (
+    ArtifactInput,
+    KnownArtifact,
+    MapBranches,
+    SplitItems,
+    SplitRequest,
+)
 from fanflow.execution.run_setup import RunDescription
 from fanflow.execution.tables import compact
 from fanflow.execution.worker import StepTask, StoreLocation
-from fanflow.ids import new_id
-from fanflow.metadata.records import InputLink, NewArtifactVersion, StepStart
+from fanflow.ids import SERIES_PREFIX_LENGTH, new_id
+from fanflow.metadata.records import InputLink, StepStart
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef, split_branch_id
 
@@ -61,6 +67,8 @@ class TaskBuilder:
         self.outputs: dict[str, dict[str, KnownArtifact]] = {}
         self.groups: dict[str, MapBranches] = {}
         self.external: dict[str, KnownArtifact] = {}
+        # The run's splits, by their items' id prefix: an item is looked up, not held.
+        self._splits: dict[str, SplitItems] = {}
         # How many added, not yet dispatched invocations read each external artifact.
         self._external_readers: dict[str, int] = {}
         # Invocations whose map tolerates failed branches (`min_success_ratio`).
@@ -238,15 +246,29 @@ class TaskBuilder:
             return self.groups[group].output(index, ref.output_name)
         return self.external[ref.artifact_version_id]
 
-    def split_done(
-        self, request: SplitRequest, result: SplitResult, run_id: str
-    ) -> list[NewArtifactVersion]:
-        """A sequence artifact was split: its items become known; returns their records."""
-        versions, known = recording.item_records(request.source, result, run_id)
-        for item in known:
-            self.external[item.id] = item
-        request.items = known
-        return versions
+    def split_done(self, request: SplitRequest, result: SplitResult) -> SplitItems:
+        """A sequence artifact was split: its items are known from now on, as one object (an
+        item's known artifact is made when an invocation that reads it is added)."""
+        split = SplitItems(request.source, result)
+        self._splits[split.prefix] = split
+        request.items = split
+        return split
+
+    def _split_item(self, av_id: str) -> KnownArtifact | None:
+        """A split item's known artifact, made from its split. Once as many items were made as
+        the split has, the split is let go: a later reader of an item (read twice, or by
+        `.chunk` after its branch started) gets its record from the store instead."""
+        prefix = av_id[:SERIES_PREFIX_LENGTH]
+        split = self._splits.get(prefix) if self._splits else None
+        if split is None:
+            return None
+        index = split.index_of(av_id)
+        if index is None:
+            return None
+        split.taken += 1
+        if split.taken >= split.count:
+            del self._splits[prefix]
+        return split.known(index)
 
     def compact(self) -> None:
         """Give back the table memory of items and branches no longer waiting."""
@@ -263,7 +285,11 @@ class TaskBuilder:
             for av_id in _external_ids(inv):
                 readers[av_id] = readers.get(av_id, 0) + 1
                 if av_id not in self.external:
-                    wanted.add(av_id)
+                    item = self._split_item(av_id)
+                    if item is not None:
+                        self.external[av_id] = item
+                    else:
+                        wanted.add(av_id)
         if wanted:
             self._prefetch(wanted)
 

@@ -8,12 +8,18 @@ step it submitted: the orchestrator resolves it after the step's result is commi
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from fanflow.artifacts.items import ITEM_MATERIALIZER, ItemSource, source_from_metadata
+from fanflow.artifacts.items import (
+    ITEM_MATERIALIZER,
+    ItemSource,
+    SplitResult,
+    source_from_metadata,
+)
+from fanflow.ids import series_id, series_index, series_prefix
 from fanflow.spec import map_branch_id, split_branch_id
 
 
@@ -216,6 +222,93 @@ class BranchHandle:
 Handle = InvocationHandle | BranchHandle
 
 
+class SplitItems:
+    """The items a sequence artifact was split into, as one object (a `.map` over a million
+    items must not hold a million records): item `i`'s id is the series prefix and `i`, its
+    hash is 32 bytes of one buffer, and its known artifact (and its record, when written) is
+    built when asked for."""
+
+    __slots__ = ("_data_types", "_hashes", "count", "parent", "prefix", "taken")
+
+    def __init__(self, parent: KnownArtifact, result: SplitResult) -> None:
+        self.parent = parent
+        self.prefix = series_prefix()
+        self.count = result.count
+        self.taken = 0  # items made known so far (the split is dropped once all were)
+        self._hashes: bytes | list[str]
+        try:
+            self._hashes = b"".join(bytes.fromhex(digest) for digest in result.hashes)
+            if len(self._hashes) != 32 * self.count:
+                raise ValueError("not one sha256 per item")
+        except ValueError:
+            self._hashes = list(result.hashes)
+        types = result.data_types
+        first = types[0] if types else ""
+        self._data_types: str | list[str] = (
+            first if types.count(first) == len(types) else list(types)
+        )
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def ids(self) -> SeriesIds:
+        return SeriesIds(self.prefix, self.count)
+
+    def index_of(self, av_id: str) -> int | None:
+        index = series_index(self.prefix, av_id)
+        return index if index is not None and index < self.count else None
+
+    def content_hash(self, index: int) -> str:
+        if isinstance(self._hashes, bytes):
+            return self._hashes[32 * index : 32 * index + 32].hex()
+        return self._hashes[index]
+
+    def data_type(self, index: int) -> str:
+        types = self._data_types
+        return types if isinstance(types, str) else types[index]
+
+    def source(self, index: int) -> ItemSource:
+        parent = self.parent
+        return ItemSource(
+            parent.uri, parent.materializer, parent.data_type, index, parent.content_hash
+        )
+
+    def known(self, index: int) -> KnownArtifact:
+        """Item `index` as a step input (unnamed: its name is on record; items are never
+        split again)."""
+        return KnownArtifact(
+            artifact_version_id=series_id(self.prefix, index),
+            uri=self.parent.uri,
+            materializer=ITEM_MATERIALIZER,
+            data_type=self.data_type(index),
+            content_hash=self.content_hash(index),
+            item=self.source(index),
+        )
+
+
+class SeriesIds(Sequence[str]):
+    """The ids of a split's items, each made when read."""
+
+    __slots__ = ("_count", "_prefix")
+
+    def __init__(self, prefix: str, count: int) -> None:
+        self._prefix = prefix
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [series_id(self._prefix, i) for i in range(self._count)[index]]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return series_id(self._prefix, index)
+
+
 class SplitRequest:
     """A request to split a sequence artifact into item artifacts (for `.map`)."""
 
@@ -224,7 +317,7 @@ class SplitRequest:
     def __init__(self, source: KnownArtifact) -> None:
         self.source = source
         self.done = False
-        self.items: list[KnownArtifact] = []
+        self.items: SplitItems | None = None
         self.error: BaseException | None = None
 
 

@@ -173,9 +173,7 @@ class StepOutcomes:
     def split_done(self, future: Future[Any], request: SplitRequest) -> None:
         """Its items are known (and recorded with the next flush), or the split failed."""
         try:
-            self.record.versions.extend(
-                self.builder.split_done(request, future.result(), self.record.run_id)
-            )
+            self.record.item_splits.append(self.builder.split_done(request, future.result()))
         except BaseException as exc:
             request.error = exc
         self.resolutions.later(lambda: setattr(request, "done", True))

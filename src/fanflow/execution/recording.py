@@ -6,17 +6,18 @@ shape of the record: one function per kind of record, no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from fanflow.artifacts.io import SavedArtifact
-from fanflow.artifacts.items import ITEM_MATERIALIZER, ItemSource, SplitResult, item_metadata
+from fanflow.artifacts.items import ITEM_MATERIALIZER, item_metadata
 from fanflow.artifacts.json_codec import to_plain_json
 from fanflow.enums import ArtifactSaveType
-from fanflow.execution.known import KnownArtifact
+from fanflow.execution.known import KnownArtifact, SplitItems
 from fanflow.execution.step_hooks import HookCall
 from fanflow.execution.worker import StepResult
-from fanflow.ids import new_id
+from fanflow.ids import new_id, series_id
 from fanflow.metadata.records import (
     HookInvocationRecord,
     NewArtifactVersion,
@@ -211,46 +212,29 @@ def planned_record(inv: Invocation, step_run_id: str, run_id: str) -> StepStart:
     )
 
 
-def item_records(
-    parent: KnownArtifact, split: SplitResult, run_id: str
-) -> tuple[list[NewArtifactVersion], list[KnownArtifact]]:
-    """One artifact version per item, referring to the parent's files by index."""
-    versions: list[NewArtifactVersion] = []
-    known: list[KnownArtifact] = []
-    for index in range(split.count):
-        source = ItemSource(
-            parent.uri,
-            parent.materializer,
-            parent.data_type,
-            index,
-            parent.content_hash,
-        )
-        item_id = new_id()
-        name = f"{parent.name}[{index}]"
-        versions.append(
-            NewArtifactVersion(
-                id=item_id,
-                artifact_name=name,
-                uri=parent.uri,
-                materializer=ITEM_MATERIALIZER,
-                data_type=split.data_types[index],
-                artifact_type="DataArtifact",
-                size=0,
-                content_hash=split.hashes[index],
-                save_type="item",
-                producer_step_run_id=None,
-                producer_run_id=run_id,
-                run_metadata=item_metadata(source, parent.id),
+def item_version_slices(
+    split: SplitItems, run_id: str, size: int
+) -> Iterator[list[NewArtifactVersion]]:
+    """One artifact version per item, referring to the parent's files by index; built `size`
+    at a time while the store writes them."""
+    parent = split.parent
+    for start in range(0, split.count, size):
+        versions = []
+        for index in range(start, min(start + size, split.count)):
+            versions.append(
+                NewArtifactVersion(
+                    id=series_id(split.prefix, index),
+                    artifact_name=f"{parent.name}[{index}]",
+                    uri=parent.uri,
+                    materializer=ITEM_MATERIALIZER,
+                    data_type=split.data_type(index),
+                    artifact_type="DataArtifact",
+                    size=0,
+                    content_hash=split.content_hash(index),
+                    save_type="item",
+                    producer_step_run_id=None,
+                    producer_run_id=run_id,
+                    run_metadata=item_metadata(split.source(index), parent.id),
+                )
             )
-        )
-        known.append(
-            KnownArtifact(  # unnamed: its name is on record, and items are never split again
-                artifact_version_id=item_id,
-                uri=parent.uri,
-                materializer=ITEM_MATERIALIZER,
-                data_type=split.data_types[index],
-                content_hash=split.hashes[index],
-                item=source,
-            )
-        )
-    return versions, known
+        yield versions

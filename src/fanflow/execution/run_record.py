@@ -19,6 +19,7 @@ from fanflow.artifacts.store import ArtifactStore
 from fanflow.enums import ExecutionStatus
 from fanflow.exceptions import EntityExistsError
 from fanflow.execution import leftovers, recording
+from fanflow.execution.known import SplitItems
 from fanflow.execution.run_setup import (
     RunDescription,
     format_run_name,
@@ -28,6 +29,7 @@ from fanflow.execution.run_setup import (
 )
 from fanflow.execution.supervision import Heartbeat, heartbeat_interval
 from fanflow.ids import new_id, utcnow
+from fanflow.metadata import store as metadata_store
 from fanflow.metadata.records import MetadataUpdate, NewArtifactVersion, StepFinish, StepStart
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import Invocation
@@ -52,6 +54,7 @@ class RunRecord:
         self.starts: list[StepStart] = []
         self.finishes: list[StepFinish] = []
         self.versions: list[NewArtifactVersion] = []
+        self.item_splits: list[SplitItems] = []  # split this turn: their items' rows to write
         # A dynamic run's invocations added this turn: those not dispatched (nor skipped) by
         # the flush are written as `initializing` rows, so the whole submitted graph survives
         # a crash; `planned_ids` maps them to their row's id, which their start then updates.
@@ -100,14 +103,23 @@ class RunRecord:
 
     def flush(self) -> None:
         planned = self._planned_records() if self.pending else ()
-        if self.finishes or self.versions or self.starts or planned:
+        splits = self.item_splits
+        if self.finishes or self.versions or self.starts or planned or splits:
+            run_id = self.run_id
             self.store.record(
                 finishes=self.finishes,
                 artifact_versions=self.versions,
                 starts=self.starts,
                 planned=planned,
+                item_versions=(
+                    part
+                    for split in splits
+                    for part in recording.item_version_slices(
+                        split, run_id, metadata_store.ROWS_PER_STATEMENT
+                    )
+                ),
             )
-            self.finishes, self.versions, self.starts = [], [], []
+            self.finishes, self.versions, self.starts, self.item_splits = [], [], [], []
 
     def _planned_records(self) -> Iterable[StepStart]:
         """The `initializing` rows of invocations added this turn and not started in it. Their

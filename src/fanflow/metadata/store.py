@@ -238,17 +238,20 @@ class MetadataStore(StoreQueries):
         artifact_versions: Sequence[NewArtifactVersion] = (),
         starts: Sequence[StepStart] = (),
         planned: Iterable[StepStart] = (),
+        item_versions: Iterable[Sequence[NewArtifactVersion]] = (),
     ) -> None:
         """One transaction for one turn of the orchestrator's loop.
 
         `planned` are new rows too, produced while they are written (a dynamic map adds its
-        branches' `initializing` rows all at once: a million of them are never all built).
+        branches' `initializing` rows all at once: a million of them are never all built), and
+        so are `item_versions`, the artifact versions of split items, slice by slice (each
+        slice's artifacts are created and locked in one sorted pass, slices in order).
 
         Finished steps (with their outputs), then standalone artifact versions (map items), then
         steps entering the record (running, cached or skipped), whose input links may point at
         artifacts recorded earlier in the same transaction.
         """
-        if not (finishes or artifact_versions or starts or planned):
+        if not (finishes or artifact_versions or starts or planned or item_versions):
             return
         with write_connection(self.engine) as conn:
             # All new versions at once: their artifacts are locked (PostgreSQL) in one sorted
@@ -256,6 +259,8 @@ class MetadataStore(StoreQueries):
             self._insert_artifact_versions(
                 conn, [av for f in finishes for av in f.outputs] + list(artifact_versions)
             )
+            for part in item_versions:
+                self._insert_artifact_versions(conn, part)
             if finishes:
                 self._finish_steps(conn, finishes)
             if starts:
