@@ -238,3 +238,17 @@ def test_a_run_inside_another_runs_live_block_falls_back_to_summary_lines():
     finally:
         outer.run_finished("outer", "completed", 0.2)
     assert "fanflow outer" in buffer.getvalue()
+
+
+def test_a_declared_map_shows_its_whole_width_while_its_branches_arrive_in_chunks():
+    clock = FakeClock()
+    observer = ProgressObserver(terminal=False, clock=clock)
+    observer.run_started("wide-run", "wide", None)
+    observer.map_declared("process", 1000)
+    observer.steps_added([f"map:process:{i}" for i in range(100)])
+    assert observer.groups["map:process"].total == 1000
+    observer.steps_added([f"map:process:{i}" for i in range(100, 200)])
+    assert observer.groups["map:process"].total == 1000
+    # The map call raised after 150 branches: the total shrinks to what was added.
+    observer.map_declared("process", 150)
+    assert observer.groups["map:process"].total == 150

@@ -336,6 +336,8 @@ class Resolutions:
         # Dynamic maps' branch tables, by group: their branches have no handle of their own.
         self.groups: dict[str, MapBranches] = {}
         self._pending: list[Callable[[], None]] = []
+        self.ended = False  # the run's loop has ended: whatever is not settled never will be
+        self.end_error: BaseException | None = None
 
     def later(self, action: Callable[[], None]) -> None:
         self._pending.append(action)
@@ -383,6 +385,8 @@ class Resolutions:
                 handle.done = True
         for table in self.groups.values():
             table.settle_rest(error)
+        self.ended = True
+        self.end_error = error
         self.notify()
 
     def notify(self) -> None:
@@ -390,5 +394,26 @@ class Resolutions:
             self._condition.notify_all()
 
     def wait(self, target: Any, timeout: float | None = None) -> bool:
+        """Wait until `target` is settled. Once the run's loop has ended nothing will settle
+        it any more (the pipeline function added it too late): it is settled here, as not run,
+        instead of being waited for forever."""
         with self._condition:
-            return self._condition.wait_for(lambda: target.done, timeout)
+            settled = self._condition.wait_for(lambda: target.done or self.ended, timeout)
+        if not target.done and self.ended:
+            self._abandon(target)
+        return settled
+
+    def _abandon(self, target: Any) -> None:
+        error, reason = self.end_error, "not run: the run had already ended"
+        if isinstance(target, MapBranches):
+            target.settle_rest(error, 0, reason)
+        elif isinstance(target, BranchHandle):
+            target._table.settle(target._index, "skipped", error, reason)
+        elif isinstance(target, SplitRequest):
+            target.error = target.error or RuntimeError(reason)
+            target.done = True
+        elif isinstance(target, InvocationHandle):
+            target.error = target.error or error
+            target.error_text = target.error_text or reason
+            target.status = target.status or "skipped"
+            target.done = True

@@ -63,7 +63,7 @@ class LiveRunApi:
                 return added - branches.released <= limit or core.stopping or core.finished
 
         room = Room()
-        while not room.done and self.loop_error is None:
+        while not room.done and not self.resolutions.ended:
             self.resolutions.wait(room, timeout=0.05)
 
     def split(self, source: KnownArtifact) -> SplitRequest:

@@ -85,6 +85,7 @@ class GroupProgress:
     failed: int = 0
     first_seen: float = 0.0
     last_finished: float = 0.0
+    width: int | None = None  # a dynamic map's declared branch count (added in chunks)
 
     @property
     def done(self) -> int:
@@ -178,9 +179,19 @@ class ProgressObserver:
         if self.terminal:
             self._start_live()
 
+    def map_declared(self, group: str, width: int) -> None:
+        """A dynamic map of `width` branches: its total is known before all are added (a
+        wide map's branches arrive a chunk at a time)."""
+        progress = self._group(f"map:{group}:0")
+        # Declared again with fewer branches when the map call raised part way.
+        progress.total = width if progress.width is not None else max(progress.total, width)
+        progress.width = width
+
     def steps_added(self, invocation_ids: list[str]) -> None:
         for invocation_id in invocation_ids:
-            self._group(invocation_id).total += 1
+            group = self._group(invocation_id)
+            if group.width is None:
+                group.total += 1
 
     def step_started(self, invocation_id: str) -> None:
         group = self._group(invocation_id)

@@ -36,7 +36,7 @@ from fanflow.execution.core import events as ev
 from fanflow.execution.dispatch import TaskBuilder
 from fanflow.execution.executors import Executor, default_parallelism, executor_class
 from fanflow.execution.in_flight import InFlight
-from fanflow.execution.known import Resolutions, SplitRequest
+from fanflow.execution.known import MapBranches, Resolutions, SplitRequest
 from fanflow.execution.live import LiveRunApi
 from fanflow.execution.messages import Add, BodyStarted, Done, Inbox, Message, node_spec
 from fanflow.execution.observers import ObserverGroup, ensure_console_logging
@@ -244,15 +244,7 @@ class Orchestrator(LiveRunApi):
         self._flight.executor.check_shippable(item.invocations)  # before any of them runs
         self.resolutions.handles.update(item.handles)
         if item.branches is not None:
-            self.resolutions.groups[item.branches.group] = item.branches
-            if item.branches_end is not None:
-                never_added = partial(
-                    item.branches.settle_rest,
-                    None,
-                    item.branches_end,
-                    "not added: the `.map(...)` call raised before it added this branch",
-                )
-                self.resolutions.later(never_added)
+            self._map_added(item.branches, item.branches_end)
         for inv in item.invocations:
             self.invocations[inv.id] = inv
         self.builder.added(item.invocations)
@@ -261,6 +253,18 @@ class Orchestrator(LiveRunApi):
         self.observers.emit("steps_added", [inv.id for inv in item.invocations])
         limits = self.resource_limits
         return ev.StepsAdded(tuple(node_spec(inv, limits) for inv in item.invocations))
+
+    def _map_added(self, branches: MapBranches, end: int | None) -> None:
+        """A dynamic map's branch table arrives with its first chunk; `end` says the map call
+        raised after adding that many branches (the rest are settled as never added)."""
+        group = branches.group
+        if group not in self.resolutions.groups:
+            self.resolutions.groups[group] = branches
+            self.observers.emit("map_declared", group, len(branches))
+        if end is not None:
+            self.observers.emit("map_declared", group, end)
+            reason = "not added: the `.map(...)` call raised before it added this branch"
+            self.resolutions.later(partial(branches.settle_rest, None, end, reason))
 
     # --- executing the core's commands ---------------------------------------------------------
 
