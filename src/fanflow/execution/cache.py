@@ -15,7 +15,7 @@ import hashlib
 import inspect
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fanflow.artifacts.json_codec import NotRecordable, to_plain_json
@@ -66,25 +66,42 @@ def stable_source(step: StepDefinition) -> str:
 def cache_key(
     step: StepDefinition,
     parameters: Mapping[str, Any],
-    inputs: Mapping[str, Sequence[tuple[str, str, str]]],
+    inputs: Mapping[str, Iterable[tuple[str, str, str]]],
 ) -> str | None:
     """`inputs` maps each input name to (content hash, data type, materializer) per artifact.
 
     None when a parameter has no faithful JSON form: such a step is never served from cache.
+
+    The key is the sha256 of one JSON document (sorted keys, `json.dumps` defaults); it is fed
+    to the hash piece by piece, so a fan-in over a million branches does not build a document
+    of a million entries and its text (hundreds of megabytes) to hash it. The text hashed is
+    the very text `json.dumps(document, sort_keys=True)` would give, so keys stay the same.
     """
     try:
         plain_parameters = to_plain_json(dict(parameters), strict=True)
     except NotRecordable:
         return None
-    document = {
-        "code": code_hash(step),
-        "source": stable_source(step),
-        "parameters": plain_parameters,
-        "inputs": {name: [list(item) for item in items] for name, items in sorted(inputs.items())},
-        "outputs": [
-            [out.name, out.artifact_name, getattr(out.materializer, "NAME", None)]
-            for out in step.outputs
-        ],
-    }
-    text = json.dumps(document, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()
+    outputs = [
+        [out.name, out.artifact_name, getattr(out.materializer, "NAME", None)]
+        for out in step.outputs
+    ]
+    digest = hashlib.sha256()
+
+    def feed(text: str) -> None:
+        digest.update(text.encode())
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=repr)
+
+    # The document's keys in sorted order: code, inputs, outputs, parameters, source.
+    feed(f'{{"code": {dumps(code_hash(step))}, "inputs": {{')
+    for position, (name, items) in enumerate(sorted(inputs.items(), key=lambda kv: kv[0])):
+        feed(f"{', ' if position else ''}{dumps(name)}: [")
+        first = True
+        for item in items:
+            feed(dumps(list(item)) if first else ", " + dumps(list(item)))
+            first = False
+        feed("]")
+    feed(f'}}, "outputs": {dumps(outputs)}, "parameters": {dumps(plain_parameters)}, ')
+    feed(f'"source": {dumps(stable_source(step))}}}')
+    return digest.hexdigest()

@@ -12,10 +12,10 @@ dispatched: a 100k-branch map does not keep 100k item records after its branches
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from fanflow.artifacts.items import SplitResult
 from fanflow.artifacts.store import ArtifactStore
@@ -184,13 +184,13 @@ class TaskBuilder:
         self, inv: Invocation
     ) -> tuple[
         dict[str, ArtifactInput | list[ArtifactInput]],
-        list[InputLink],
-        dict[str, list[tuple[str, str, str]]],
+        InputLinks,
+        dict[str, Iterable[tuple[str, str, str]]],
         dict[str, tuple[int, ...]] | None,
     ]:
         artifact_inputs: dict[str, ArtifactInput | list[ArtifactInput]] = {}
-        links: list[InputLink] = []
-        identities: dict[str, list[tuple[str, str, str]]] = {}
+        links = InputLinks()
+        identities: dict[str, Iterable[tuple[str, str, str]]] = {}
         failed_items: dict[str, tuple[int, ...]] | None = None
         for name, ref in inv.inputs.items():
             if isinstance(ref, ListRef):
@@ -199,15 +199,15 @@ class TaskBuilder:
                     failed_items[name] = tuple(
                         pos for pos, item in enumerate(ref.items) if self._failed(item)
                     )
-                items = [item for item in ref.items if not self._failed(item)]
-                known_items = [self.known(item) for item in items]
-                artifact_inputs[name] = list(known_items)
-                links.extend(InputLink(name, pos, True, k.id) for pos, k in enumerate(known_items))
-                identities[name] = [k.cache_identity() for k in known_items]
+                known_items = [self.known(item) for item in ref.items if not self._failed(item)]
+                artifact_inputs[name] = cast("list[ArtifactInput]", known_items)  # no copy
+                links.add_list(name, known_items)
+                # Read while the key is hashed: a million-input fan-in builds no list of them.
+                identities[name] = (k.cache_identity() for k in known_items)
             else:
                 known = self.known(ref)
                 artifact_inputs[name] = known
-                links.append(InputLink(name, 0, False, known.id))
+                links.add(InputLink(name, 0, False, known.id))
                 identities[name] = [known.cache_identity()]
         return artifact_inputs, links, identities, failed_items
 
@@ -319,6 +319,32 @@ class TaskBuilder:
             # An item's parent has its files at its URI even when it is inline (the split
             # wrote them): tasks refer to them rather than carry the parent's bytes.
             self.external[av_id] = KnownArtifact.of_version(av)
+
+
+class InputLinks:
+    """A dispatched step's input links, made each time they are read (the store reads them
+    once, while it writes them): a fan-in over a million branches keeps the known artifacts
+    its task needs anyway, and no million link records beside them. In input order."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self) -> None:
+        self._parts: list[InputLink | tuple[str, list[KnownArtifact]]] = []
+
+    def add(self, link: InputLink) -> None:
+        self._parts.append(link)
+
+    def add_list(self, name: str, known_items: list[KnownArtifact]) -> None:
+        self._parts.append((name, known_items))
+
+    def __iter__(self) -> Iterator[InputLink]:
+        for part in self._parts:
+            if isinstance(part, InputLink):
+                yield part
+                continue
+            name, known_items = part
+            for position, known in enumerate(known_items):
+                yield InputLink(name, position, True, known.id)
 
 
 def _external_ids(inv: Invocation) -> list[str]:

@@ -8,6 +8,7 @@ worker's result in any process.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -137,7 +138,7 @@ class StepStart:
     start_time: datetime | None
     config: dict[str, Any]
     upstream: list[str]
-    inputs: list[InputLink]
+    inputs: Iterable[InputLink]  # read when written (a fan-in's links are made then)
     cache_key: str | None = None
     code_hash: str | None = None
     source: str | None = None
