@@ -28,7 +28,7 @@ def test_items_are_made_on_demand_with_their_own_id_hash_and_source():
     split = SplitItems(PARENT, result)
     ids = split.ids
     assert len(ids) == 5 and len(set(ids)) == 5
-    assert all(uuid.UUID(av_id).version == 4 for av_id in ids)
+    assert all(uuid.UUID(av_id).version == 7 for av_id in ids)
     assert ids[-1] == ids[4] and ids[1:3] == [ids[1], ids[2]]
     item = split.known(3)
     assert item.id == ids[3] and split.index_of(ids[3]) == 3

@@ -96,7 +96,7 @@ def test_split_items_are_recorded_slice_by_slice_with_names_indexes_and_links(
         parent.id.hex
     }
     assert [item.load() for item in items] == list(range(11))
-    # Items of one split share an id prefix; each id still reads as a UUID4.
+    # Items of one split share an id prefix; each id reads as a time-ordered UUID7.
     hexes = [item.id.hex for item in items]
     assert len({h[:24] for h in hexes}) == 1 and len(set(hexes)) == 11
-    assert all(item.id.version == 4 for item in items)
+    assert all(item.id.version == 7 for item in items)

@@ -183,6 +183,8 @@ class DynamicRun:
     def single_ref(
         self, step: StepDefinition, invocation_id: str, name: str, value: Any
     ) -> OutputRef | ExternalArtifactRef | None:
+        if isinstance(value, OutputRef):  # a map's branch, from `_prepare`
+            return value
         if isinstance(value, StepFuture):
             if len(value.output_names) != 1:
                 raise StepInterfaceError(
@@ -225,6 +227,7 @@ class DynamicRun:
             annotation = signature.annotation if signature is not None else Any
             prepared = self._prepare(value)
             if artifact_ref(step, invocation_id, name, prepared, annotation, self.single_ref):
+                converted[name] = prepared  # prepared once (a map's refs are a million long)
                 continue
             if isinstance(value, Unmapped) or mismatch(value, annotation) is not None:
                 continue
@@ -236,7 +239,11 @@ class DynamicRun:
         return converted
 
     def _prepare(self, value: Any) -> Any:
-        return list(value.futures) if isinstance(value, MapResultsFuture) else value
+        """A map's results passed whole become its branches' references (made straight from
+        the map's group, not through a future per branch)."""
+        if isinstance(value, MapResultsFuture):
+            return value.output_refs() or list(value.futures)
+        return value
 
     def _after_ids(self, after: Any) -> list[str]:
         def item_ids(item: Any) -> list[str] | None:

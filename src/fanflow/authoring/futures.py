@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fanflow.client.views import ArtifactVersionView
 from fanflow.execution.known import Handle, MapBranches
-from fanflow.spec import StepDefinition, map_branch_id
+from fanflow.spec import OutputRef, StepDefinition, map_branch_id
 
 if TYPE_CHECKING:
     from fanflow.authoring.dynamic import DynamicRun
@@ -194,6 +194,15 @@ class MapResultsFuture(Sequence[StepFuture]):
     @property
     def invocation_id(self) -> str:
         return self.group
+
+    def output_refs(self) -> list[OutputRef] | None:
+        """Each branch's one output as a reference, for a step the map fans into; None when
+        the step has no single output (then its futures say why it cannot be passed)."""
+        names = self._branches.output_names
+        if len(names) != 1:
+            return None
+        group, name = self.group, names[0]
+        return [OutputRef(map_branch_id(group, index), name) for index in range(len(self))]
 
     @property
     def invocation_ids(self) -> list[str]:

@@ -30,7 +30,7 @@ from fanflow.execution.known import (
 from fanflow.execution.run_setup import RunDescription
 from fanflow.execution.tables import compact
 from fanflow.execution.worker import StepTask, StoreLocation
-from fanflow.ids import SERIES_PREFIX_LENGTH, new_id
+from fanflow.ids import SERIES_PREFIX_LENGTH, new_ordered_id
 from fanflow.metadata.records import InputLink, StepStart
 from fanflow.metadata.store import MetadataStore
 from fanflow.spec import ExternalArtifactRef, Invocation, ListRef, OutputRef, split_branch_id
@@ -111,7 +111,7 @@ class TaskBuilder:
         for inv, artifact_inputs, links, key, failed_items in resolved:
             planned = planned_ids.pop(inv.id, None)
             start = StepStart(
-                id=planned or new_id(),
+                id=planned or new_ordered_id(),
                 run_id=run_id,
                 name=inv.id,
                 step_name=inv.step.name,

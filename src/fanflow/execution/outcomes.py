@@ -26,7 +26,7 @@ from fanflow.execution.run_record import RunRecord
 from fanflow.execution.run_setup import RunOutcome, final_status
 from fanflow.execution.state import NodeStatus
 from fanflow.execution.worker import SplitTask, StepResult, StepTask
-from fanflow.ids import new_id, utcnow
+from fanflow.ids import new_ordered_id, utcnow
 from fanflow.metadata.records import StepFinish
 from fanflow.spec import Invocation
 
@@ -86,7 +86,7 @@ class StepOutcomes:
         self.builder.skipped(inv)
         planned = self.record.planned_ids.pop(inv.id, None)
         start = recording.skipped_record(
-            inv, planned or new_id(), self.record.run_id, utcnow(), planned is not None
+            inv, planned or new_ordered_id(), self.record.run_id, utcnow(), planned is not None
         )
         self.record.starts.append(start)
         self.resolutions.resolve(inv.id, "skipped", {}, None, reason)

@@ -28,7 +28,7 @@ from fanflow.execution.run_setup import (
     run_name_template,
 )
 from fanflow.execution.supervision import Heartbeat, heartbeat_interval
-from fanflow.ids import new_id, utcnow
+from fanflow.ids import new_id, new_ordered_id, utcnow
 from fanflow.metadata import store as metadata_store
 from fanflow.metadata.records import MetadataUpdate, NewArtifactVersion, StepFinish, StepStart
 from fanflow.metadata.store import MetadataStore
@@ -131,7 +131,7 @@ class RunRecord:
             return ()
         run_id, planned_ids = self.run_id, self.planned_ids
         for inv in planned:
-            planned_ids[inv.id] = new_id()
+            planned_ids[inv.id] = new_ordered_id()
         return (recording.planned_record(inv, planned_ids[inv.id], run_id) for inv in planned)
 
     def finish(self, status: ExecutionStatus, error_text: str | None, groups: Any) -> None:

@@ -47,7 +47,7 @@ from fanflow.execution.logcapture import active_log, capture
 from fanflow.execution.map_results import MapResults
 from fanflow.execution.runtime import ExtraArtifact, StepRuntime, current_step
 from fanflow.execution.step_hooks import HookCall, call_hook
-from fanflow.ids import new_id, utcnow
+from fanflow.ids import new_ordered_id, utcnow
 from fanflow.spec import OutputSignature, StepDefinition
 from fanflow.typecheck import (
     describe,
@@ -290,7 +290,7 @@ def _save_outputs(
             artifact_id, uri = reserved
             inline_limit = 0
         else:
-            artifact_id = new_id()
+            artifact_id = new_ordered_id()
             uri = store.uri_for(task.map_group or task.invocation_id, output_name, artifact_id)
             inline_limit = INLINE_LIMIT
         try:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Insert, Select, Update
 
 from fanflow.exceptions import DoesNotExistError, EntityExistsError
-from fanflow.ids import new_id, utcnow
+from fanflow.ids import new_id, new_ordered_id, utcnow
 from fanflow.metadata import schema as t
 from fanflow.metadata import wal
 from fanflow.metadata.engine import (
@@ -421,7 +421,7 @@ class MetadataStore(StoreQueries):
             insert_ignore(
                 conn,
                 t.artifacts,
-                [{"id": new_id(), "name": name, "created": now} for name in part],
+                [{"id": new_ordered_id(), "name": name, "created": now} for name in part],
                 ["name"],
             )
         artifact_ids: dict[str, str] = {}
