@@ -9,7 +9,7 @@ orchestrator and the steps share this process and the figure is the engine's who
 
 Prints one line, the bytes per finished branch (rounded), last, for the driver to read. On
 standard error it also prints the part of that which the pending fan-in needs (the record of
-each branch's output its task carries: the known-artifact object and the id, URI, hash, name
+each branch's output its task carries: the known-artifact object and the id, URI, hash
 and inline bytes it holds), what is held beyond it, and the peak traced during the run (when
 every branch was still pending). tracemalloc makes the run several times slower; the time is
 not a figure here.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import tracemalloc
 
@@ -36,8 +37,9 @@ def _fan_in_inputs_size() -> int:
 
     seen: set[int] = set()
     total = 0
+    branch_folder = f"{os.sep}process{os.sep}"  # a branch's output lives under its map's folder
     for obj in gc.get_objects():
-        if isinstance(obj, KnownArtifact) and "::map:process:" in obj.name:
+        if isinstance(obj, KnownArtifact) and obj.item is None and branch_folder in obj.uri:
             for part in (
                 obj,
                 obj.id,

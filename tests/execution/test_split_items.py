@@ -25,7 +25,7 @@ def _hash(index: int) -> str:
 
 def test_items_are_made_on_demand_with_their_own_id_hash_and_source():
     result = SplitResult(5, [_hash(i) for i in range(5)], ["builtins.int"] * 5)
-    split = SplitItems(PARENT, result)
+    split = SplitItems(PARENT, result, PARENT.name)
     ids = split.ids
     assert len(ids) == 5 and len(set(ids)) == 5
     assert all(uuid.UUID(av_id).version == 7 for av_id in ids)
@@ -43,14 +43,14 @@ def test_items_are_made_on_demand_with_their_own_id_hash_and_source():
 
 def test_mixed_types_and_hashes_that_are_not_sha256_hex_are_kept_as_given():
     result = SplitResult(3, ["pickle-digest", _hash(1), _hash(2)], ["builtins.int", "a.B", "c.D"])
-    split = SplitItems(PARENT, result)
+    split = SplitItems(PARENT, result, PARENT.name)
     assert [split.content_hash(i) for i in range(3)] == result.hashes
     assert [split.data_type(i) for i in range(3)] == result.data_types
 
 
 def test_item_records_come_in_slices_and_match_the_items():
     result = SplitResult(7, [_hash(i) for i in range(7)], ["builtins.int"] * 7)
-    split = SplitItems(PARENT, result)
+    split = SplitItems(PARENT, result, PARENT.name)
     slices = list(recording.item_version_slices(split, "run-id", 3))
     assert [len(part) for part in slices] == [3, 3, 1]
     versions = [av for part in slices for av in part]

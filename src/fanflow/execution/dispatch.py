@@ -4,8 +4,9 @@
 artifacts), looks dispatched invocations up in the cache (one query per batch) and builds, for
 each, the `StepStart` record and either a cache hit or a `StepTask` for the executor.
 
-Invariants: building a task never reads an artifact; the only database read is the batched
-cache lookup (and the prefetch of external artifacts when invocations are added). An external
+Invariants: building a task never reads an artifact; the only database reads are the batched
+cache lookup, the prefetch of external artifacts when invocations are added, and the name of an
+output being split. An external
 artifact (a split item above all) is held only while an invocation that reads it waits to be
 dispatched: a 100k-branch map does not keep 100k item records after its branches started.
 """
@@ -249,7 +250,11 @@ class TaskBuilder:
     def split_done(self, request: SplitRequest, result: SplitResult) -> SplitItems:
         """A sequence artifact was split: its items are known from now on, as one object (an
         item's known artifact is made when an invocation that reads it is added)."""
-        split = SplitItems(request.source, result)
+        source = request.source
+        name = source.name
+        if not name:  # a step's output is held unnamed; its name is on record
+            name = self.store.get_artifact_versions_by_ids([source.id])[source.id].name
+        split = SplitItems(source, result, name)
         self._splits[split.prefix] = split
         request.items = split
         return split

@@ -228,10 +228,11 @@ class SplitItems:
     hash is 32 bytes of one buffer, and its known artifact (and its record, when written) is
     built when asked for."""
 
-    __slots__ = ("_data_types", "_hashes", "count", "parent", "prefix", "taken")
+    __slots__ = ("_data_types", "_hashes", "count", "parent", "parent_name", "prefix", "taken")
 
-    def __init__(self, parent: KnownArtifact, result: SplitResult) -> None:
+    def __init__(self, parent: KnownArtifact, result: SplitResult, parent_name: str) -> None:
         self.parent = parent
+        self.parent_name = parent_name  # items are named `<parent's name>[<index>]`
         self.prefix = series_prefix()
         self.count = result.count
         self.taken = 0  # items made known so far (the split is dropped once all were)

@@ -153,10 +153,12 @@ def hook_records(
 
 
 def known_outputs(result: StepResult) -> dict[str, KnownArtifact]:
+    """A finished step's outputs as inputs for its dependents. Unnamed: a fan-in over a
+    million branches holds every branch's output until it starts, and the name (on record)
+    is only read when an output is split, which looks it up (`TaskBuilder.split_done`)."""
     return {
         out.output_name: KnownArtifact(
             artifact_version_id=out.saved.id,
-            name=out.artifact_name,
             uri=out.saved.uri,
             materializer=out.saved.materializer,
             data_type=out.saved.data_type,
@@ -224,7 +226,7 @@ def item_version_slices(
             versions.append(
                 NewArtifactVersion(
                     id=series_id(split.prefix, index),
-                    artifact_name=f"{parent.name}[{index}]",
+                    artifact_name=f"{split.parent_name}[{index}]",
                     uri=parent.uri,
                     materializer=ITEM_MATERIALIZER,
                     data_type=split.data_type(index),
