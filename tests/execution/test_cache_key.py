@@ -43,6 +43,10 @@ def test_the_streamed_key_is_the_key_of_the_whole_document():
     streamed = {name: iter(items) for name, items in inputs.items()}  # read once, as a fan-in does
     assert cache.cache_key(definition, parameters, streamed) == expected
     assert cache.cache_key(definition, {}, {}) == _document_key(definition, {}, {})
+    wide = {"values": [(f"{i:064x}", "builtins.int", "fanflow.json") for i in range(1000)]}
+    assert cache.cache_key(definition, parameters, wide) == _document_key(
+        definition, parameters, wide
+    )
     empty_list = {"values": [], "extra": inputs["extra"]}
     assert cache.cache_key(definition, parameters, empty_list) == _document_key(
         definition, parameters, empty_list

@@ -282,12 +282,14 @@ class DynamicRun:
             step, invocation_id, prepared, parameter_defaults, self.single_ref
         )
         enable_cache = effective_enable_cache(step.config.enable_cache, self.enable_cache)
+        upstream_ids = set(upstream)  # one set (a fan-in's may hold a million ids), no union
+        upstream_ids.update(after)
         return Invocation(
             id=invocation_id,
             step=step,
             inputs=frozen_mapping(inputs),
             parameters=self._shared_parameters(parameters),
-            upstream=tuple(sorted(set(upstream) | set(after))),
+            upstream=tuple(sorted(upstream_ids)),
             after=tuple(after),
             enable_cache=enable_cache,
             map_group=map_group,

@@ -203,8 +203,12 @@ class TaskBuilder:
                 known_items = [self.known(item) for item in ref.items if not self._failed(item)]
                 artifact_inputs[name] = cast("list[ArtifactInput]", known_items)  # no copy
                 links.add_list(name, known_items)
-                # Read while the key is hashed: a million-input fan-in builds no list of them.
-                identities[name] = (k.cache_identity() for k in known_items)
+                # A wide fan-in's are read while the key is hashed, never listed all at once.
+                identities[name] = (
+                    [k.cache_identity() for k in known_items]
+                    if len(known_items) <= cache.WHOLE_DOCUMENT_ITEMS
+                    else (k.cache_identity() for k in known_items)
+                )
             else:
                 known = self.known(ref)
                 artifact_inputs[name] = known
