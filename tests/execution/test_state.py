@@ -138,3 +138,12 @@ def test_ids_that_only_look_like_branches_are_kept_as_ordinary_nodes():
         state.complete(node)
     assert all(state.status(node) is NodeStatus.COMPLETED for node in odd)
     assert sorted(node for node in state._status) == sorted(odd)
+
+
+def test_repeated_upstreams_count_once_whether_or_not_they_arrive_sorted():
+    for upstream in (("a", "a", "b"), ["b", "a", "b"], ("a", "b")):
+        state = SchedulerState()
+        state.add([("a", []), ("b", []), ("c", upstream)])
+        for node in state.take(2):
+            state.complete(node)
+        assert state.status("c") is NodeStatus.READY, upstream

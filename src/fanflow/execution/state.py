@@ -26,6 +26,7 @@ Invariants:
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -44,6 +45,17 @@ class NodeStatus(str, Enum):
 
 
 _DONE = (NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED)
+
+
+def _distinct(upstream: Iterable[str]) -> tuple[str, ...]:
+    """The upstream ids once each, in their order. A strictly increasing tuple (what an
+    invocation carries: sorted, distinct) is taken as it is, without building a set of a
+    fan-in's million ids."""
+    if isinstance(upstream, tuple) and all(
+        before < after for before, after in itertools.pairwise(upstream)
+    ):
+        return upstream
+    return tuple(dict.fromkeys(upstream))
 
 
 def _as_list(dependents: str | list[str] | None) -> list[str]:
@@ -96,7 +108,7 @@ class SchedulerState:
 
         Upstreams may be other nodes of the same call (in any order) or nodes added earlier.
         """
-        items = [(node, tuple(dict.fromkeys(upstream))) for node, upstream in nodes]
+        items = [(node, _distinct(upstream)) for node, upstream in nodes]
         for node, _ in items:
             if self._status_of(node) is not None:
                 raise ValueError(f"node {node!r} was added twice")
@@ -142,12 +154,17 @@ class SchedulerState:
         while pending:
             deferred = []
             for node, upstream in pending:
-                depths = [self._depth_of(parent) for parent in upstream]
-                known = [depth for depth in depths if depth is not None]
-                if len(known) < len(depths):
+                deepest, waiting = -1, False
+                for parent in upstream:  # no list: a fan-in's upstream may be a million long
+                    depth = self._depth_of(parent)
+                    if depth is None:
+                        waiting = True
+                        break
+                    deepest = max(deepest, depth)
+                if waiting:
                     deferred.append((node, upstream))
                     continue
-                self._depth[node] = 1 + max(known, default=-1)
+                self._depth[node] = 1 + deepest
             if len(deferred) == len(pending):  # a cycle; compile-time checks prevent it
                 for node, _ in deferred:
                     self._depth[node] = 0
