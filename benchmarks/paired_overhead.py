@@ -38,6 +38,7 @@ def cpu_seconds(tree: Path, scenario: str, *args: str) -> float:
     """CPU seconds (user + system) of one fresh process running a scenario of `tree`."""
     home = Path(tempfile.mkdtemp(prefix="fanflow-pair-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FANFLOW_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed fanflow: .pyc files are used
     env.update(FANFLOW_HOME=str(home / "home"), PYTHONPATH=str(tree / "src"))
     script = tree / "benchmarks" / "scenarios" / scenario
     try:

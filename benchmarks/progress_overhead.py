@@ -35,6 +35,7 @@ def run_once(script: Path, n: int, progress: str, tty: bool) -> tuple[float, flo
     """(wall seconds, CPU seconds) of one fresh process."""
     home = tempfile.mkdtemp(prefix="fanflow-progress-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FANFLOW_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed fanflow: .pyc files are used
     env.update(FANFLOW_HOME=home, FANFLOW_PROGRESS=progress)
     leader = follower = None
     try:

@@ -55,6 +55,7 @@ def timed_run(n: int, env_extra: dict[str, str], base: Path) -> tuple[float, flo
     run's own duration as fanflow logs it (start-up, imports and shutdown left out)."""
     home = Path(tempfile.mkdtemp(dir=base))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FANFLOW_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed fanflow: .pyc files are used
     env.update({"FANFLOW_HOME": str(home / "home"), **env_extra})
     errors = home / "stderr.txt"
     with open(errors, "w") as stderr:

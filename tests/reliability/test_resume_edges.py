@@ -152,11 +152,12 @@ def test_branches_a_killed_dynamic_run_never_started_are_listed(
     """Branches of a wide `.map` beyond the dispatch window are recorded when the pipeline
     function adds them, so after `kill -9` every branch is listed (never started: skipped), and
     a resume runs only the branches that did not finish."""
-    width = 60
+    width = 60  # beyond the dispatch window of 2 threads (32)
     ledger = tmp_path / "ledger.txt"
     env = {**os.environ, "FANFLOW_HOME": str(fanflow_home), "LEDGER": str(ledger)}
+    env["FANFLOW_MAX_PARALLELISM"] = "2"
     process = subprocess.Popen(
-        [sys.executable, str(WIDE), "dynamic", str(width), "0.5"],
+        [sys.executable, str(WIDE), "dynamic", str(width), "0.2"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
