@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fanflow.artifacts.materializers import BaseMaterializer
 from fanflow.enums import ArtifactType
 from fanflow.exceptions import ArtifactCorruptedError, MaterializerError
+
+if TYPE_CHECKING:
+    import tarfile
 
 
 class PathMaterializer(BaseMaterializer):
@@ -40,6 +42,8 @@ class PathMaterializer(BaseMaterializer):
     def save(self, data: Any) -> None:
         path = Path(data)
         if path.is_dir():
+            import tarfile
+
             _refuse_escaping_links(path)
             with tarfile.open(os.path.join(self.uri, self.ARCHIVE_NAME), "w:gz") as archive:
                 for child in sorted(path.iterdir()):
@@ -87,6 +91,8 @@ def _refuse_escaping_links(folder: Path) -> None:
 
 def safe_extract(archive: str, target: str) -> None:
     """Extract a tar archive into `target`, refusing any member that would land outside it."""
+    import tarfile  # only when a Path artifact is loaded: not on every run's import path
+
     root = os.path.realpath(target)
     with tarfile.open(archive, "r:*") as tar:
         members = tar.getmembers()

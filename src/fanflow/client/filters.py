@@ -8,7 +8,6 @@ like an answer but is not one.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,6 +22,8 @@ def check_filters(method: str, extra: Mapping[str, Any], supported: Iterable[str
     unknown = [name for name in extra if name not in PRESENTATION_ONLY]
     if not unknown:
         return
+    import difflib  # only to word the error
+
     names = sorted(supported)
     parts = []
     for name in unknown:
