@@ -35,6 +35,7 @@ from fanflow.exceptions import (
     MetadataStoreUnavailableError,
 )
 from fanflow.metadata import jsonio, revisions, schema
+from fanflow.metadata.bulk_writes import execute_many
 from fanflow.metadata.store_state import (
     SQLITE_BUSY_TIMEOUT_S,
     check_revision,
@@ -459,7 +460,7 @@ def insert_ignore(
     """INSERT rows, silently skipping those that collide on `keys` (per dialect)."""
     if not rows:
         return
-    conn.execute(_insert_ignore(conn.dialect.name, table, tuple(keys)), rows)
+    execute_many(conn, _insert_ignore(conn.dialect.name, table, tuple(keys)), rows)
 
 
 @functools.cache

@@ -29,6 +29,7 @@ from fanflow.exceptions import DoesNotExistError, EntityExistsError
 from fanflow.ids import new_id, new_ordered_id, utcnow
 from fanflow.metadata import schema as t
 from fanflow.metadata import wal
+from fanflow.metadata.bulk_writes import execute_many
 from fanflow.metadata.engine import (
     check_store_file,
     get_engine,
@@ -323,18 +324,19 @@ class MetadataStore(StoreQueries):
             self._update_planned(conn, planned)
             step_rows = [row for row, s in zip(step_rows, starts, strict=True) if not s.planned]
         if step_rows:
-            conn.execute(_insert(t.step_runs), step_rows)
+            execute_many(conn, _insert(t.step_runs), step_rows)
         for part in batches(input_rows, ROWS_PER_STATEMENT):
-            conn.execute(_insert(t.step_run_inputs), part)
+            execute_many(conn, _insert(t.step_run_inputs), part)
         if output_rows:
-            conn.execute(_insert(t.step_run_outputs), output_rows)
+            execute_many(conn, _insert(t.step_run_outputs), output_rows)
 
     @staticmethod
     def _update_planned(conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Planned (`initializing`) rows become the step's start: same id, run and name."""
         kept = ("id", "run_id", "name", "created")
         changed = tuple(key for key in rows[0] if key not in kept)
-        conn.execute(
+        execute_many(
+            conn,
             _planned_update(changed),
             [{"b_id": row["id"], **{f"b_{key}": row[key] for key in changed}} for row in rows],
         )
@@ -348,8 +350,9 @@ class MetadataStore(StoreQueries):
             if av.output_name is not None
         ]
         if output_rows:
-            conn.execute(_insert(t.step_run_outputs), output_rows)
-        conn.execute(
+            execute_many(conn, _insert(t.step_run_outputs), output_rows)
+        execute_many(
+            conn,
             _finish_update(),
             [
                 {
@@ -478,7 +481,7 @@ class MetadataStore(StoreQueries):
                 }
             )
         try:
-            conn.execute(_insert(t.artifact_versions), rows)
+            execute_many(conn, _insert(t.artifact_versions), rows)
         except IntegrityError as exc:
             raise EntityExistsError(
                 "An artifact version with this name and version already exists: "
