@@ -225,7 +225,7 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant(
             "m.n10000",
-            "m  bytes held per finished branch, N=10,000 (tracemalloc)",
+            "m  map of 10,000 under tracemalloc (its time is no figure)",
             _script("map_memory.py", "10000"),
             single=True,
             warmup=False,
@@ -234,7 +234,7 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant(
             "m.n100000",
-            "m  bytes held per finished branch, N=100,000 (tracemalloc)",
+            "m  map of 100,000 under tracemalloc (its time is no figure)",
             _script("map_memory.py", "100000"),
             single=True,
             warmup=False,
@@ -578,7 +578,7 @@ SCENARIO_LIST: tuple[Scenario, ...] = (
         derived=(
             Derived(
                 "m.bytes_10k",
-                "m  bytes per finished branch, N=10k",
+                "m  bytes per finished branch beyond the fan-in's inputs, N=10k",
                 ("m.n10000",),
                 lambda r: r["m.n10000"],
                 "B",
@@ -595,7 +595,7 @@ SCENARIO_LIST: tuple[Scenario, ...] = (
         derived=(
             Derived(
                 "m100k.bytes",
-                "m100k  bytes per finished branch, N=100k",
+                "m100k  bytes per finished branch beyond the fan-in's inputs, N=100k",
                 ("m.n100000",),
                 lambda r: r["m.n100000"],
                 "B",

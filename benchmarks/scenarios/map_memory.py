@@ -7,12 +7,12 @@ run and minus the reducer's own loaded input list, is what the engine keeps per 
 (its run state, the records it has not released, caches). Threads run the steps, so the
 orchestrator and the steps share this process and the figure is the engine's whole footprint.
 
-Prints one line, the bytes per finished branch (rounded), last, for the driver to read. On
-standard error it also prints the part of that which the pending fan-in needs (the record of
-each branch's output its task carries: the known-artifact object and the id, URI, hash
-and inline bytes it holds), what is held beyond it, and the peak traced during the run (when
-every branch was still pending). tracemalloc makes the run several times slower; the time is
-not a figure here.
+Prints, last, for the driver to read, the bytes held per finished branch *beyond* what the
+pending fan-in needs (the record of each branch's output its task carries: the known-artifact
+object and the id, URI, hash and inline bytes it holds), rounded: the figure the target is
+about. On standard error it also prints the whole held per branch, the fan-in's part of it,
+and the peak traced during the run (when every branch was still pending). tracemalloc makes
+the run several times slower; the time is not a figure here.
 
 Usage: python map_memory.py N
 """
@@ -92,12 +92,13 @@ def main() -> None:
     per_branch = (held_at_fan_in[-1] - before) / args.n
     needs = fan_in_needs[-1] / args.n
     print(f"held at the fan-in: {(held_at_fan_in[-1] - before) / 1e6:.1f} MB", file=sys.stderr)
+    print(f"held per finished branch: {per_branch:.0f} B", file=sys.stderr)
     print(f"of which the fan-in's inputs: {needs:.0f} B per branch", file=sys.stderr)
     print(f"beyond what the fan-in needs: {per_branch - needs:.0f} B per branch", file=sys.stderr)
     print(
         f"peak traced during the run: {(peak - before) / args.n:.0f} B per branch", file=sys.stderr
     )
-    print(round(per_branch))
+    print(round(per_branch - needs))
 
 
 if __name__ == "__main__":
