@@ -73,7 +73,7 @@ def main() -> None:
     speedup = [t / p for t, p in zip(times["threads"], times["processes"], strict=True)]
     vs_pool = [p / b for p, b in zip(times["processes"], times["pool"], strict=True)]
     print(
-        f"threads / processes: median {statistics.median(speedup):.2f}x faster "
+        f"processes are faster than threads: median {statistics.median(speedup):.2f}x "
         f"(min {min(speedup):.2f}, max {max(speedup):.2f}, {len(speedup)} rounds)"
     )
     print(

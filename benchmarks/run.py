@@ -224,6 +224,11 @@ VARIANTS: dict[str, Variant] = {
             expect_stdout="42",
         ),
         Variant(
+            "k.sqlalchemy",
+            "k  import sqlalchemy + its SQLite dialect (the floor)",
+            ("-c", "import sqlalchemy, sqlalchemy.dialects.sqlite"),
+        ),
+        Variant(
             "m.n10000",
             "m  map of 10,000 under tracemalloc (its time is no figure)",
             _script("map_memory.py", "10000"),
@@ -549,8 +554,16 @@ SCENARIO_LIST: tuple[Scenario, ...] = (
     Scenario(
         "k",
         "fixed cost: a one-step pipeline script over a bare interpreter",
-        ("d.pass", "k.one_step"),
+        ("d.pass", "k.one_step", "k.sqlalchemy"),
         derived=(
+            Derived(
+                "k.sqlalchemy_cpu",
+                "k  import sqlalchemy + sqlite dialect - python -c pass, CPU",
+                ("d.pass", "k.sqlalchemy"),
+                lambda t: t["k.sqlalchemy"] - t["d.pass"],
+                "s",
+                measure="cpu_seconds",
+            ),
             Derived(
                 "k.fixed_cost_cpu",
                 "k  one-step script - python -c pass, CPU",

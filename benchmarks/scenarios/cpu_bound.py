@@ -20,11 +20,12 @@ from fanflow import pipeline, step
 
 
 def spin(index: int, seconds: float) -> int:
-    """About `seconds` of one core's pure-Python work; returns a count that depends only on
+    """About `seconds` of this thread's own CPU time in pure Python (`thread_time`: the
+    process's CPU time would end every thread's spin early when several spin at once); returns
     `index`, so every mode prints the same total."""
-    deadline = time.process_time() + seconds
+    deadline = time.thread_time() + seconds
     spins = 0
-    while time.process_time() < deadline:
+    while time.thread_time() < deadline:
         for _ in range(1000):
             spins += 1
     return index
