@@ -54,10 +54,6 @@ def execute_many(conn: Connection, statement: Executable, rows: Sequence[dict[st
         conn.execute(statement, list(rows))
         return
     sql, order = plan
-    if all(processor is None for _, processor in order):
-        names = [key for key, _ in order]
-        conn.exec_driver_sql(sql, [tuple([row[k] for k in names]) for row in rows])
-        return
     conn.exec_driver_sql(
         sql,
         [tuple([row[k] if p is None else p(row[k]) for k, p in order]) for row in rows],
