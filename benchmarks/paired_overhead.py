@@ -31,15 +31,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from run import child_env  # this folder is on sys.path when a script here runs
+
 HERE = Path(__file__).resolve().parent.parent
 
 
 def cpu_seconds(tree: Path, scenario: str, *args: str) -> float:
     """CPU seconds (user + system) of one fresh process running a scenario of `tree`."""
     home = Path(tempfile.mkdtemp(prefix="fanflow-pair-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FANFLOW_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed fanflow: .pyc files are used
-    env.update(FANFLOW_HOME=str(home / "home"), PYTHONPATH=str(tree / "src"))
+    env = child_env(str(home / "home"))
+    env["PYTHONPATH"] = str(tree / "src")
     script = tree / "benchmarks" / "scenarios" / scenario
     try:
         with open(home / "output.txt", "wb") as output:

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from run import child_env  # this folder is on sys.path when a script here runs
+
 SCRIPT = Path(__file__).resolve().parent / "scenarios" / "cpu_bound.py"
 MODES = ("threads", "processes", "pool")
 
@@ -33,9 +35,7 @@ MODES = ("threads", "processes", "pool")
 def wall_seconds(mode: str, branches: int, seconds: float) -> float:
     """Wall seconds of one fresh process running `cpu_bound.py` in `mode`."""
     home = Path(tempfile.mkdtemp(prefix="fanflow-procs-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FANFLOW_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed fanflow: .pyc files are used
-    env["FANFLOW_HOME"] = str(home / "home")
+    env = child_env(str(home / "home"))
     command = [sys.executable, str(SCRIPT), mode, "--branches", str(branches)]
     command += ["--seconds", str(seconds)]
     try:

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from run import child_env  # this folder is on sys.path when a script here runs
+
 HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "scenarios"
 
@@ -34,9 +36,8 @@ SCENARIOS = HERE / "scenarios"
 def run_once(script: Path, n: int, progress: str, tty: bool) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one fresh process."""
     home = tempfile.mkdtemp(prefix="fanflow-progress-bench-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FANFLOW_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed fanflow: .pyc files are used
-    env.update(FANFLOW_HOME=home, FANFLOW_PROGRESS=progress)
+    env = child_env(home)
+    env["FANFLOW_PROGRESS"] = progress
     leader = follower = None
     try:
         if tty:

@@ -39,6 +39,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from run import child_env  # this folder is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "benchmarks" / "scenarios" / "fan_out_noop.py"
 BUCKET = "fanflow-bench"
@@ -54,9 +56,8 @@ def timed_run(n: int, env_extra: dict[str, str], base: Path) -> tuple[float, flo
     """Wall and CPU (user + system) seconds of one fresh process running the scenario, and the
     run's own duration as fanflow logs it (start-up, imports and shutdown left out)."""
     home = Path(tempfile.mkdtemp(dir=base))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FANFLOW_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed fanflow: .pyc files are used
-    env.update({"FANFLOW_HOME": str(home / "home"), **env_extra})
+    env = child_env(str(home / "home"))
+    env.update(env_extra)
     errors = home / "stderr.txt"
     with open(errors, "w") as stderr:
         started = time.perf_counter()
